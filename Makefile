@@ -1,0 +1,33 @@
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO := data/demo.tif
+
+.PHONY: run test lint bench clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(DEMO): | $(VENV)/.installed
+	$(PY) -m pipeline.demo $(DEMO)
+
+run: $(VENV)/.installed $(DEMO)
+	$(VENV)/bin/segpipe run configs/demo.yaml --overwrite
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check pipeline tests benchmarks
+	$(VENV)/bin/ruff format --check pipeline tests benchmarks
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_core.py
+
+clean:
+	rm -rf $(VENV) out data
