@@ -1,0 +1,1 @@
+"""The only layer that builds Dask graphs: block plans, fused overlap, passes, stitching."""

@@ -1,0 +1,126 @@
+"""Block plans: how a volume is cut into blocks, and the boxes blocks cover."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+Box = tuple[tuple[int, int], ...]  # (start, stop) per axis
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """A volume of ``shape`` cut along each axis at the boundaries given by ``chunks``."""
+
+    shape: tuple[int, ...]
+    chunks: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def regular(cls, shape: tuple[int, ...], block: tuple[int, ...]) -> BlockPlan:
+        """Blocks of ``block`` voxels per axis, the last one along each axis smaller."""
+        chunks = []
+        for n, b in zip(shape, block, strict=True):
+            b = max(1, min(int(b), n)) if n else 1
+            full, rest = divmod(n, b)
+            chunks.append((b,) * full + ((rest,) if rest else ()))
+        return cls(tuple(shape), tuple(chunks))
+
+    @cached_property
+    def bounds(self) -> tuple[np.ndarray, ...]:
+        """Boundary positions per axis (``[0, c0, c0+c1, ..., shape]``)."""
+        return tuple(np.concatenate([[0], np.cumsum(c)]).astype(np.int64) for c in self.chunks)
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """Number of blocks per axis."""
+        return tuple(len(c) for c in self.chunks)
+
+    @property
+    def nblocks(self) -> int:
+        """Total number of blocks."""
+        return math.prod(self.grid)
+
+    def indices(self) -> list[tuple[int, ...]]:
+        """Every block index, in raster order."""
+        return list(itertools.product(*(range(g) for g in self.grid)))
+
+    def linear(self, index: tuple[int, ...]) -> int:
+        """Raster position of block ``index``."""
+        return int(np.ravel_multi_index(index, self.grid))
+
+    def box(self, index: tuple[int, ...]) -> Box:
+        """Voxel box of block ``index``."""
+        return tuple(
+            (int(b[i]), int(b[i + 1])) for b, i in zip(self.bounds, index, strict=True)
+        )
+
+    def blocks_in(self, box: Box) -> list[tuple[int, ...]]:
+        """Indices of the blocks that intersect ``box``."""
+        ranges = []
+        for b, (lo, hi) in zip(self.bounds, box, strict=True):
+            first = int(np.searchsorted(b, lo, side="right")) - 1
+            last = int(np.searchsorted(b, hi, side="left")) - 1
+            ranges.append(range(max(first, 0), last + 1))
+        return list(itertools.product(*ranges))
+
+    def is_regular(self) -> bool:
+        """True when every block but the last along each axis has the same size."""
+        return all(len(set(c[:-1])) <= 1 and (len(c) < 2 or c[-1] <= c[0]) for c in self.chunks)
+
+
+def grow(box: Box, margin: tuple[int, ...], shape: tuple[int, ...]) -> Box:
+    """``box`` extended by ``margin`` per axis, clipped to the volume."""
+    return tuple(
+        (max(lo - m, 0), min(hi + m, n)) for (lo, hi), m, n in zip(box, margin, shape, strict=True)
+    )
+
+
+def crop(array: np.ndarray, have: Box, want: Box) -> np.ndarray:
+    """The part of ``array`` (covering ``have``) that covers ``want`` (inside ``have``)."""
+    return array[
+        tuple(slice(w0 - h0, w1 - h0) for (h0, _), (w0, w1) in zip(have, want, strict=True))
+    ]
+
+
+def assemble(pieces: list[tuple[Box, np.ndarray]], want: Box) -> np.ndarray:
+    """Build the array covering ``want`` from block arrays covering their boxes."""
+    if len(pieces) == 1 and pieces[0][0] == want:
+        return pieces[0][1]
+    sample = pieces[0][1]
+    out = np.empty(
+        tuple(hi - lo for lo, hi in want) + sample.shape[len(want) :], dtype=sample.dtype
+    )
+    for have, arr in pieces:
+        inter = tuple(
+            (max(h0, w0), min(h1, w1)) for (h0, h1), (w0, w1) in zip(have, want, strict=True)
+        )
+        if any(lo >= hi for lo, hi in inter):
+            continue
+        dst = tuple(slice(lo - w0, hi - w0) for (lo, hi), (w0, _) in zip(inter, want, strict=True))
+        out[dst] = crop(arr, have, inter)
+    return out
+
+
+def auto_block(
+    shape: tuple[int, ...],
+    storage_chunks: tuple[int, ...],
+    bytes_per_voxel: int,
+    target_bytes: int = 64 * 2**20,
+) -> tuple[int, ...]:
+    """A block shape aligned to ``storage_chunks`` holding about ``target_bytes``.
+
+    Starting from one storage chunk, the block doubles along the axis where it is
+    smallest relative to the volume until it reaches the target or the volume.
+    """
+    block = [max(1, min(c, n)) for c, n in zip(storage_chunks, shape, strict=True)]
+    while math.prod(block) * bytes_per_voxel * 2 <= target_bytes:
+        growable = [a for a in range(len(shape)) if block[a] < shape[a]]
+        if not growable:
+            break
+        a = min(growable, key=lambda ax: block[ax] / shape[ax])
+        block[a] = min(block[a] * 2, shape[a])
+    return tuple(block)

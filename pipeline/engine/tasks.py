@@ -1,0 +1,82 @@
+"""Functions that run inside Dask tasks (plain numpy; picklable arguments)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.engine import stitch
+from pipeline.engine.blocks import Box
+from pipeline.engine.program import Program, run_program
+from pipeline.ops import threshold as th
+from pipeline.ops.labelling import BlockLabels, local_label, summarise_block
+
+
+def read_block(source, box: Box) -> np.ndarray:
+    """Read one block of the source (the reader opens its file itself)."""
+    return source.read(box)
+
+
+def _pieces(program: Program, leaf_data) -> dict:
+    boxes, arrays = leaf_data
+    return {
+        leaf: list(zip(b, a, strict=True))
+        for leaf, b, a in zip(program.leaves, boxes, arrays, strict=True)
+    }
+
+
+def program_block(program: Program, box: Box, shape, leaf_data) -> np.ndarray:
+    """Evaluate a fused program on one block from its leaves' blocks."""
+    return run_program(program, box, shape, _pieces(program, leaf_data))
+
+
+def label_block(
+    program: Program, box: Box, shape, leaf_data, connectivity: int, keep_values: bool
+):
+    """Compute the labelling input on one block and label it locally."""
+    data = run_program(program, box, shape, _pieces(program, leaf_data))
+    if data.dtype.kind == "f":
+        raise TypeError(f"labelling needs a mask or integer image, got {data.dtype}")
+    labels = local_label(data, connectivity)
+    return labels, (data if keep_values else None)
+
+
+def summarise(local, box: Box, shape) -> BlockLabels:
+    """Summary of a locally labelled block."""
+    labels, values = local
+    return summarise_block(labels, values, tuple(lo for lo, _ in box), shape)
+
+
+def counts_part(summary: BlockLabels):
+    """The part of a summary the client needs: first voxels and sizes."""
+    return summary.n, summary.first, summary.sizes
+
+
+def pairs(plan, index, connectivity, own, neighbour_keys, *neighbours):
+    """Touching pairs across the lower faces of one block."""
+    return stitch.block_pairs(
+        plan, index, connectivity, own, dict(zip(neighbour_keys, neighbours, strict=True))
+    )
+
+
+def relabel(local, lut: np.ndarray) -> np.ndarray:
+    """Apply a block's relabel table to its local labels."""
+    return lut[local[0]]
+
+
+def minmax(block: np.ndarray):
+    """Minimum and maximum of a block (None for an empty block)."""
+    if block.size == 0:
+        return None
+    return block.min(), block.max()
+
+
+def histogram(block: np.ndarray, lo, hi, nbins: int, integer: bool) -> np.ndarray:
+    """Partial histogram of one block (see :mod:`pipeline.ops.threshold`)."""
+    if integer:
+        return th.integer_counts(block, int(lo), int(hi))
+    return th.float_histogram(block, float(lo), float(hi), nbins)
+
+
+def add(*parts: np.ndarray) -> np.ndarray:
+    """Sum of partial histograms."""
+    return np.sum(parts, axis=0)

@@ -1,0 +1,33 @@
+"""Every exception a segpipe user can see.
+
+Each carries one line that says what was expected, what came, and where.
+The CLI maps :class:`ConfigError` to exit code 2 and :class:`DataError` to 3.
+"""
+
+from __future__ import annotations
+
+
+class SegpipeError(Exception):
+    """Base class of all errors segpipe reports to its user."""
+
+    exit_code = 1
+
+
+class ConfigError(SegpipeError):
+    """The configuration is invalid; ``problems`` holds one line per problem."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class DataError(SegpipeError):
+    """The data (input files, output location, dtypes, shapes) cannot be processed."""
+
+    exit_code = 3
+
+
+class OutputExistsError(DataError):
+    """The output location holds something and overwriting was not asked for."""

@@ -1,0 +1,122 @@
+"""The step DAG: nodes in topological order with their roles and halos."""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from pipeline.errors import ConfigError
+from pipeline.ops.registry import OpInfo, all_ops
+
+SOURCE = "input"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One step of the pipeline (or the source image, whose ``op`` is None)."""
+
+    name: str
+    op: OpInfo | None
+    params: BaseModel | None
+    inputs: tuple[str, ...]
+    role: str
+
+    @property
+    def kind(self) -> str:
+        """The op kind, or ``source``."""
+        return self.op.kind if self.op else "source"
+
+    def halo(self, ndim: int) -> tuple[int, ...]:
+        """Voxels of input this step needs beyond each side of its output."""
+        if self.op is None or self.op.halo is None:
+            return (0,) * ndim
+        return self.op.halo(self.params, ndim)
+
+
+@dataclass
+class Dag:
+    """Steps in topological order, keyed by name."""
+
+    nodes: dict[str, Node]
+    consumers: dict[str, list[str]] = field(default_factory=dict)
+
+    def upstream(self, name: str) -> list[str]:
+        """``name`` and every node it depends on, in topological order."""
+        need: set[str] = set()
+        stack = [name]
+        while stack:
+            n = stack.pop()
+            if n not in need:
+                need.add(n)
+                stack.extend(self.nodes[n].inputs)
+        return [n for n in self.nodes if n in need]
+
+
+def build_dag(
+    steps: dict[str, tuple[str, BaseModel, tuple[str, ...]]],
+    source_role: str = "image",
+    where: dict[str, str] | None = None,
+) -> Dag:
+    """Build and check the DAG.
+
+    Parameters
+    ----------
+    steps : dict
+        ``name -> (op name, params, input names)`` in declaration order.
+    source_role : str
+        Role of the source image (``image`` or ``color``).
+    where : dict, optional
+        ``name -> "file:line:col steps.name"`` used in messages.
+
+    Raises
+    ------
+    ConfigError
+        Cycles, missing inputs, or roles an op does not accept; all at once.
+    """
+    where = where or {}
+    ops = all_ops()
+    problems = []
+    sorter: graphlib.TopologicalSorter = graphlib.TopologicalSorter()
+    sorter.add(SOURCE)
+    for name, (_, _, inputs) in steps.items():
+        sorter.add(name, *inputs)
+        for i in inputs:
+            if i != SOURCE and i not in steps:
+                problems.append(
+                    f"{where.get(name, name)}: input {i!r} names no step "
+                    f"(steps: {', '.join([SOURCE, *steps])})"
+                )
+    if problems:
+        raise ConfigError(problems)
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        first = exc.args[1][0]
+        raise ConfigError(f"{where.get(first, first)}: steps form a cycle: {cycle}") from None
+    nodes: dict[str, Node] = {SOURCE: Node(SOURCE, None, None, (), source_role)}
+    consumers: dict[str, list[str]] = {SOURCE: []}
+    for name in order:
+        if name == SOURCE:
+            continue
+        op_name, params, inputs = steps[name]
+        op = ops[op_name]
+        roles = [nodes[i].role for i in inputs]
+        for i, r in zip(inputs, roles, strict=True):
+            if r not in op.accepts:
+                problems.append(
+                    f"{where.get(name, name)}: op {op_name!r} expects "
+                    f"{' or '.join(op.accepts)} input, step {i!r} gives {r}"
+                )
+        role = op.produces
+        if op.name == "remove_small_objects" and roles and roles[0] == "mask":
+            role = "mask"
+        nodes[name] = Node(name, op, params, tuple(inputs), role)
+        consumers[name] = []
+        for i in inputs:
+            consumers[i].append(name)
+    if problems:
+        raise ConfigError(problems)
+    return Dag(nodes, consumers)
