@@ -61,6 +61,13 @@ class Engine:
             return Step(name, _threshold, value, node.inputs[0], (0,) * self.ndim)
         return Step(name, node.op.func, node.params, node.inputs[0], node.halo(self.ndim))
 
+    def _step_of_static(self, name: str) -> Step | None:
+        # For planning: thresholds whose value is not known yet count as pointwise.
+        node = self.dag.nodes[name]
+        if node.kind == "global":
+            return Step(name, _threshold, 0.0, node.inputs[0], (0,) * self.ndim)
+        return self._step_of(name)
+
     def program(self, target: str) -> Program:
         """The fused program computing ``target`` from its producers."""
         return make_program(target, self._step_of, self.ndim)

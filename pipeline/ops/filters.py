@@ -120,7 +120,7 @@ register(
         kind="pointwise",
         params=GrayscaleParams,
         func=grayscale,
-        accepts=("color",),
+        accepts=("color", "image"),
         produces="image",
         summary="RGB(A) to luminance (skimage.color.rgb2gray).",
     )

@@ -1,0 +1,208 @@
+"""Run a pipeline from a config: the function behind ``segpipe run`` and ``pipeline.run``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config.loader import LoadedConfig, load_config
+from pipeline.engine.blocks import BlockPlan, auto_block
+from pipeline.engine.run import Engine
+from pipeline.errors import DataError, OutputExistsError
+from pipeline.io import ome_zarr
+from pipeline.io.readers import Source, open_source, output_inside
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced."""
+
+    count: int
+    labels_path: Path
+    summary_path: Path
+    summary: dict
+
+
+def plan_for(cfg: LoadedConfig, source: Source) -> BlockPlan:
+    """The block plan of a config on its source."""
+    chunks = cfg.spec.input.chunks
+    shape = source.shape
+    if chunks == "auto":
+        block = auto_block(shape, source.storage_chunks, 8)
+    else:
+        if len(chunks) != len(shape):
+            raise DataError(
+                f"input.chunks: expected {len(shape)} values for an image of shape {shape}, "
+                f"got {list(chunks)}"
+            )
+        block = tuple(chunks)
+    return BlockPlan.regular(shape, block)
+
+
+def open_input(cfg: LoadedConfig) -> Source:
+    """Open the config's input lazily."""
+    i = cfg.spec.input
+    # Relative paths are relative to the working directory, as on the command line.
+    return open_source(i.path, i.channel, i.timepoint, i.dataset, i.spacing, i.unit)
+
+
+def _check_roles(cfg: LoadedConfig, source: Source) -> None:
+    for node in cfg.dag.nodes.values():
+        if node.op is None:
+            continue
+        if node.op.name == "grayscale" and not source.color:
+            raise DataError(f"step {node.name!r}: grayscale needs an RGB(A) image, "
+                            f"the input has axes {source.axes!r}")
+        if node.op.name != "grayscale" and source.color and node.inputs == ("input",):
+            raise DataError(f"step {node.name!r}: the input is RGB (axes {source.axes!r}); "
+                            "add a grayscale step first")
+    dtype = np.dtype(source.dtype)
+    if dtype.kind not in "uifb":
+        raise DataError(f"{source.path}: cannot segment dtype {dtype}")
+
+
+def _prepare_output(path: Path, overwrite: bool, source: Source) -> None:
+    if output_inside(path, source):
+        raise DataError(f"output.path {path} is inside the input {source.path}")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"output.path {path} exists (use --overwrite to replace it)")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _tty_progress(label: str):
+    from dask.diagnostics import ProgressBar
+
+    import sys
+
+    sys.stderr.write(f"{label}\n")
+    with ProgressBar(out=sys.stderr):
+        yield
+
+
+def run(
+    config: str | os.PathLike | dict,
+    overrides: list[str] | tuple[str, ...] = (),
+    overwrite: bool | None = None,
+    progress: bool = False,
+) -> RunResult:
+    """Run a pipeline and write its outputs.
+
+    Parameters
+    ----------
+    config : path or dict
+        YAML file or the same structure as a dict.
+    overrides : list of str
+        ``key.path=value`` settings applied before validation.
+    overwrite : bool, optional
+        Replace an existing output (default: the config's ``output.overwrite``).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    RunResult
+        Object count, the label image and summary paths, and the summary.
+    """
+    t_start = time.perf_counter()
+    cfg = load_config(config, overrides)
+    source = open_input(cfg)
+    _check_roles(cfg, source)
+    plan = plan_for(cfg, source)
+    out = Path(cfg.spec.output.path)
+    _prepare_output(out, cfg.spec.output.overwrite if overwrite is None else overwrite, source)
+    target = cfg.spec.output.labels
+    engine = Engine(
+        cfg.dag, source, plan, scheduler=cfg.spec.engine.scheduler,
+        num_workers=cfg.spec.engine.workers, progress=_tty_progress if progress else None,
+    )
+    engine.resolve([target])
+    lab = engine.labellings.get(target)
+    count = lab.count if lab else 0
+    dtype = lab.luts[0].dtype if lab else np.dtype(bool)
+    if dtype == np.bool_:
+        dtype = np.dtype(np.uint8)
+    labels_path = out / f"{target}.ome.zarr"
+    block = tuple(c[0] for c in plan.chunks)
+    levels = ome_zarr.pyramid_levels(plan.shape, block)
+    axes = source.spatial_axes
+    ome_zarr.create_labels(labels_path, plan.shape, block, dtype, levels, axes)
+    engine.reset_graph()
+    keys = engine.block_keys(target)
+    write_keys = []
+    for i, k in keys.items():
+        wk = ("write-" + target, *i)
+        engine._dsk[wk] = (_write, str(labels_path), levels, plan.box(i), k, dtype)
+        write_keys.append(wk)
+    engine.compute(write_keys, "write labels")
+    ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
+    summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
+    summary["timings"]["total"] = time.perf_counter() - t_start
+    summary_path = out / "summary.json"
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
+    tmp.replace(summary_path)
+    return RunResult(count, labels_path, summary_path, summary)
+
+
+def _write(path, levels, box, data, dtype):
+    return ome_zarr.write_block(path, levels, box, data.astype(dtype, copy=False))
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("segpipe", "dask", "numpy", "scipy", "scikit-image", "zarr", "tifffile",
+                "connected-components-3d", "pydantic"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _summary(cfg, source, plan, engine, target, count, labels_path, levels) -> dict:
+    resolved = cfg.spec.model_dump(mode="json")
+    blob = json.dumps(resolved, sort_keys=True).encode()
+    lab = engine.labellings.get(target)
+    sizes = lab.sizes if lab is not None else np.zeros(0)
+    return {
+        "count": int(count),
+        "labels": str(labels_path),
+        "labels_step": target,
+        "input": {"path": source.path, "axes": source.axes, "dtype": source.dtype,
+                  "spacing": list(source.spacing), "unit": source.unit},
+        "shape": list(plan.shape),
+        "chunks": [list(c) for c in plan.chunks],
+        "blocks": plan.nblocks,
+        "pyramid_levels": levels,
+        "thresholds": engine.thresholds,
+        "counts": {k: v.count for k, v in engine.labellings.items()},
+        "object_sizes": {
+            "min": int(sizes.min()) if len(sizes) else None,
+            "median": float(np.median(sizes)) if len(sizes) else None,
+            "max": int(sizes.max()) if len(sizes) else None,
+        },
+        "timings": dict(engine.timings),
+        "versions": _versions(),
+        "config": resolved,
+        "config_sha256": hashlib.sha256(blob).hexdigest(),
+    }

@@ -1,0 +1,97 @@
+"""The ``segpipe`` command: run, validate, plan, ops, schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+
+from pipeline.errors import SegpipeError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="segpipe", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (
+        ("run", "run a pipeline"),
+        ("validate", "check a config without reading pixels"),
+        ("plan", "show steps, block grid, halos and memory per task"),
+    ):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("config")
+        c.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a config value, e.g. steps.s.sigma=2")
+        c.add_argument("--debug", action="store_true", help="show tracebacks")
+        if name == "run":
+            c.add_argument("--overwrite", action="store_true", help="replace existing output")
+    o = sub.add_parser("ops", help="list ops and their parameters")
+    o.add_argument("--json", action="store_true")
+    sub.add_parser("schema", help="print the config JSON schema")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 config error, 3 data error)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except SegpipeError as exc:
+        if args.debug:
+            traceback.print_exc()
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    if args.command == "run":
+        from pipeline.api import run
+
+        res = run(args.config, args.overrides, overwrite=args.overwrite or None,
+                  progress=sys.stderr.isatty())
+        print(f"objects: {res.count}")
+        print(f"labels:  {res.labels_path}")
+        print(f"summary: {res.summary_path}")
+        return 0
+    if args.command == "validate":
+        from pipeline.config import load_config
+
+        cfg = load_config(args.config, args.overrides)
+        print(f"{args.config}: valid ({len(cfg.dag.nodes) - 1} steps)")
+        return 0
+    if args.command == "plan":
+        from pipeline.plan import describe_plan
+
+        print(describe_plan(args.config, args.overrides))
+        return 0
+    if args.command == "ops":
+        from pipeline.ops.registry import all_ops
+
+        ops = all_ops()
+        if args.json:
+            print(json.dumps({n: {"kind": o.kind, "exact": o.exact,
+                                  "params": o.params.model_json_schema()} for n, o in ops.items()},
+                             indent=2))
+            return 0
+        for name, op in ops.items():
+            print(f"{name}  [{op.kind}]  {op.summary}")
+            print(f"    exact across chunks: {op.exact}")
+            for field, info in op.params.model_fields.items():
+                default = "required" if info.is_required() else f"default {info.default!r}"
+                print(f"    {field}: {info.description or ''} ({default})")
+        return 0
+    if args.command == "schema":
+        from pipeline.config.model import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

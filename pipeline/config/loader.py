@@ -1,0 +1,167 @@
+"""Read a YAML config, apply ``--set`` overrides, validate, and report every problem once.
+
+Each problem is one line: ``file:line:col key.path: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+
+import yaml
+from pydantic import ValidationError
+
+from pipeline.config.model import PipelineSpec, step_model
+from pipeline.errors import ConfigError
+from pipeline.graph.dag import SOURCE, Dag, build_dag
+from pipeline.ops.registry import all_ops
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config: the spec, its DAG, and where it came from."""
+
+    spec: PipelineSpec
+    dag: Dag
+    raw: dict
+    source: str
+
+
+def _to_python(node, path: tuple, marks: dict, filename: str):
+    marks[path] = f"{filename}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for k, v in node.value:
+            key = yaml.safe_load(yaml.serialize(k)) if k.tag != "tag:yaml.org,2002:str" else k.value
+            marks[(*path, key, "__key__")] = (
+                f"{filename}:{k.start_mark.line + 1}:{k.start_mark.column + 1}"
+            )
+            out[key] = _to_python(v, (*path, key), marks, filename)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(v, (*path, i), marks, filename) for i, v in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _where(marks: dict, filename: str, loc: tuple) -> str:
+    key = ".".join(str(p) for p in loc)
+    for n in range(len(loc), -1, -1):
+        m = marks.get((*loc[:n], "__key__")) if n == len(loc) else marks.get(loc[:n])
+        if m is None and n == len(loc):
+            m = marks.get(loc)
+        if m:
+            return f"{m} {key}" if key else m
+    return f"{filename} {key}"
+
+
+def _set_override(raw: dict, item: str, marks: dict) -> None:
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected KEY.PATH=VALUE")
+    key, value = item.split("=", 1)
+    parts = key.split(".")
+    cur = raw
+    for p in parts[:-1]:
+        if not isinstance(cur.get(p), dict):
+            cur[p] = {}
+        cur = cur[p]
+    cur[parts[-1]] = yaml.safe_load(value)
+    marks[tuple(parts)] = f"--set {key}"
+    marks[(*parts, "__key__")] = f"--set {key}"
+
+
+def load_config(
+    source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()
+) -> LoadedConfig:
+    """Load and validate a config file (or dict).
+
+    Raises
+    ------
+    ConfigError
+        With one line per problem, all problems at once.
+    """
+    marks: dict = {}
+    if isinstance(source, dict):
+        filename = "<config>"
+        raw = yaml.safe_load(yaml.safe_dump(source))
+    else:
+        filename = str(source)
+        try:
+            with open(filename, encoding="utf-8") as fh:
+                node = yaml.compose(fh, Loader=yaml.SafeLoader)
+        except FileNotFoundError:
+            raise ConfigError(f"{filename}: config file not found") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            pos = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+            raise ConfigError(f"{pos}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raw = _to_python(node, (), marks, filename) if node is not None else None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{filename}: expected a mapping with input, steps and output")
+    for item in overrides:
+        _set_override(raw, item, marks)
+
+    problems: list[str] = []
+    try:
+        spec = PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        spec = None
+        for err in exc.errors():
+            problems.append(f"{_where(marks, filename, err['loc'])}: {_message(err)}")
+    steps_raw = raw.get("steps") if isinstance(raw.get("steps"), dict) else {}
+    ops = all_ops()
+    parsed = {}
+    previous = SOURCE
+    for name, body in steps_raw.items():
+        loc = ("steps", name)
+        if not isinstance(body, dict):
+            problems.append(f"{_where(marks, filename, loc)}: expected a mapping with 'op'")
+            continue
+        op = body.get("op")
+        if op not in ops:
+            close = difflib.get_close_matches(str(op), list(ops), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (ops: {', '.join(ops)})"
+            what = "missing 'op'" if op is None else f"unknown op {op!r}"
+            problems.append(f"{_where(marks, filename, (*loc, 'op'))}: {what}{hint}")
+            continue
+        try:
+            step = step_model(op).model_validate(body)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(
+                    f"{_where(marks, filename, (*loc, *err['loc']))}: {_message(err)}"
+                )
+            continue
+        inputs = (step.input or previous,)
+        params = ops[op].params.model_validate(
+            {k: v for k, v in body.items() if k not in ("op", "input")}
+        )
+        parsed[name] = (op, params, inputs)
+        previous = name
+    if spec is not None and spec.output.labels not in steps_raw:
+        problems.append(
+            f"{_where(marks, filename, ('output', 'labels'))}: names no step "
+            f"(steps: {', '.join(steps_raw) or 'none'})"
+        )
+    if problems:
+        raise ConfigError(problems)
+    where = {n: _where(marks, filename, ("steps", n)) for n in parsed}
+    dag = build_dag(parsed, where=where)
+    if dag.nodes[spec.output.labels].role not in ("labels", "mask"):
+        raise ConfigError(
+            f"{_where(marks, filename, ('output', 'labels'))}: step {spec.output.labels!r} "
+            f"gives a {dag.nodes[spec.output.labels].role}, expected labels or a mask"
+        )
+    return LoadedConfig(spec, dag, raw, filename)
+
+
+def _message(err: dict) -> str:
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    got = err.get("input")
+    if err["type"] not in ("value_error",) and not isinstance(got, dict):
+        return f"{msg}, got {got!r}"
+    return msg

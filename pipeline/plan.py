@@ -1,0 +1,46 @@
+"""``segpipe plan``: steps, block grid, halo per step and memory per task, without computing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pipeline.api import open_input, plan_for
+from pipeline.config import load_config
+from pipeline.engine.program import make_program
+from pipeline.engine.run import Engine
+
+
+def describe_plan(config, overrides=()) -> str:
+    """A text description of what a run of ``config`` would do."""
+    cfg = load_config(config, overrides)
+    source = open_input(cfg)
+    plan = plan_for(cfg, source)
+    ndim = len(plan.shape)
+    block = tuple(c[0] for c in plan.chunks)
+    engine = Engine(cfg.dag, source, plan)
+    lines = [
+        f"input:   {source.path}  axes {source.axes}  shape {source.shape}  {source.dtype}",
+        f"spacing: {source.spacing} {source.unit or ''}",
+        f"blocks:  {block} -> grid {plan.grid} = {plan.nblocks} blocks",
+        "steps:",
+    ]
+    max_bytes = 0
+    for name, node in cfg.dag.nodes.items():
+        if node.op is None:
+            continue
+        halo = node.halo(ndim)
+        prog = make_program(node.inputs[0], engine._step_of_static, ndim)
+        margin = prog.margins.get(prog.leaves[0], (0,) * ndim) if prog.leaves else (0,) * ndim
+        margin = tuple(m + h for m, h in zip(margin, halo, strict=True))
+        voxels = math.prod(b + 2 * m for b, m in zip(block, margin, strict=True))
+        # Input, one float64 working copy and its output per fused step, plus labels.
+        est = voxels * (np.dtype(source.dtype).itemsize + 8 * (1 + len(prog.steps)) + 4)
+        max_bytes = max(max_bytes, est)
+        lines.append(
+            f"  {name:<20} {node.op.name:<22} {node.kind:<13} inputs {','.join(node.inputs):<12}"
+            f" halo {halo}  fused halo {margin}  ~{est / 2**20:.0f} MiB/task"
+        )
+    lines.append(f"memory per task (largest): ~{max_bytes / 2**20:.0f} MiB")
+    return "\n".join(lines)
