@@ -1,0 +1,44 @@
+"""Shared test helpers: an in-memory source and a one-step engine runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.engine.blocks import BlockPlan
+from pipeline.engine.run import Engine
+from pipeline.graph.dag import build_dag
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+class ArraySource:
+    """A source over an in-memory array (the engine reads it block by block)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.dtype = array.dtype
+        self.shape = array.shape
+
+    def read(self, box):
+        return self.array[tuple(slice(lo, hi) for lo, hi in box)]
+
+
+def run_steps(array, steps, target, chunks, role="image"):
+    """Run ``steps`` (name -> (op, params, inputs)) on ``array`` and return ``target``."""
+    dag = build_dag(steps, source_role=role)
+    if isinstance(chunks[0], int):
+        plan = BlockPlan.regular(array.shape, chunks)
+    else:
+        plan = BlockPlan(array.shape, tuple(tuple(c) for c in chunks))
+    engine = Engine(dag, ArraySource(array), plan, scheduler="sync")
+    return engine.to_numpy(target), engine
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real test data folder {DATA} is not present")
+    return DATA

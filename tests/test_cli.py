@@ -1,0 +1,241 @@
+"""End to end through ``segpipe`` (``pipeline.cli.main``) on small files made here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+import zarr
+from ome_zarr_models.v05.image_label import ImageLabel
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+from skimage.measure import label
+
+from pipeline.cli import main
+
+SHAPE = (24, 40, 40)
+CHUNKS = [8, 16, 16]
+STEPS = {
+    "smooth": {"op": "gaussian", "sigma": 1.0},
+    "mask": {"op": "threshold", "method": "otsu"},
+    "objects": {"op": "label", "connectivity": 1},
+}
+
+
+def blobs(seed: int = 0) -> np.ndarray:
+    """A noisy uint16 volume with a few balls, several of them across block borders."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.indices(SHAPE)
+    img = rng.normal(200.0, 25.0, SHAPE)
+    balls = [(4, 5, 5, 3), (8, 16, 16, 4), (15, 30, 10, 3.5), (20, 32, 33, 3),
+             (12, 8, 35, 2.5), (18, 20, 22, 2), (0, 39, 0, 3), (23, 16, 31, 2.5)]
+    for cz, cy, cx, r in balls:
+        img[(z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= r * r] += 900.0
+    return np.clip(img, 0, 65535).astype(np.uint16)
+
+
+def reference(img: np.ndarray) -> tuple[np.ndarray, float]:
+    smooth = ndi.gaussian_filter(img.astype(np.float64), 1, mode="nearest", truncate=4)
+    t = threshold_otsu(smooth)
+    return label(smooth > t, connectivity=1), float(t)
+
+
+def write_input(kind: str, img: np.ndarray, root: Path) -> str:
+    if kind == "tiff":
+        tifffile.imwrite(root / "img.tif", img)
+        return "img.tif"
+    if kind == "zarr":
+        arr = zarr.create_array(store=str(root / "img.zarr"), shape=img.shape,
+                                chunks=(5, 16, 16), dtype=img.dtype)
+        arr[:] = img
+        return "img.zarr"
+    folder = root / "slices"
+    folder.mkdir()
+    for i, plane in enumerate(img):  # z0, z1, ..., z10: needs natural sorting
+        tifffile.imwrite(folder / f"z{i}.tif", plane)
+    return "slices"
+
+
+def write_config(root: Path, input_path: str, output: str = "out", steps=None,
+                 labels: str = "objects") -> str:
+    cfg = {
+        "input": {"path": input_path, "chunks": CHUNKS},
+        "steps": STEPS if steps is None else steps,
+        "output": {"path": output, "labels": labels},
+        "engine": {"scheduler": "threads", "workers": 2},
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return "config.yaml"
+
+
+def sha256(path: Path) -> str:
+    if path.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(path)).encode() + f.read_bytes())
+        return h.hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    rc = main(["run", *args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("kind", ["tiff", "zarr", "slices"])
+def test_run_matches_skimage(here, capsys, kind):
+    img = blobs()
+    ref, t = reference(img)
+    assert ref.max() >= 5
+    path = write_input(kind, img, here)
+    before = sha256(here / path)
+    rc, out, err = run(capsys, write_config(here, path))
+    assert rc == 0, err
+    assert "Traceback" not in err
+    m = re.search(r"^objects: (\d+)$", out, re.M)
+    assert m, out
+    assert int(m.group(1)) == ref.max()
+
+    labels_path = here / "out" / "objects.ome.zarr"
+    got = zarr.open_array(str(labels_path / "0"), mode="r")[:]
+    assert got.shape == SHAPE
+    assert np.issubdtype(got.dtype, np.unsignedinteger)
+    np.testing.assert_array_equal(got, ref)
+
+    summary = json.loads((here / "out" / "summary.json").read_text())
+    assert summary["count"] == ref.max()
+    assert summary["shape"] == list(SHAPE)
+    assert summary["chunks"] == [[8, 8, 8], [16, 16, 8], [16, 16, 8]]
+    assert summary["thresholds"]["mask"] == pytest.approx(t, rel=1e-12)
+    sha = summary["config_sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", sha)
+    blob = json.dumps(summary["config"], sort_keys=True).encode()
+    assert hashlib.sha256(blob).hexdigest() == sha
+    assert sha256(here / path) == before
+
+
+def test_labels_are_valid_ome_zarr(here, capsys):
+    img = blobs(1)
+    ref, _ = reference(img)
+    rc, _, err = run(capsys, write_config(here, write_input("tiff", img, here)))
+    assert rc == 0, err
+    group = zarr.open_group(str(here / "out" / "objects.ome.zarr"), mode="r")
+    model = ImageLabel.from_zarr(group)
+    ome = model.ome_attributes
+    assert [a.name for a in ome.multiscales[0].axes] == ["z", "y", "x"]
+    assert ome.multiscales[0].datasets[0].path == "0"
+    assert ome.image_label is not None
+    values = {c.label_value for c in ome.image_label.colors or ()}
+    assert values == set(range(1, int(ref.max()) + 1))
+
+
+def test_set_override_changes_result(here, capsys):
+    img = blobs(2)
+    cfg = write_config(here, write_input("tiff", img, here))
+    rc, out, err = run(capsys, cfg, "--set", "steps.smooth.sigma=2")
+    assert rc == 0, err
+    smooth = ndi.gaussian_filter(img.astype(np.float64), 2, mode="nearest", truncate=4)
+    ref = label(smooth > threshold_otsu(smooth), connectivity=1)
+    got = zarr.open_array(str(here / "out" / "objects.ome.zarr" / "0"), mode="r")[:]
+    np.testing.assert_array_equal(got, ref)
+    assert f"objects: {ref.max()}" in out
+
+
+def assert_one_error(rc: int, out: str, err: str, pattern: str) -> None:
+    assert rc == 3, (out, err)
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "objects:" not in out
+
+
+def test_missing_input(here, capsys):
+    rc, out, err = run(capsys, write_config(here, "missing.tif"))
+    assert_one_error(rc, out, err, r"missing\.tif.*not found")
+    assert not (here / "out" / "summary.json").exists()
+
+
+def test_output_exists(here, capsys):
+    src = here / write_input("tiff", blobs(), here)
+    cfg = write_config(here, src.name)
+    assert run(capsys, cfg)[0] == 0
+    first = sha256(here / "out")
+    before = sha256(src)
+    rc, out, err = run(capsys, cfg)
+    assert_one_error(rc, out, err, r"exists.*--overwrite")
+    assert sha256(here / "out") == first
+    assert sha256(src) == before
+    rc, out, err = run(capsys, cfg, "--overwrite")
+    assert rc == 0, err
+    assert (here / "out" / "summary.json").exists()
+
+
+def test_output_inside_input_folder(here, capsys):
+    folder = here / write_input("slices", blobs(), here)
+    before = sha256(folder)
+    rc, out, err = run(capsys, write_config(here, "slices", output="slices/out"))
+    assert_one_error(rc, out, err, r"inside the input")
+    assert not (folder / "out").exists()
+    assert sha256(folder) == before
+
+
+def test_output_is_the_input_file(here, capsys):
+    src = here / write_input("tiff", blobs(), here)
+    before = sha256(src)
+    rc, out, err = run(capsys, write_config(here, "img.tif", output="img.tif"))
+    assert_one_error(rc, out, err, r"inside the input")
+    assert sha256(src) == before
+
+
+def test_float_image_to_label(here, capsys):
+    src = here / "float.tif"
+    tifffile.imwrite(src, blobs().astype(np.float32))
+    before = sha256(src)
+    steps = {"objects": {"op": "label"}}
+    rc, out, err = run(capsys, write_config(here, "float.tif", steps=steps))
+    assert_one_error(rc, out, err, r"objects.*(mask|integer).*float32")
+    assert not (here / "out" / "summary.json").exists()
+    assert sha256(src) == before
+
+
+def test_corrupt_tiff(here, capsys):
+    src = here / "x.tif"
+    src.write_bytes(b"II*\x00" + bytes(range(256)) * 8)
+    before = sha256(src)
+    rc, out, err = run(capsys, write_config(here, "x.tif"))
+    assert_one_error(rc, out, err, r"x\.tif.*not a readable TIFF")
+    assert not (here / "out" / "summary.json").exists()
+    assert sha256(src) == before
+
+
+def test_garbage_without_tiff_magic(here, capsys):
+    src = here / "x.tif"
+    src.write_bytes(b"this is not an image\n" * 50)
+    rc, out, err = run(capsys, write_config(here, "x.tif"))
+    assert_one_error(rc, out, err, r"x\.tif")
+    assert not (here / "out" / "summary.json").exists()
+
+
+def test_config_error_exit_code(here, capsys):
+    write_input("tiff", blobs(), here)
+    cfg = write_config(here, "img.tif", labels="smooth")
+    rc, out, err = run(capsys, cfg)
+    assert rc == 2
+    assert "Traceback" not in err
+    assert err.startswith("error: config.yaml:")
+    assert not (here / "out").exists()
