@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -125,6 +127,8 @@ def test_run_matches_skimage(here, capsys, kind):
     blob = json.dumps(summary["config"], sort_keys=True).encode()
     assert hashlib.sha256(blob).hexdigest() == sha
     assert sha256(here / path) == before
+    # Files the run left open are reported here, not in whichever test runs next.
+    gc.collect()
 
 
 def test_labels_are_valid_ome_zarr(here, capsys):
@@ -152,6 +156,45 @@ def test_set_override_changes_result(here, capsys):
     got = zarr.open_array(str(here / "out" / "objects.ome.zarr" / "0"), mode="r")[:]
     np.testing.assert_array_equal(got, ref)
     assert f"objects: {ref.max()}" in out
+
+
+@pytest.mark.parametrize("how", ["other-folder", "rewritten"])
+def test_each_run_reads_its_own_input(tmp_path, monkeypatch, capsys, how):
+    """Two runs in one process with the same relative input name and different pixels."""
+    for flip in (False, True):
+        here = tmp_path / (f"run{int(flip)}" if how == "other-folder" else "same")
+        here.mkdir(exist_ok=True)
+        monkeypatch.chdir(here)
+        img = blobs(5)
+        if flip:
+            img = np.ascontiguousarray(img[:, ::-1, :])
+        ref, _ = reference(img)
+        cfg = write_config(here, write_input("tiff", img, here))
+        rc, out, err = run(capsys, cfg, "--overwrite")
+        assert rc == 0, err
+        got = zarr.open_array(str(here / "out" / "objects.ome.zarr" / "0"), mode="r")[:]
+        np.testing.assert_array_equal(got, ref, err_msg=f"run with flip={flip}")
+
+
+def open_files_under(root: Path) -> list[str]:
+    out = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target == str(root) or target.startswith(f"{root}{os.sep}"):
+            out.append(target)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("kind", ["tiff", "slices"])
+def test_run_leaves_no_input_file_open(here, capsys, kind):
+    path = (here / write_input(kind, blobs(6), here)).resolve()
+    rc, _, err = run(capsys, write_config(here, path.name))
+    assert rc == 0, err
+    assert open_files_under(path) == []
 
 
 def assert_one_error(rc: int, out: str, err: str, pattern: str) -> None:

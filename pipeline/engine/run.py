@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dask
+import dask.threaded
 import numpy as np
 
 from pipeline.engine import stitch, tasks
@@ -150,7 +151,8 @@ class Engine:
         """Compute ``keys`` of the current graph with the configured scheduler."""
         t0 = time.perf_counter()
         dsk = dict(self._dsk)
-        get = dask.base.get_scheduler(scheduler=self.scheduler)
+        # An active distributed Client wins; otherwise threads (our kernels release the GIL).
+        get = dask.base.get_scheduler(scheduler=self.scheduler) or dask.threaded.get
         if self.progress is not None:
             with self.progress(label):
                 out = get(dsk, keys, num_workers=self.num_workers)
