@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := data/demo.tif
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench examples clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_core.py
+
+examples: $(VENV)/.installed
+	$(PY) -m pipeline.demo data/demo_2d.tif --shape 512 512
+	$(PY) -c "from pipeline.demo import write_demo_slices as w; w('data/slices')"
+	$(VENV)/bin/segpipe run configs/blobs_2d.yaml --overwrite
+	$(VENV)/bin/segpipe run configs/slices.yaml --overwrite
 
 clean:
 	rm -rf $(VENV) out data

@@ -60,11 +60,15 @@ def _check_roles(cfg: LoadedConfig, source: Source) -> None:
         if node.op is None:
             continue
         if node.op.name == "grayscale" and not source.color:
-            raise DataError(f"step {node.name!r}: grayscale needs an RGB(A) image, "
-                            f"the input has axes {source.axes!r}")
+            raise DataError(
+                f"step {node.name!r}: grayscale needs an RGB(A) image, "
+                f"the input has axes {source.axes!r}"
+            )
         if node.op.name != "grayscale" and source.color and node.inputs == ("input",):
-            raise DataError(f"step {node.name!r}: the input is RGB (axes {source.axes!r}); "
-                            "add a grayscale step first")
+            raise DataError(
+                f"step {node.name!r}: the input is RGB (axes {source.axes!r}); "
+                "add a grayscale step first"
+            )
     dtype = np.dtype(source.dtype)
     if dtype.kind not in "uifb":
         raise DataError(f"{source.path}: cannot segment dtype {dtype}")
@@ -82,9 +86,9 @@ def _prepare_output(path: Path, overwrite: bool, source: Source) -> None:
 
 @contextmanager
 def _tty_progress(label: str):
-    from dask.diagnostics import ProgressBar
-
     import sys
+
+    from dask.diagnostics import ProgressBar
 
     sys.stderr.write(f"{label}\n")
     with ProgressBar(out=sys.stderr):
@@ -124,8 +128,12 @@ def run(
     _prepare_output(out, cfg.spec.output.overwrite if overwrite is None else overwrite, source)
     target = cfg.spec.output.labels
     engine = Engine(
-        cfg.dag, source, plan, scheduler=cfg.spec.engine.scheduler,
-        num_workers=cfg.spec.engine.workers, progress=_tty_progress if progress else None,
+        cfg.dag,
+        source,
+        plan,
+        scheduler=cfg.spec.engine.scheduler,
+        num_workers=cfg.spec.engine.workers,
+        progress=_tty_progress if progress else None,
     )
     engine.resolve([target])
     lab = engine.labellings.get(target)
@@ -170,8 +178,17 @@ def _json_default(o):
 
 def _versions() -> dict:
     out = {}
-    for pkg in ("segpipe", "dask", "numpy", "scipy", "scikit-image", "zarr", "tifffile",
-                "connected-components-3d", "pydantic"):
+    for pkg in (
+        "segpipe",
+        "dask",
+        "numpy",
+        "scipy",
+        "scikit-image",
+        "zarr",
+        "tifffile",
+        "connected-components-3d",
+        "pydantic",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -188,8 +205,13 @@ def _summary(cfg, source, plan, engine, target, count, labels_path, levels) -> d
         "count": int(count),
         "labels": str(labels_path),
         "labels_step": target,
-        "input": {"path": source.path, "axes": source.axes, "dtype": source.dtype,
-                  "spacing": list(source.spacing), "unit": source.unit},
+        "input": {
+            "path": source.path,
+            "axes": source.axes,
+            "dtype": source.dtype,
+            "spacing": list(source.spacing),
+            "unit": source.unit,
+        },
         "shape": list(plan.shape),
         "chunks": [list(c) for c in plan.chunks],
         "blocks": plan.nblocks,

@@ -21,8 +21,14 @@ def _parser() -> argparse.ArgumentParser:
     ):
         c = sub.add_parser(name, help=help_)
         c.add_argument("config")
-        c.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override a config value, e.g. steps.s.sigma=2")
+        c.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config value, e.g. steps.s.sigma=2",
+        )
         c.add_argument("--debug", action="store_true", help="show tracebacks")
         if name == "run":
             c.add_argument("--overwrite", action="store_true", help="replace existing output")
@@ -52,8 +58,12 @@ def _dispatch(args) -> int:
     if args.command == "run":
         from pipeline.api import run
 
-        res = run(args.config, args.overrides, overwrite=args.overwrite or None,
-                  progress=sys.stderr.isatty())
+        res = run(
+            args.config,
+            args.overrides,
+            overwrite=args.overwrite or None,
+            progress=sys.stderr.isatty(),
+        )
         print(f"objects: {res.count}")
         print(f"labels:  {res.labels_path}")
         print(f"summary: {res.summary_path}")
@@ -74,9 +84,19 @@ def _dispatch(args) -> int:
 
         ops = all_ops()
         if args.json:
-            print(json.dumps({n: {"kind": o.kind, "exact": o.exact,
-                                  "params": o.params.model_json_schema()} for n, o in ops.items()},
-                             indent=2))
+            print(
+                json.dumps(
+                    {
+                        n: {
+                            "kind": o.kind,
+                            "exact": o.exact,
+                            "params": o.params.model_json_schema(),
+                        }
+                        for n, o in ops.items()
+                    },
+                    indent=2,
+                )
+            )
             return 0
         for name, op in ops.items():
             print(f"{name}  [{op.kind}]  {op.summary}")

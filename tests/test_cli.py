@@ -35,8 +35,16 @@ def blobs(seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     z, y, x = np.indices(SHAPE)
     img = rng.normal(200.0, 25.0, SHAPE)
-    balls = [(4, 5, 5, 3), (8, 16, 16, 4), (15, 30, 10, 3.5), (20, 32, 33, 3),
-             (12, 8, 35, 2.5), (18, 20, 22, 2), (0, 39, 0, 3), (23, 16, 31, 2.5)]
+    balls = [
+        (4, 5, 5, 3),
+        (8, 16, 16, 4),
+        (15, 30, 10, 3.5),
+        (20, 32, 33, 3),
+        (12, 8, 35, 2.5),
+        (18, 20, 22, 2),
+        (0, 39, 0, 3),
+        (23, 16, 31, 2.5),
+    ]
     for cz, cy, cx, r in balls:
         img[(z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= r * r] += 900.0
     return np.clip(img, 0, 65535).astype(np.uint16)
@@ -48,24 +56,26 @@ def reference(img: np.ndarray) -> tuple[np.ndarray, float]:
     return label(smooth > t, connectivity=1), float(t)
 
 
-def write_input(kind: str, img: np.ndarray, root: Path) -> str:
+def write_input(kind: str, img: np.ndarray, root: Path, stem: str = "img") -> str:
     if kind == "tiff":
-        tifffile.imwrite(root / "img.tif", img)
-        return "img.tif"
+        tifffile.imwrite(root / f"{stem}.tif", img)
+        return f"{stem}.tif"
     if kind == "zarr":
-        arr = zarr.create_array(store=str(root / "img.zarr"), shape=img.shape,
-                                chunks=(5, 16, 16), dtype=img.dtype)
+        arr = zarr.create_array(
+            store=str(root / f"{stem}.zarr"), shape=img.shape, chunks=(5, 16, 16), dtype=img.dtype
+        )
         arr[:] = img
-        return "img.zarr"
-    folder = root / "slices"
+        return f"{stem}.zarr"
+    folder = root / f"{stem}_slices"
     folder.mkdir()
     for i, plane in enumerate(img):  # z0, z1, ..., z10: needs natural sorting
         tifffile.imwrite(folder / f"z{i}.tif", plane)
-    return "slices"
+    return folder.name
 
 
-def write_config(root: Path, input_path: str, output: str = "out", steps=None,
-                 labels: str = "objects") -> str:
+def write_config(
+    root: Path, input_path: str, output: str = "out", steps=None, labels: str = "objects"
+) -> str:
     cfg = {
         "input": {"path": input_path, "chunks": CHUNKS},
         "steps": STEPS if steps is None else steps,
@@ -191,7 +201,8 @@ def open_files_under(root: Path) -> list[str]:
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
 @pytest.mark.parametrize("kind", ["tiff", "slices"])
 def test_run_leaves_no_input_file_open(here, capsys, kind):
-    path = (here / write_input(kind, blobs(6), here)).resolve()
+    # A name no other test uses, so that this run really opens its own input.
+    path = (here / write_input(kind, blobs(6), here, stem=f"fd_{kind}")).resolve()
     rc, _, err = run(capsys, write_config(here, path.name))
     assert rc == 0, err
     assert open_files_under(path) == []
@@ -231,7 +242,7 @@ def test_output_exists(here, capsys):
 def test_output_inside_input_folder(here, capsys):
     folder = here / write_input("slices", blobs(), here)
     before = sha256(folder)
-    rc, out, err = run(capsys, write_config(here, "slices", output="slices/out"))
+    rc, out, err = run(capsys, write_config(here, folder.name, output=f"{folder.name}/out"))
     assert_one_error(rc, out, err, r"inside the input")
     assert not (folder / "out").exists()
     assert sha256(folder) == before

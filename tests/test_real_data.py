@@ -46,8 +46,9 @@ def test_reference_thresholds_and_counts(shared_data, name, sigma, otsu, counts,
         assert out.max() == expected
 
 
-@pytest.mark.parametrize("name", ["platynereis_gt/platynereis_gt.tif",
-                                  "cellpose_labels3d/cellpose_labels3d.tif"])
+@pytest.mark.parametrize(
+    "name", ["platynereis_gt/platynereis_gt.tif", "cellpose_labels3d/cellpose_labels3d.tif"]
+)
 @pytest.mark.parametrize("chunks", [(16, 64, 64), (33, 50, 70)])
 def test_integer_label_volumes_equal_skimage(shared_data, name, chunks):
     vol = tifffile.imread(shared_data / name)

@@ -128,9 +128,7 @@ def load_config(
             step = step_model(op).model_validate(body)
         except ValidationError as exc:
             for err in exc.errors():
-                problems.append(
-                    f"{_where(marks, filename, (*loc, *err['loc']))}: {_message(err)}"
-                )
+                problems.append(f"{_where(marks, filename, (*loc, *err['loc']))}: {_message(err)}")
             continue
         inputs = (step.input or previous,)
         params = ops[op].params.model_validate(

@@ -54,9 +54,7 @@ class BlockPlan:
 
     def box(self, index: tuple[int, ...]) -> Box:
         """Voxel box of block ``index``."""
-        return tuple(
-            (int(b[i]), int(b[i + 1])) for b, i in zip(self.bounds, index, strict=True)
-        )
+        return tuple((int(b[i]), int(b[i + 1])) for b, i in zip(self.bounds, index, strict=True))
 
     def blocks_in(self, box: Box) -> list[tuple[int, ...]]:
         """Indices of the blocks that intersect ``box``."""

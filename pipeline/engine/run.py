@@ -14,7 +14,7 @@ from pipeline.engine import stitch, tasks
 from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.errors import DataError
-from pipeline.graph.dag import SOURCE, Dag, Node
+from pipeline.graph.dag import Dag, Node
 from pipeline.ops import threshold as th
 
 PRODUCER_KINDS = ("source", "labelling", "object_filter")
@@ -251,8 +251,12 @@ class Engine:
         summary = {}
         for i in indices:
             sk = ("summary-" + node.name, *i)
-            self._dsk[sk] = (tasks.summarise, self.local_key(node.name, i), self.plan.box(i),
-                             self.plan.shape)
+            self._dsk[sk] = (
+                tasks.summarise,
+                self.local_key(node.name, i),
+                self.plan.box(i),
+                self.plan.shape,
+            )
             summary[i] = sk
         count_keys, pair_keys = [], []
         for i in indices:
@@ -262,14 +266,24 @@ class Engine:
             nbs = _lower_neighbours(self.plan, i, conn)
             if nbs:
                 pk = ("pairs-" + node.name, *i)
-                self._dsk[pk] = (tasks.pairs, self.plan, i, conn, summary[i], nbs,
-                                 *[summary[n] for n in nbs])
+                self._dsk[pk] = (
+                    tasks.pairs,
+                    self.plan,
+                    i,
+                    conn,
+                    summary[i],
+                    nbs,
+                    *[summary[n] for n in nbs],
+                )
                 pair_keys.append(pk)
         out = self.compute(count_keys + pair_keys, f"label {node.name}")
         self.reset_graph()
         parts, pair_list = out[: len(count_keys)], out[len(count_keys) :]
         offsets, final, sizes, _ = stitch.resolve(
-            self.plan, [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts],
+            self.plan,
+            [p[0] for p in parts],
+            [p[1] for p in parts],
+            [p[2] for p in parts],
             list(pair_list),
         )
         dtype = np.uint32 if len(sizes) < 2**32 else np.uint64

@@ -29,9 +29,7 @@ def program_block(program: Program, box: Box, shape, leaf_data) -> np.ndarray:
     return run_program(program, box, shape, _pieces(program, leaf_data))
 
 
-def label_block(
-    program: Program, box: Box, shape, leaf_data, connectivity: int, keep_values: bool
-):
+def label_block(program: Program, box: Box, shape, leaf_data, connectivity: int, keep_values: bool):
     """Compute the labelling input on one block and label it locally."""
     data = run_program(program, box, shape, _pieces(program, leaf_data))
     if data.dtype.kind == "f":

@@ -1,0 +1,1 @@
+"""Readers (lazy, worker-safe) and writers (OME-Zarr labels)."""

@@ -41,10 +41,16 @@ def create_labels(
     for k in range(levels):
         f = 2**k
         lshape = tuple(-(-n // f) for n in shape)
-        lchunks = tuple(max(1, min(b // f if b < n else -(-n // f), ln))
-                        for b, n, ln in zip(block, shape, lshape, strict=True))
+        lchunks = tuple(
+            max(1, min(b // f if b < n else -(-n // f), ln))
+            for b, n, ln in zip(block, shape, lshape, strict=True)
+        )
         root.create_array(
-            str(k), shape=lshape, chunks=lchunks, dtype=dtype, fill_value=0,
+            str(k),
+            shape=lshape,
+            chunks=lchunks,
+            dtype=dtype,
+            fill_value=0,
             dimension_names=list(axes),
         )
 

@@ -104,8 +104,10 @@ def _array(src: Source):
             else:
                 import zarr
 
-                arr = zarr.open_array(src.path if src.dataset is None else
-                                      os.path.join(src.path, src.dataset), mode="r")
+                arr = zarr.open_array(
+                    src.path if src.dataset is None else os.path.join(src.path, src.dataset),
+                    mode="r",
+                )
             _CACHE[key] = arr
     return arr
 
@@ -196,8 +198,17 @@ def _select(src, channel, timepoint, spacing, unit) -> Source:
         elif pos:
             fixed.append((pos[0], 0))
     out = Source(
-        src.kind, src.path, src.native_shape, "".join(_axis_char(a) for a in _split_axes(axes)),
-        src.dtype, src.storage_chunks, src.spacing, src.unit, tuple(fixed), src.files, src.dataset
+        src.kind,
+        src.path,
+        src.native_shape,
+        "".join(_axis_char(a) for a in _split_axes(axes)),
+        src.dtype,
+        src.storage_chunks,
+        src.spacing,
+        src.unit,
+        tuple(fixed),
+        src.files,
+        src.dataset,
     )
     nsp = len(out.shape)
     if nsp not in (2, 3):
@@ -206,8 +217,17 @@ def _select(src, channel, timepoint, spacing, unit) -> Source:
     if len(sp) != nsp:
         raise DataError(f"{src.path}: input.spacing: expected {nsp} values, got {len(sp)}")
     return Source(
-        out.kind, out.path, out.native_shape, out.native_axes, out.dtype, out.storage_chunks,
-        tuple(float(s) for s in sp), unit or out.unit, out.fixed, out.files, out.dataset,
+        out.kind,
+        out.path,
+        out.native_shape,
+        out.native_axes,
+        out.dtype,
+        out.storage_chunks,
+        tuple(float(s) for s in sp),
+        unit or out.unit,
+        out.fixed,
+        out.files,
+        out.dataset,
     )
 
 
@@ -295,8 +315,15 @@ def _open_slices(p: str) -> Source:
     if len(shape) != 2:
         raise DataError(f"{files[0]}: expected 2D slices, got shape {shape}")
     return Source(
-        "slices", p, (len(files), *shape), "zyx", np.dtype(dtype).str, (1, *shape),
-        (1.0, 1.0, 1.0), None, files=tuple(files),
+        "slices",
+        p,
+        (len(files), *shape),
+        "zyx",
+        np.dtype(dtype).str,
+        (1, *shape),
+        (1.0, 1.0, 1.0),
+        None,
+        files=tuple(files),
     )
 
 

@@ -38,15 +38,11 @@ class RemoveSmallObjectsParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_size: int = Field(
-        ..., ge=1, description="Objects with fewer voxels than this are removed."
-    )
+    min_size: int = Field(..., ge=1, description="Objects with fewer voxels than this are removed.")
     connectivity: int | None = Field(
         None, ge=1, le=3, description="Connectivity used to find objects in a mask input."
     )
-    renumber: bool = Field(
-        True, description="Renumber the remaining objects 1..N in raster order."
-    )
+    renumber: bool = Field(True, description="Renumber the remaining objects 1..N in raster order.")
 
 
 def local_label(block: np.ndarray, connectivity: int) -> np.ndarray:

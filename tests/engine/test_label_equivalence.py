@@ -134,8 +134,11 @@ def test_remove_small_objects_uses_stitched_sizes(renumber, chunks):
     mask = rng.random((15, 16, 14)) < 0.35
     steps = {
         "lab": ("label", LabelParams(connectivity=1), ("input",)),
-        "big": ("remove_small_objects", RemoveSmallObjectsParams(min_size=6, renumber=renumber),
-                ("lab",)),
+        "big": (
+            "remove_small_objects",
+            RemoveSmallObjectsParams(min_size=6, renumber=renumber),
+            ("lab",),
+        ),
     }
     out, engine = run_steps(mask, steps, "big", chunks, role="mask")
     ref = remove_small_objects(label(mask, connectivity=1), max_size=5)
@@ -150,7 +153,12 @@ def test_remove_small_objects_on_mask():
 
     rng = np.random.default_rng(12)
     mask = rng.random((30, 31)) < 0.4
-    steps = {"big": ("remove_small_objects", RemoveSmallObjectsParams(min_size=4,
-                                                                     connectivity=2), ("input",))}
+    steps = {
+        "big": (
+            "remove_small_objects",
+            RemoveSmallObjectsParams(min_size=4, connectivity=2),
+            ("input",),
+        )
+    }
     out, _ = run_steps(mask, steps, "big", (4, 7), role="mask")
     np.testing.assert_array_equal(out, remove_small_objects(mask, max_size=3, connectivity=2))

@@ -36,8 +36,9 @@ def test_chained_gaussians_add_halos():
     p1, p2 = GaussianParams(sigma=1.0), GaussianParams(sigma=[2.0, 0.7])
     steps = {"a": ("gaussian", p1, ("input",)), "b": ("gaussian", p2, ("a",))}
     out, engine = run_steps(img, steps, "b", (3, 4))
-    ref = ndi.gaussian_filter(ndi.gaussian_filter(img, 1.0, mode="nearest"), [2.0, 0.7],
-                              mode="nearest")
+    ref = ndi.gaussian_filter(
+        ndi.gaussian_filter(img, 1.0, mode="nearest"), [2.0, 0.7], mode="nearest"
+    )
     np.testing.assert_array_equal(out, ref)
     assert engine.program("b").margins["input"] == (4 + 8, 4 + 3)
 
