@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 
 from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.engine.blocks import BlockPlan, auto_block
-from pipeline.engine.run import Engine
+from pipeline.engine.run import Engine, tty_progress
 from pipeline.errors import DataError, OutputExistsError
 from pipeline.io import ome_zarr
 from pipeline.io.readers import Source, open_source, output_inside
@@ -84,17 +83,6 @@ def _prepare_output(path: Path, overwrite: bool, source: Source) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-@contextmanager
-def _tty_progress(label: str):
-    import sys
-
-    from dask.diagnostics import ProgressBar
-
-    sys.stderr.write(f"{label}\n")
-    with ProgressBar(out=sys.stderr):
-        yield
-
-
 def run(
     config: str | os.PathLike | dict,
     overrides: list[str] | tuple[str, ...] = (),
@@ -133,7 +121,7 @@ def run(
         plan,
         scheduler=cfg.spec.engine.scheduler,
         num_workers=cfg.spec.engine.workers,
-        progress=_tty_progress if progress else None,
+        progress=tty_progress if progress else None,
     )
     engine.resolve([target])
     lab = engine.labellings.get(target)

@@ -144,7 +144,7 @@ def test_run_matches_skimage(here, capsys, kind):
 def test_labels_are_valid_ome_zarr(here, capsys):
     img = blobs(1)
     ref, _ = reference(img)
-    rc, _, err = run(capsys, write_config(here, write_input("tiff", img, here)))
+    rc, _, err = run(capsys, write_config(here, write_input("tiff", img, here, stem="ome")))
     assert rc == 0, err
     group = zarr.open_group(str(here / "out" / "objects.ome.zarr"), mode="r")
     model = ImageLabel.from_zarr(group)
@@ -158,7 +158,7 @@ def test_labels_are_valid_ome_zarr(here, capsys):
 
 def test_set_override_changes_result(here, capsys):
     img = blobs(2)
-    cfg = write_config(here, write_input("tiff", img, here))
+    cfg = write_config(here, write_input("tiff", img, here, stem="set"))
     rc, out, err = run(capsys, cfg, "--set", "steps.smooth.sigma=2")
     assert rc == 0, err
     smooth = ndi.gaussian_filter(img.astype(np.float64), 2, mode="nearest", truncate=4)
@@ -202,7 +202,7 @@ def open_files_under(root: Path) -> list[str]:
 @pytest.mark.parametrize("kind", ["tiff", "slices"])
 def test_run_leaves_no_input_file_open(here, capsys, kind):
     # A name no other test uses, so that this run really opens its own input.
-    path = (here / write_input(kind, blobs(6), here, stem=f"fd_{kind}")).resolve()
+    path = (here / write_input(kind, blobs(6), here, stem="fd")).resolve()
     rc, _, err = run(capsys, write_config(here, path.name))
     assert rc == 0, err
     assert open_files_under(path) == []
@@ -225,7 +225,7 @@ def test_missing_input(here, capsys):
 
 
 def test_output_exists(here, capsys):
-    src = here / write_input("tiff", blobs(), here)
+    src = here / write_input("tiff", blobs(), here, stem="exists")
     cfg = write_config(here, src.name)
     assert run(capsys, cfg)[0] == 0
     first = sha256(here / "out")

@@ -18,8 +18,10 @@ def test_example_config_runs(config, tmp_path):
     cfg = load_config(config)
     src = Path(cfg.spec.input.path)
     if src.suffix == ".tif":
-        data = write_demo_tiff(tmp_path / "in.tif", shape=(32, 96, 96) if "demo" in src.name
-                               and "2d" not in src.name else (160, 160))
+        data = write_demo_tiff(
+            tmp_path / "in.tif",
+            shape=(32, 96, 96) if "demo" in src.name and "2d" not in src.name else (160, 160),
+        )
     else:
         data = write_demo_slices(tmp_path / "slices", shape=(12, 64, 64))
     ndim = 2 if "2d" in src.name else 3

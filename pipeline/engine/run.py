@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dask
@@ -335,6 +337,16 @@ class Engine:
         from pipeline.engine.blocks import assemble
 
         return assemble(pieces, tuple((0, n) for n in self.plan.shape))
+
+
+@contextmanager
+def tty_progress(label: str):
+    """A Dask progress bar on stderr, headed by ``label``."""
+    from dask.diagnostics import ProgressBar
+
+    sys.stderr.write(f"{label}\n")
+    with ProgressBar(out=sys.stderr):
+        yield
 
 
 def _threshold(block: np.ndarray, value: float) -> np.ndarray:
