@@ -18,7 +18,7 @@ from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.errors import DataError, OutputExistsError
 from pipeline.io import ome_zarr
-from pipeline.io.readers import Source, open_source, output_inside
+from pipeline.io.readers import Source, close_files, open_source, output_inside
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,6 @@ def run(
     _check_roles(cfg, source)
     plan = plan_for(cfg, source)
     out = Path(cfg.spec.output.path)
-    _prepare_output(out, cfg.spec.output.overwrite if overwrite is None else overwrite, source)
     target = cfg.spec.output.labels
     engine = Engine(
         cfg.dag,
@@ -123,6 +122,15 @@ def run(
         num_workers=cfg.spec.engine.workers,
         progress=tty_progress if progress else None,
     )
+    engine.check([target])
+    _prepare_output(out, cfg.spec.output.overwrite if overwrite is None else overwrite, source)
+    try:
+        return _execute(cfg, source, plan, engine, target, out, t_start)
+    finally:
+        close_files()
+
+
+def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     engine.resolve([target])
     lab = engine.labellings.get(target)
     count = lab.count if lab else 0

@@ -106,8 +106,7 @@ def load_config(
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as exc:
         spec = None
-        for err in exc.errors():
-            problems.append(f"{_where(marks, filename, err['loc'])}: {_message(err)}")
+        problems.extend(_problems(exc, (), marks, filename))
     steps_raw = raw.get("steps") if isinstance(raw.get("steps"), dict) else {}
     ops = all_ops()
     parsed = {}
@@ -127,8 +126,7 @@ def load_config(
         try:
             step = step_model(op).model_validate(body)
         except ValidationError as exc:
-            for err in exc.errors():
-                problems.append(f"{_where(marks, filename, (*loc, *err['loc']))}: {_message(err)}")
+            problems.extend(_problems(exc, loc, marks, filename))
             continue
         inputs = (step.input or previous,)
         params = ops[op].params.model_validate(
@@ -148,9 +146,38 @@ def load_config(
     if dag.nodes[spec.output.labels].role not in ("labels", "mask"):
         raise ConfigError(
             f"{_where(marks, filename, ('output', 'labels'))}: step {spec.output.labels!r} "
-            f"gives a {dag.nodes[spec.output.labels].role}, expected labels or a mask"
+            f"gives an {dag.nodes[spec.output.labels].role}, expected labels or a mask"
         )
     return LoadedConfig(spec, dag, raw, filename)
+
+
+def _problems(exc: ValidationError, prefix: tuple, marks: dict, filename: str) -> list[str]:
+    """One line per config location: errors of union alternatives are merged."""
+    grouped: dict[tuple, list[dict]] = {}
+    for err in exc.errors():
+        loc = (*prefix, *err["loc"])
+        # pydantic appends the name of a union alternative; keep the config's own keys.
+        while (
+            err["type"] != "missing"
+            and len(loc) > len(prefix)
+            and loc not in marks
+            and not _is_key(loc, marks)
+        ):
+            loc = loc[:-1]
+        grouped.setdefault(loc, []).append(err)
+    lines = []
+    for loc, errs in grouped.items():
+        if len(errs) == 1:
+            msg = _message(errs[0])
+        else:
+            kinds = sorted({e["type"].split("_")[0] for e in errs})
+            msg = f"expected {' or '.join(kinds)}, got {errs[0].get('input')!r}"
+        lines.append(f"{_where(marks, filename, loc)}: {msg}")
+    return lines
+
+
+def _is_key(loc: tuple, marks: dict) -> bool:
+    return (*loc, "__key__") in marks or loc[-1] == "__root__"
 
 
 def _message(err: dict) -> str:

@@ -186,6 +186,35 @@ class Engine:
             elif node.kind == "object_filter":
                 self._resolve_filter(node)
 
+    def check(self, targets: list[str]) -> None:
+        """Check dtypes and dimensions against the ops before any pass runs.
+
+        Raises
+        ------
+        DataError
+            An op that cannot take what its input step gives.
+        """
+        for t in targets:
+            for name in self.dag.upstream(t):
+                node = self.dag.nodes[name]
+                if node.kind in ("labelling", "object_filter"):
+                    self._connectivity(node)
+                    dtype = self._dtype_probe(node.inputs[0])
+                    if dtype.kind == "f":
+                        raise DataError(
+                            f"step {name!r}: labelling needs a mask or an integer image, "
+                            f"step {node.inputs[0]!r} gives {dtype}"
+                        )
+                elif node.kind == "global" and self._dtype_probe(node.inputs[0]).kind == "b":
+                    raise DataError(
+                        f"step {name!r}: a threshold needs a grayscale image, got a mask"
+                    )
+                elif node.op is not None and node.op.halo is not None:
+                    try:
+                        node.halo(self.ndim)
+                    except ValueError as exc:
+                        raise DataError(f"step {name!r}: {exc}") from None
+
     def _resolve_threshold(self, node: Node) -> None:
         src = node.inputs[0]
         keys = [self.program_key(src, i) for i in self.plan.indices()]
@@ -237,7 +266,7 @@ class Engine:
         if node.kind in ("labelling", "object_filter"):
             return np.dtype(np.uint32) if node.role == "labels" else np.dtype(bool)
         probe = np.zeros((1,) * self.ndim, dtype=self._dtype_probe(node.inputs[0]))
-        step = self._step_of(name)
+        step = self._step_of_static(name)
         return step.func(probe, step.arg).dtype if step.func is not _threshold else np.dtype(bool)
 
     def _resolve_labelling(self, node: Node, local_of: str) -> Labelling:

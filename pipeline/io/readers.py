@@ -20,6 +20,7 @@ from pipeline.errors import DataError
 
 Box = tuple[tuple[int, int], ...]
 _CACHE: dict[tuple, object] = {}
+_OPEN_FILES: list = []
 _LOCK = threading.Lock()
 
 
@@ -83,7 +84,7 @@ class Source:
         try:
             if self.kind == "slices":
                 z = index[0]
-                planes = [_tiff_array(f)[index[1:]] for f in self.files[z]]
+                planes = [_read_slice(f, index[1:]) for f in self.files[z]]
                 return np.stack(planes) if planes else np.empty((0,), self.dtype)
             return np.asarray(_array(self)[index])
         except DataError:
@@ -92,13 +93,19 @@ class Source:
             raise DataError(f"{self.path}: cannot read block {box}: {exc}") from exc
 
 
+def _stamp(path: str) -> tuple:
+    st = os.stat(path)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def _array(src: Source):
-    key = (src.kind, src.path, src.dataset)
+    # Keyed by the file's identity too: a rewritten file is opened afresh.
+    key = (src.kind, src.path, src.dataset, _stamp(src.path))
     with _LOCK:
         arr = _CACHE.get(key)
         if arr is None:
             if src.kind == "tiff":
-                arr = _tiff_array(src.path)
+                arr = _open_tiff_array(src.path)
             elif src.kind == "npy":
                 arr = np.load(src.path, mmap_mode="r")
             else:
@@ -112,17 +119,29 @@ def _array(src: Source):
     return arr
 
 
-def _tiff_array(path: str):
+def _open_tiff_array(path: str):
     import tifffile
     import zarr
 
-    key = ("tiffzarr", path)
-    arr = _CACHE.get(key)
-    if arr is None:
-        tif = tifffile.TiffFile(path)
-        arr = zarr.open_array(tif.series[0].aszarr(), mode="r")
-        _CACHE[key] = arr
-    return arr
+    tif = tifffile.TiffFile(path)
+    _OPEN_FILES.append(tif)
+    return zarr.open_array(tif.series[0].aszarr(), mode="r")
+
+
+def _read_slice(path: str, index: tuple) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return tif.series[0].asarray()[index]
+
+
+def close_files() -> None:
+    """Close the files this process opened for reading and forget them."""
+    with _LOCK:
+        for f in _OPEN_FILES:
+            f.close()
+        _OPEN_FILES.clear()
+        _CACHE.clear()
 
 
 def _natural_key(s: str) -> list:
@@ -147,7 +166,7 @@ def open_source(
     DataError
         Missing or unreadable file, unknown format, or a selection that does not fit.
     """
-    p = str(path)
+    p = os.path.abspath(str(path))
     if any(ch in p for ch in "*?[") or os.path.isdir(p) and not _is_zarr(p):
         src = _open_slices(p)
     elif not os.path.exists(p):
