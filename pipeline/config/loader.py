@@ -6,6 +6,7 @@ Each problem is one line: ``file:line:col key.path: message``.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from dataclasses import dataclass
 
@@ -70,6 +71,15 @@ def _set_override(raw: dict, item: str, marks: dict) -> None:
     marks[(*parts, "__key__")] = f"--set {key}"
 
 
+def _plain(value: object) -> object:
+    """JSON form of the non-JSON values a Python caller may put in a config dict."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    raise ConfigError(f"<config>: {type(value).__name__} value {value!r} is not a config value")
+
+
 def load_config(
     source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()
 ) -> LoadedConfig:
@@ -83,7 +93,7 @@ def load_config(
     marks: dict = {}
     if isinstance(source, dict):
         filename = "<config>"
-        raw = yaml.safe_load(yaml.safe_dump(source))
+        raw = json.loads(json.dumps(source, default=_plain))
     else:
         filename = str(source)
         try:
