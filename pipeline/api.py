@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.run import Engine, tty_progress
+from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError, OutputExistsError
 from pipeline.io import ome_zarr
 from pipeline.io.readers import Source, close_files, open_source, output_inside
@@ -121,12 +122,14 @@ def run(
         scheduler=cfg.spec.engine.scheduler,
         num_workers=cfg.spec.engine.workers,
         progress=tty_progress if progress else None,
+        scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch"),
     )
     engine.check([target])
     _prepare_output(out, cfg.spec.output.overwrite if overwrite is None else overwrite, source)
     try:
         return _execute(cfg, source, plan, engine, target, out, t_start)
     finally:
+        engine.close()
         close_files()
 
 

@@ -42,6 +42,11 @@ class EngineSpec(_Frozen):
 
     scheduler: Literal["threads", "sync", "processes"] = "threads"
     workers: int | None = Field(None, ge=1, description="Threads or processes (default: cores).")
+    scratch: str | None = Field(
+        None,
+        description="Folder for intermediate blocks kept between passes, removed at the end "
+        "(default: .scratch in the output folder; must be visible to all workers).",
+    )
 
 
 class PipelineSpec(_Frozen):

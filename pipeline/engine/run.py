@@ -15,6 +15,7 @@ import numpy as np
 from pipeline.engine import stitch, tasks
 from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.program import Program, Step, make_program
+from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
 from pipeline.graph.dag import Dag, Node
 from pipeline.ops import threshold as th
@@ -46,7 +47,10 @@ class Engine:
     thresholds: dict[str, float] = field(default_factory=dict)
     labellings: dict[str, Labelling] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    scratch: Scratch = field(default_factory=Scratch)
     _dsk: dict = field(default_factory=dict)
+    # Nodes whose blocks an earlier pass kept in scratch.
+    _kept: set[str] = field(default_factory=set)
 
     @property
     def ndim(self) -> int:
@@ -54,6 +58,11 @@ class Engine:
 
     # ---- graph construction -------------------------------------------------
     def _step_of(self, name: str) -> Step | None:
+        if name in self._kept:
+            return None
+        return self._op_step(name)
+
+    def _op_step(self, name: str) -> Step | None:
         node = self.dag.nodes[name]
         if node.kind in PRODUCER_KINDS:
             return None
@@ -69,7 +78,7 @@ class Engine:
         node = self.dag.nodes[name]
         if node.kind == "global":
             return Step(name, _threshold, 0.0, node.inputs[0], (0,) * self.ndim)
-        return self._step_of(name)
+        return self._op_step(name)
 
     def program(self, target: str) -> Program:
         """The fused program computing ``target`` from its producers."""
@@ -93,7 +102,9 @@ class Engine:
             return key
         box = self.plan.box(index)
         node = self.dag.nodes[name]
-        if node.kind == "source":
+        if name in self._kept:
+            self._dsk[key] = (tasks.load_block, self.scratch.path(name, index))
+        elif node.kind == "source":
             self._dsk[key] = (tasks.read_block, self.source, box)
         else:
             lab = self.labellings[name]
@@ -103,38 +114,44 @@ class Engine:
 
     def program_key(self, target: str, index) -> tuple:
         """Key of the task computing ``target`` on block ``index``."""
-        node = self.dag.nodes[target]
-        if node.kind in PRODUCER_KINDS:
+        return self._program_key(target, index, keep=False)
+
+    def _program_key(self, target: str, index, keep: bool) -> tuple:
+        # keep: store each block in scratch, so that later passes read it back.
+        if self._is_producer(target):
             return self.producer_key(target, index)
         key = ("blk-" + target, *index)
         if key not in self._dsk:
             prog = self.program(target)
-            self._dsk[key] = (
-                tasks.program_block,
-                prog,
-                self.plan.box(index),
-                self.plan.shape,
-                self._pieces(prog, index),
-            )
+            args = (prog, self.plan.box(index), self.plan.shape, self._pieces(prog, index))
+            if keep:
+                self._dsk[key] = (tasks.program_block_kept, *args, self.scratch.path(target, index))
+            else:
+                self._dsk[key] = (tasks.program_block, *args)
         return key
 
-    def local_key(self, name: str, index) -> tuple:
-        """Key of the locally labelled block of labelling node ``name``."""
+    def local_key(self, name: str, index, keep: bool = False) -> tuple:
+        """Key of the locally labelled block of labelling node ``name``.
+
+        With ``keep``, the task also stores the labelling's input block in scratch.
+        """
         key = ("local-" + name, *index)
         if key not in self._dsk:
             node = self.dag.nodes[name]
-            prog = self.program(node.inputs[0])
-            conn = self._connectivity(node)
-            keep_values = self._role_of(node.inputs[0]) != "mask"
-            self._dsk[key] = (
-                tasks.label_block,
+            src = node.inputs[0]
+            prog = self.program(src)
+            args = (
                 prog,
                 self.plan.box(index),
                 self.plan.shape,
                 self._pieces(prog, index),
-                conn,
-                keep_values,
+                self._connectivity(node),
+                self._role_of(src) != "mask",
             )
+            if keep:
+                self._dsk[key] = (tasks.label_block_kept, *args, self.scratch.path(src, index))
+            else:
+                self._dsk[key] = (tasks.label_block, *args)
         return key
 
     def _role_of(self, name: str) -> str:
@@ -162,6 +179,19 @@ class Engine:
             out = get(dsk, keys, num_workers=self.num_workers)
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
         return out
+
+    def _is_producer(self, name: str) -> bool:
+        # Produced by a task of its own (read, relabel, load from scratch), not a program.
+        return self.dag.nodes[name].kind in PRODUCER_KINDS or name in self._kept
+
+    def _mark_kept(self, name: str, keep: bool) -> None:
+        if keep:
+            self._kept.add(name)
+
+    def close(self) -> None:
+        """Remove the scratch files; later passes compute everything again."""
+        self.scratch.remove()
+        self._kept.clear()
 
     def reset_graph(self) -> None:
         """Forget the tasks of the previous pass (keeps results held on the client)."""
@@ -217,32 +247,35 @@ class Engine:
 
     def _resolve_threshold(self, node: Node) -> None:
         src = node.inputs[0]
-        keys = [self.program_key(src, i) for i in self.plan.indices()]
         dtype = self._dtype_probe(src)
         integer = dtype.kind in "iub"
         if dtype.kind == "b":
             raise DataError(f"step {node.name!r}: Otsu needs a grayscale image, got a mask")
+        # The first pass keeps the blocks of a computed input; later passes read them back.
+        keep = not self._is_producer(src)
         self.reset_graph()
         if integer and dtype.itemsize <= 2:
             lo, hi = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
         else:
-            keys = [self.program_key(src, i) for i in self.plan.indices()]
             mm_keys = []
-            for i, k in zip(self.plan.indices(), keys, strict=True):
+            for i in self.plan.indices():
                 mk = ("minmax-" + node.name, *i)
-                self._dsk[mk] = (tasks.minmax, k)
+                self._dsk[mk] = (tasks.minmax, self._program_key(src, i, keep))
                 mm_keys.append(mk)
-            parts = [p for p in self.compute(mm_keys, f"stats {node.name}") if p is not None]
+            parts = [p for p in self.compute(mm_keys, f"range {node.name}") if p is not None]
             lo = min(p[0] for p in parts)
             hi = max(p[1] for p in parts)
+            self._mark_kept(src, keep)
             self.reset_graph()
-        keys = [self.program_key(src, i) for i in self.plan.indices()]
+        keys = [self._program_key(src, i, keep) for i in self.plan.indices()]
         hist_keys = []
         for i, k in zip(self.plan.indices(), keys, strict=True):
             hk = ("hist-" + node.name, *i)
             self._dsk[hk] = (tasks.histogram, k, lo, hi, node.params.nbins, integer)
             hist_keys.append(hk)
-        total = self.compute([_tree_sum(self._dsk, hist_keys, "hsum-" + node.name)], "stats")[0]
+        total_key = _tree_sum(self._dsk, hist_keys, "hsum-" + node.name)
+        total = self.compute([total_key], f"histogram {node.name}")[0]
+        self._mark_kept(src, keep)
         self.reset_graph()
         if integer:
             nz = np.flatnonzero(total)
@@ -278,13 +311,16 @@ class Engine:
                 f"step {node.inputs[0]!r} gives {in_dtype}"
             )
         self.reset_graph()
+        # The input is kept for the final pass, which labels each block again: labelling
+        # a block costs less than storing and reading back its local labels.
+        keep = not self._is_producer(node.inputs[0])
         indices = self.plan.indices()
         summary = {}
         for i in indices:
             sk = ("summary-" + node.name, *i)
             self._dsk[sk] = (
                 tasks.summarise,
-                self.local_key(node.name, i),
+                self.local_key(node.name, i, keep),
                 self.plan.box(i),
                 self.plan.shape,
             )
@@ -308,6 +344,7 @@ class Engine:
                 )
                 pair_keys.append(pk)
         out = self.compute(count_keys + pair_keys, f"label {node.name}")
+        self._mark_kept(node.inputs[0], keep)
         self.reset_graph()
         parts, pair_list = out[: len(count_keys)], out[len(count_keys) :]
         offsets, final, sizes, _ = stitch.resolve(
@@ -358,10 +395,13 @@ class Engine:
 
     def to_numpy(self, target: str) -> np.ndarray:
         """Compute ``target`` on the whole volume in memory (tests, small images)."""
-        self.resolve([target])
-        self.reset_graph()
-        keys = self.block_keys(target)
-        blocks = self.compute(list(keys.values()), f"compute {target}")
+        try:
+            self.resolve([target])
+            self.reset_graph()
+            keys = self.block_keys(target)
+            blocks = self.compute(list(keys.values()), f"compute {target}")
+        finally:
+            self.close()
         pieces = [(self.plan.box(i), b) for i, b in zip(keys, blocks, strict=True)]
         from pipeline.engine.blocks import assemble
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.engine import stitch
+from pipeline.engine import scratch, stitch
 from pipeline.engine.blocks import Box
 from pipeline.engine.program import Program, run_program
 from pipeline.ops import threshold as th
@@ -29,13 +29,37 @@ def program_block(program: Program, box: Box, shape, leaf_data) -> np.ndarray:
     return run_program(program, box, shape, _pieces(program, leaf_data))
 
 
+def program_block_kept(program: Program, box: Box, shape, leaf_data, path: str) -> np.ndarray:
+    """Evaluate a fused program on one block and keep the result in scratch."""
+    data = program_block(program, box, shape, leaf_data)
+    scratch.save(path, data)
+    return data
+
+
+def load_block(path: str) -> np.ndarray:
+    """A block kept in scratch by an earlier pass."""
+    return scratch.load(path)
+
+
 def label_block(program: Program, box: Box, shape, leaf_data, connectivity: int, keep_values: bool):
     """Compute the labelling input on one block and label it locally."""
     data = run_program(program, box, shape, _pieces(program, leaf_data))
-    if data.dtype.kind == "f":
-        raise TypeError(f"labelling needs a mask or integer image, got {data.dtype}")
-    labels = local_label(data, connectivity)
-    return labels, (data if keep_values else None)
+    return local_label(data, connectivity), (data if keep_values else None)
+
+
+def label_block_kept(
+    program: Program,
+    box: Box,
+    shape,
+    leaf_data,
+    connectivity: int,
+    keep_values: bool,
+    path: str,
+):
+    """Label one block locally and keep its input (a mask: as bits) in scratch."""
+    data = run_program(program, box, shape, _pieces(program, leaf_data))
+    scratch.save(path, data)
+    return local_label(data, connectivity), (data if keep_values else None)
 
 
 def summarise(local, box: Box, shape) -> BlockLabels:

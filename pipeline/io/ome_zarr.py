@@ -13,6 +13,9 @@ import zarr
 
 Box = tuple[tuple[int, int], ...]
 NGFF_VERSION = "0.5"
+# Labels are long runs of equal values: LZ4 after byte shuffling packs them small and
+# encodes a 128³ uint32 block about twice as fast as Zstd.
+LABEL_CODEC = zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
 
 
 def pyramid_levels(shape: tuple[int, ...], block: tuple[int, ...], max_levels: int = 5) -> int:
@@ -52,6 +55,7 @@ def create_labels(
             dtype=dtype,
             fill_value=0,
             dimension_names=list(axes),
+            compressors=[LABEL_CODEC],
         )
 
 

@@ -108,12 +108,13 @@ def summarise_block(
     the engine joins only equal values across borders.
     """
     flat = labels.ravel()
-    n = int(flat.max()) if flat.size else 0
-    sizes = np.bincount(flat, minlength=n + 1)[1:].astype(np.int64)
     fg = np.flatnonzero(flat)
+    ids = flat[fg]  # foreground only: usually a small part of the block
+    n = int(ids.max()) if ids.size else 0
+    sizes = np.bincount(ids, minlength=n + 1)[1:].astype(np.int64)
     first_local = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
     # fg is ascending, so the minimum is each label's first voxel in raster order.
-    np.minimum.at(first_local, flat[fg], fg)
+    np.minimum.at(first_local, ids, fg)
     first = _local_to_global(first_local[1:], labels.shape, offset, volume_shape)
     lo = [np.ascontiguousarray(np.take(labels, 0, axis=a)) for a in range(labels.ndim)]
     hi = [np.ascontiguousarray(np.take(labels, -1, axis=a)) for a in range(labels.ndim)]

@@ -46,16 +46,9 @@ def float_histogram(
     Bin assignment follows ``numpy.histogram`` value by value, so the sum over blocks
     equals ``numpy.histogram(whole, nbins, (first_edge, last_edge))[0]``.
     """
-    edges = np.linspace(first_edge, last_edge, nbins + 1, endpoint=True)
-    a = block.ravel().astype(np.float64, copy=False)
-    keep = (a >= first_edge) & (a <= last_edge)
-    if not keep.all():
-        a = a[keep]
-    idx = ((a - first_edge) / (last_edge - first_edge) * nbins).astype(np.intp)
-    idx[idx == nbins] -= 1
-    idx[a < edges[idx]] -= 1
-    idx[(a >= edges[idx + 1]) & (idx != nbins - 1)] += 1
-    return np.bincount(idx, minlength=nbins).astype(np.int64)
+    # numpy assigns each value to its bin on its own, given the range.
+    counts, _ = np.histogram(block, bins=nbins, range=(first_edge, last_edge))
+    return counts.astype(np.int64, copy=False)
 
 
 def integer_counts(block: np.ndarray, low: int, high: int) -> np.ndarray:

@@ -1,0 +1,227 @@
+"""One benchmark method per process: ``python bench_methods.py METHOD VOLUME OUT RESULT.json``.
+
+Each method reads the Zarr volume, smooths it (Gaussian sigma 1, float64, mode nearest,
+truncate 4), thresholds it at the global Otsu value, labels it with connectivity 1 and
+writes the labels to Zarr. The result file gets the object count, the threshold and the
+wall time of the method (imports excluded) with its stages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHUNK = 128
+
+
+class Stages:
+    """Wall time per stage."""
+
+    def __init__(self) -> None:
+        self.t0 = self.last = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def segpipe_config(volume: str, out: str, chunk: int = CHUNK, threshold=None) -> dict:
+    """The segpipe config of the benchmark (Otsu unless a fixed ``threshold`` is given)."""
+    mask = {"op": "threshold", "method": "otsu", "input": "smooth"}
+    if threshold is not None:
+        mask = {"op": "threshold", "value": float(threshold), "input": "smooth"}
+    return {
+        "input": {"path": volume, "chunks": [chunk] * 3},
+        "steps": {
+            "smooth": {"op": "gaussian", "sigma": 1.0, "input": "input"},
+            "mask": mask,
+            "objects": {"op": "label", "connectivity": 1, "input": "mask"},
+        },
+        "output": {"path": out, "labels": "objects", "overwrite": True},
+    }
+
+
+def run_segpipe(volume: str, out: str) -> dict:
+    import pipeline
+
+    st = Stages()
+    res = pipeline.run(segpipe_config(volume, out), overwrite=True)
+    total = st.total()
+    return {
+        "count": int(res.count),
+        "threshold": res.summary["thresholds"].get("mask"),
+        "seconds": total,
+        "stages": {k: round(v, 3) for k, v in res.summary["timings"].items()},
+    }
+
+
+def run_dask_image(volume: str, out: str, fixed: bool = False) -> dict:
+    import dask
+    import dask.array as da
+    from dask_image import ndfilters, ndmeasure
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+
+    if fixed:
+        import bench_daskimage_fix
+
+        bench_daskimage_fix.apply()
+    st = Stages()
+    x = da.from_zarr(volume)
+    g = ndfilters.gaussian_filter(x.astype(np.float64), 1, mode="nearest", truncate=4)
+    lo, hi = dask.compute(g.min(), g.max())
+    st.mark("minmax")
+    counts, edges = da.histogram(g, bins=256, range=(float(lo), float(hi)))
+    counts = counts.compute()
+    edges = np.asarray(edges)
+    # skimage.filters.threshold_otsu(whole) uses np.histogram over (min, max), bin centres.
+    t = float(threshold_otsu(hist=(counts, (edges[:-1] + edges[1:]) / 2)))
+    st.mark("histogram+otsu")
+    labels, n = ndmeasure.label(g > t, structure=ndi.generate_binary_structure(3, 1))
+    store = da.to_zarr(labels.astype(np.uint32), out, mode="w", compute=False)
+    st.mark("label graph")
+    _, n = dask.compute(store, n)
+    st.mark("label+write")
+    return {"count": int(n), "threshold": t, "seconds": st.total(), "stages": st.stages}
+
+
+def run_whole(volume: str, out: str) -> dict:
+    import zarr
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+    from skimage.measure import label
+
+    st = Stages()
+    img = zarr.open_array(volume, mode="r")[...]
+    st.mark("read")
+    g = ndi.gaussian_filter(img.astype(np.float64), 1, mode="nearest", truncate=4)
+    del img
+    st.mark("gaussian")
+    t = float(threshold_otsu(g))
+    st.mark("otsu")
+    lab = label(g > t, connectivity=1)
+    del g
+    st.mark("label")
+    count = int(lab.max())
+    dst = zarr.create_array(
+        out,
+        shape=lab.shape,
+        chunks=(CHUNK,) * 3,
+        dtype="uint32",
+        fill_value=0,
+        dimension_names=("z", "y", "x"),
+        overwrite=True,
+    )
+    dst[...] = lab.astype(np.uint32)
+    st.mark("write")
+    return {"count": count, "threshold": t, "seconds": st.total(), "stages": st.stages}
+
+
+class _Stop(Exception):
+    pass
+
+
+def run_plan(volume: str, out: str) -> dict:
+    """Build (never compute) the segpipe graphs of a gaussian -> Otsu -> label pipeline."""
+    from pipeline.api import open_input, plan_for
+    from pipeline.config import load_config
+    from pipeline.engine.run import Engine
+    from pipeline.plan import describe_plan
+
+    info: dict = {"stages": {}, "passes": []}
+    cfg_dict = segpipe_config(volume, out, chunk=64)
+    st = Stages()
+    describe_plan(cfg_dict)
+    st.mark("describe_plan")
+    cfg = load_config(cfg_dict)
+    source = open_input(cfg)
+    plan = plan_for(cfg, source)
+    engine = Engine(cfg.dag, source, plan)
+    st.mark("engine")
+    engine.thresholds["mask"] = 0.0  # stand-in: the Otsu value is not known without data
+    for i in plan.indices():
+        engine.program_key("mask", i)
+    del engine.thresholds["mask"]
+    st.mark("program_key x blocks")
+    info["blocks"] = plan.nblocks
+    info["program_key_tasks"] = len(engine._dsk)
+    info["program_key_reads"] = sum(1 for k in engine._dsk if k[0] == "out-input")
+    engine.reset_graph()
+
+    # Run the real pass-building code; intercept each compute, record its graph, and give
+    # the statistics passes stand-in results so that the labelling pass gets built too.
+    last = [time.perf_counter()]
+
+    def compute(keys, label):
+        dsk = engine._dsk
+        reads = sum(1 for k in dsk if isinstance(k, tuple) and k[0] == "out-input")
+        info["passes"].append(
+            {
+                "pass": label,
+                "build_s": round(time.perf_counter() - last[0], 3),
+                "tasks": len(dsk),
+                "input_reads": reads,
+                "outputs": len(keys),
+            }
+        )
+        if label.startswith("range "):  # per-block min/max of the smoothed image
+            out = [(0.0, 1.0)] * len(keys)
+        elif label.startswith("histogram "):  # summed histogram
+            out = [np.arange(256, dtype=np.int64) % 7 + 1]
+        else:
+            raise _Stop
+        last[0] = time.perf_counter()
+        return out
+
+    engine.compute = compute
+    try:
+        engine.resolve(["objects"])
+    except _Stop:
+        pass
+    st.mark("resolve (graphs only)")
+    info["stages"] = {k: round(v, 3) for k, v in st.stages.items()}
+    info["seconds"] = st.total()
+    info["count"] = None
+    return info
+
+
+METHODS = {
+    "segpipe": run_segpipe,
+    "dask-image": run_dask_image,
+    "dask-image-fixed": lambda volume, out: run_dask_image(volume, out, fixed=True),
+    "whole": run_whole,
+    "plan": run_plan,
+}
+
+
+def main(argv: list[str]) -> int:
+    method, volume, out, result = argv
+    if method != "plan":
+        shutil.rmtree(out, ignore_errors=True)
+    info = METHODS[method](volume, out)
+    info["method"] = method
+    Path(result).write_text(json.dumps(info, default=_json_default))
+    return 0
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    raise TypeError(type(o))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+"""Block results kept on disk between passes, so no pass recomputes an earlier one.
+
+A pass that computes an intermediate another pass needs again (the image a global
+threshold is computed from, the local labels of a labelling) writes each block to one
+``.npy`` file; later passes read it back. The files live under a scratch folder (by
+default inside the output folder, so remote workers see it) and are removed when the run
+ends. Reading a block back from the page cache costs a few milliseconds; recomputing a
+Gaussian of the same block costs a hundred.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class Scratch:
+    """A folder of per-block ``.npy`` files, one subfolder per stored node."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self._given = Path(root) if root is not None else None
+        self._root: Path | None = None
+        self._slots: dict[str, int] = {}
+
+    @property
+    def root(self) -> Path:
+        """The folder, created on first use (a temporary folder when none was given)."""
+        if self._root is None:
+            if self._given is None:
+                self._root = Path(tempfile.mkdtemp(prefix="segpipe-scratch-"))
+            else:
+                self._given.mkdir(parents=True, exist_ok=True)
+                self._root = self._given
+        return self._root
+
+    def path(self, what: str, index: tuple[int, ...]) -> str:
+        """File of block ``index`` of ``what`` (a node or a node's local labels)."""
+        slot = self._slots.setdefault(what, len(self._slots))
+        folder = self.root / f"n{slot}"
+        folder.mkdir(exist_ok=True)
+        return str(folder / ("b" + "_".join(map(str, index)) + ".npy"))
+
+    def remove(self) -> None:
+        """Delete every stored block."""
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+        self._slots.clear()
+
+
+def save(path: str, array: np.ndarray) -> None:
+    """Write one block; a mask is stored as bits (one eighth of a byte per voxel).
+
+    The file is written under a temporary name and renamed, so a half-written block is
+    never read.
+    """
+    array = np.asarray(array)
+    packed = array.dtype == np.bool_
+    header = np.array([int(packed), array.ndim, *array.shape], dtype=np.int64)
+    data = np.packbits(array, axis=None) if packed else np.ascontiguousarray(array)
+    tmp = path + ".part"
+    with open(tmp, "wb") as fh:
+        np.save(fh, header, allow_pickle=False)
+        np.save(fh, data, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def load(path: str) -> np.ndarray:
+    """Read one block written by :func:`save`."""
+    with open(path, "rb") as fh:
+        header = np.load(fh, allow_pickle=False)
+        data = np.load(fh, allow_pickle=False)
+    if header[0]:
+        shape = tuple(int(n) for n in header[2 : 2 + header[1]])
+        return np.unpackbits(data, count=int(np.prod(shape)))[:].view(np.bool_).reshape(shape)
+    return data
