@@ -212,6 +212,7 @@ def plan_only(args) -> int:
 
 
 def main(argv=None) -> int:
+    global WORK
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=sorted(bench_volume.SIZES), default="full")
     p.add_argument("--small", action="store_true", help="128×256×256 (CI smoke test)")
@@ -223,6 +224,7 @@ def main(argv=None) -> int:
         help="comma-separated subset of " + ",".join(METHODS),
     )
     p.add_argument("--rebuild", action="store_true", help="rebuild the volume")
+    p.add_argument("--work", type=Path, default=HERE / "work", help="folder for volumes and outputs")
     p.add_argument("--plan-only", action="store_true", help="time graph construction only")
     p.add_argument("--plan-size", type=int, default=2048)
     p.add_argument("--plan-chunk", type=int, default=64)
@@ -230,6 +232,7 @@ def main(argv=None) -> int:
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         p.error(f"--methods: unknown {unknown}; expected some of {list(METHODS)}")
+    WORK = args.work.resolve()
     WORK.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rc = plan_only(args) if args.plan_only else bench(args)

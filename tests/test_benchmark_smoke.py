@@ -1,0 +1,25 @@
+"""The core benchmark runs end to end at its smallest size (a smoke test, not a timing)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_core.py"
+
+
+def test_core_benchmark_small(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--small", "--work", str(tmp_path), "--timeout", "300"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    # Header and one row per method, every method finished with the same count.
+    assert len(table) == 5, proc.stdout
+    assert "did not finish" not in proc.stdout and "WARNING" not in proc.stdout
+    counts = {row.split("|")[4].strip() for row in table[1:]}
+    assert len(counts) == 1 and counts.pop().isdigit()
