@@ -224,7 +224,7 @@ def main(argv=None) -> int:
         help="comma-separated subset of " + ",".join(METHODS),
     )
     p.add_argument("--rebuild", action="store_true", help="rebuild the volume")
-    p.add_argument("--work", type=Path, default=HERE / "work", help="folder for volumes and outputs")
+    p.add_argument("--work", type=Path, default=HERE / "work", help="folder of volumes, outputs")
     p.add_argument("--plan-only", action="store_true", help="time graph construction only")
     p.add_argument("--plan-size", type=int, default=2048)
     p.add_argument("--plan-chunk", type=int, default=64)

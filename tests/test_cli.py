@@ -299,3 +299,27 @@ def test_config_error_exit_code(here, capsys):
     assert "Traceback" not in err
     assert err.startswith("error: config.yaml:")
     assert not (here / "out").exists()
+
+
+def test_corrupt_zarr_chunk(here, capsys):
+    path = write_input("zarr", blobs(), here)
+    chunk = here / path / "c" / "1" / "0" / "1"
+    assert chunk.is_file()
+    chunk.write_bytes(b"\x00garbage" * 7)
+    before = sha256(here / path)
+    rc, out, err = run(capsys, write_config(here, path))
+    assert_one_error(rc, out, err, r"img\.zarr: cannot read block")
+    assert not (here / "out" / "summary.json").exists()
+    assert sha256(here / path) == before
+
+
+def test_slice_of_the_wrong_shape(here, capsys):
+    from pipeline.errors import DataError
+    from pipeline.io.readers import open_source
+
+    path = write_input("slices", blobs(), here)
+    source = open_source(path, None, None, None, None, None)
+    # The folder changes after the plan was made: a block read finds the odd slice.
+    tifffile.imwrite(here / path / "z3.tif", np.zeros((40, 30), np.uint16))
+    with pytest.raises(DataError, match=r"z3\.tif|wrong shape"):
+        source.read(((0, 8), (0, 40), (0, 40)))

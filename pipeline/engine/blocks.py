@@ -77,6 +77,11 @@ def grow(box: Box, margin: tuple[int, ...], shape: tuple[int, ...]) -> Box:
     )
 
 
+def intersect(a: Box, b: Box) -> Box:
+    """The common part of two boxes (empty axes have ``lo >= hi``)."""
+    return tuple((max(a0, b0), min(a1, b1)) for (a0, a1), (b0, b1) in zip(a, b, strict=True))
+
+
 def crop(array: np.ndarray, have: Box, want: Box) -> np.ndarray:
     """The part of ``array`` (covering ``have``) that covers ``want`` (inside ``have``)."""
     return array[

@@ -13,7 +13,7 @@ import dask.threaded
 import numpy as np
 
 from pipeline.engine import stitch, tasks
-from pipeline.engine.blocks import BlockPlan
+from pipeline.engine.blocks import BlockPlan, grow, intersect
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
@@ -49,6 +49,7 @@ class Engine:
     timings: dict[str, float] = field(default_factory=dict)
     scratch: Scratch = field(default_factory=Scratch)
     _dsk: dict = field(default_factory=dict)
+    _programs: dict = field(default_factory=dict)
     # Nodes whose blocks an earlier pass kept in scratch.
     _kept: set[str] = field(default_factory=set)
 
@@ -82,34 +83,67 @@ class Engine:
 
     def program(self, target: str) -> Program:
         """The fused program computing ``target`` from its producers."""
-        return make_program(target, self._step_of, self.ndim)
+        key = (target, frozenset(self._kept), frozenset(self.thresholds.items()))
+        prog = self._programs.get(key)
+        if prog is None:
+            prog = self._programs[key] = make_program(target, self._step_of, self.ndim)
+        return prog
 
-    def _pieces(self, program: Program, index) -> dict:
+    def _pieces(self, program: Program, index) -> list:
+        """What a program task needs of each leaf: boxes and their data.
+
+        The block's own data is computed inside the task (a read, a load from scratch,
+        a relabel); parts of neighbouring blocks come from their halo tasks, which keep
+        only thin slabs, so no whole block waits in memory for its neighbours.
+        """
         box = self.plan.box(index)
-        boxes, keys = [], []
+        boxes, items = [], []
         for leaf in program.leaves:
+            margin = program.margins[leaf]
             want = program.leaf_box(leaf, box, self.plan.shape)
-            nbs = self.plan.blocks_in(want)
-            boxes.append([self.plan.box(nb) for nb in nbs])
-            keys.append([self.producer_key(leaf, nb) for nb in nbs])
-        # Keys go in plain lists so that Dask substitutes their results.
-        return [boxes, keys]
+            leaf_boxes, leaf_items = [], []
+            for nb in self.plan.blocks_in(want):
+                if nb == index:
+                    leaf_boxes.append(box)
+                    leaf_items.append(self.producer_task(leaf, nb))
+                else:
+                    leaf_boxes.append(intersect(want, self.plan.box(nb)))
+                    leaf_items.append(self._halo_key(leaf, margin, nb))
+            boxes.append(leaf_boxes)
+            items.append(leaf_items)
+        # Keys and tasks go in plain lists so that Dask substitutes their results.
+        return [boxes, items]
+
+    def _halo_key(self, name: str, margin: tuple[int, ...], index) -> tuple:
+        """Key of the slabs of block ``index`` of ``name`` that blocks within ``margin`` need."""
+        key = ("halo-" + name, margin, *index)
+        if key not in self._dsk:
+            box = self.plan.box(index)
+            shape = self.plan.shape
+            reach = self.plan.blocks_in(grow(box, margin, shape))
+            pieces = [
+                intersect(grow(self.plan.box(j), margin, shape), box) for j in reach if j != index
+            ]
+            self._dsk[key] = (tasks.halo_out, self.producer_task(name, index), box, pieces)
+        return key
+
+    def producer_task(self, name: str, index) -> tuple:
+        """The task (not yet a key) giving producer ``name`` on block ``index``."""
+        box = self.plan.box(index)
+        node = self.dag.nodes[name]
+        if name in self._kept:
+            return (tasks.load_block, self.scratch.path(name, index))
+        if node.kind == "source":
+            return (tasks.read_block, self.source, box)
+        lab = self.labellings[name]
+        lut = lab.luts[self.plan.linear(index)]
+        return (tasks.relabel, self.local_key(lab.local_of, index), lut)
 
     def producer_key(self, name: str, index) -> tuple:
         """Key of the task giving producer ``name`` on block ``index``."""
         key = ("out-" + name, *index)
-        if key in self._dsk:
-            return key
-        box = self.plan.box(index)
-        node = self.dag.nodes[name]
-        if name in self._kept:
-            self._dsk[key] = (tasks.load_block, self.scratch.path(name, index))
-        elif node.kind == "source":
-            self._dsk[key] = (tasks.read_block, self.source, box)
-        else:
-            lab = self.labellings[name]
-            lut = lab.luts[self.plan.linear(index)]
-            self._dsk[key] = (tasks.relabel, self.local_key(lab.local_of, index), lut)
+        if key not in self._dsk:
+            self._dsk[key] = self.producer_task(name, index)
         return key
 
     def program_key(self, target: str, index) -> tuple:

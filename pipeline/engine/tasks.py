@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.engine import scratch, stitch
-from pipeline.engine.blocks import Box
+from pipeline.engine.blocks import Box, crop
 from pipeline.engine.program import Program, run_program
 from pipeline.ops import threshold as th
 from pipeline.ops.labelling import BlockLabels, local_label, summarise_block
@@ -17,11 +17,17 @@ def read_block(source, box: Box) -> np.ndarray:
 
 
 def _pieces(program: Program, leaf_data) -> dict:
-    boxes, arrays = leaf_data
+    boxes, items = leaf_data
+    # A neighbour's part arrives in its halo dict, keyed by the part's box.
     return {
-        leaf: list(zip(b, a, strict=True))
-        for leaf, b, a in zip(program.leaves, boxes, arrays, strict=True)
+        leaf: [(bx, it[bx] if isinstance(it, dict) else it) for bx, it in zip(b, a, strict=True)]
+        for leaf, b, a in zip(program.leaves, boxes, items, strict=True)
     }
+
+
+def halo_out(block: np.ndarray, box: Box, pieces: list[Box]) -> dict:
+    """Copies of the parts of one block that its neighbours need (the block is freed)."""
+    return {p: np.array(crop(block, box, p)) for p in pieces}
 
 
 def program_block(program: Program, box: Box, shape, leaf_data) -> np.ndarray:

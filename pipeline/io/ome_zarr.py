@@ -62,11 +62,18 @@ def create_labels(
 def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
     """Write one block into every level (nearest-neighbour subsampling: labels stay labels).
 
-    Returns the number of voxels written at level 0.
+    Returns the number of voxels written at level 0 (0 for a block without labels,
+    which is left to the fill value).
     """
+    if not data.any():
+        return 0
     for k in range(levels):
         f = 2**k
-        arr = zarr.open_array(os.path.join(path, str(k)), mode="r+")
+        # Blocks without labels were skipped above; zarr's own per-chunk test for
+        # emptiness costs as much as encoding the chunk.
+        arr = zarr.open_array(os.path.join(path, str(k)), mode="r+").with_config(
+            {"write_empty_chunks": True}
+        )
         starts = [(-lo) % f for lo, _ in box]
         sub = data[tuple(slice(s, None, f) for s in starts)]
         region = tuple(

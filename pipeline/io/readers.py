@@ -84,13 +84,21 @@ class Source:
         try:
             if self.kind == "slices":
                 z = index[0]
-                planes = [_read_slice(f, index[1:]) for f in self.files[z]]
-                return np.stack(planes) if planes else np.empty((0,), self.dtype)
-            return np.asarray(_array(self)[index])
+                planes = [_read_slice(f, index[1:], self.shape[1:]) for f in self.files[z]]
+                block = np.stack(planes) if planes else np.empty((0,), self.dtype)
+            else:
+                block = np.asarray(_array(self)[index])
         except DataError:
             raise
         except Exception as exc:
             raise DataError(f"{self.path}: cannot read block {box}: {exc}") from exc
+        want = tuple(hi - lo for lo, hi in box)
+        if block.shape[: len(want)] != want:
+            raise DataError(
+                f"{self.path}: block {box} read with shape {block.shape[: len(want)]}, "
+                f"expected {want} (a slice or chunk of the wrong shape?)"
+            )
+        return block
 
 
 def _stamp(path: str) -> tuple:
@@ -128,11 +136,14 @@ def _open_tiff_array(path: str):
     return zarr.open_array(tif.series[0].aszarr(), mode="r")
 
 
-def _read_slice(path: str, index: tuple) -> np.ndarray:
+def _read_slice(path: str, index: tuple, plane_shape: tuple[int, ...]) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        return tif.series[0].asarray()[index]
+        plane = tif.series[0].asarray()
+    if plane.shape != plane_shape:
+        raise DataError(f"{path}: slice of shape {plane.shape}, expected {plane_shape}")
+    return plane[index]
 
 
 def close_files() -> None:
@@ -287,27 +298,76 @@ def _open_tiff(p: str) -> Source:
     return Source("tiff", p, shape, axes, dtype.str, spatial, tuple(full_sp), unit)
 
 
+_UNITS = {
+    "µm": "micrometer",  # micro sign
+    "μm": "micrometer",  # Greek mu
+    "um": "micrometer",
+    "micron": "micrometer",
+    "microns": "micrometer",
+    "\\u00B5m": "micrometer",  # ImageJ's escaped micro sign
+    "nm": "nanometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "Å": "angstrom",
+}
+
+
+def _unit_name(unit: str | None) -> str | None:
+    """The OME-NGFF name of a unit as TIFF and OME metadata write it."""
+    if unit is None:
+        return None
+    return _UNITS.get(unit, _UNITS.get(unit.lower(), unit))
+
+
 def _tiff_spacing(tif, page, axes: str) -> tuple[list[float], str | None]:
+    """Voxel size and unit: OME-XML, else ImageJ metadata, else resolution tags in cm."""
     nsp = sum(c in "zyx" for c in axes)
     sp = [1.0] * nsp
-    unit = None
     try:
+        if tif.is_ome and tif.ome_metadata:
+            found = _ome_tiff_spacing(tif.ome_metadata, nsp)
+            if found is not None:
+                return found
         ij = tif.imagej_metadata or {}
+        unit = _unit_name(ij.get("unit"))
+        resunit = int(page.tags["ResolutionUnit"].value) if "ResolutionUnit" in page.tags else 1
+        scale = 1.0
+        if not ij and resunit == 3:  # pixels per centimetre
+            scale, unit = 1e4, "micrometer"
+        elif not ij:
+            return sp, None  # pixels per inch (72 dpi) says nothing about the sample
         xr = page.tags.get("XResolution")
         yr = page.tags.get("YResolution")
         if xr is not None and yr is not None:
             xn, xd = xr.value
             yn, yd = yr.value
             if xn and yn and (xn, xd) != (1, 1):
-                sp[-1], sp[-2] = xd / xn, yd / yn
+                sp[-1], sp[-2] = scale * xd / xn, scale * yd / yn
         if nsp == 3 and "spacing" in ij:
             sp[0] = float(ij["spacing"])
-        unit = ij.get("unit")
-        if unit in ("micron", "um", "\\u00B5m", "µm"):
-            unit = "micrometer"
-    except Exception:
-        pass
-    return sp, unit
+        return sp, unit
+    except Exception:  # metadata we cannot read leaves the voxel size at 1
+        return [1.0] * nsp, None
+
+
+def _ome_tiff_spacing(xml: str, nsp: int) -> tuple[list[float], str | None] | None:
+    """PhysicalSize{Z,Y,X} and their unit from the first image of an OME-XML document."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml)
+    pixels = next((e for e in root.iter() if e.tag.endswith("}Pixels")), None)
+    if pixels is None:
+        return None
+    sp, units = [1.0] * nsp, set()
+    for axis, i in zip("XYZ", range(nsp - 1, -1, -1), strict=False):
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is not None:
+            sp[i] = float(value)
+            units.add(pixels.get(f"PhysicalSize{axis}Unit", "µm"))
+    if not units:
+        return None
+    return sp, _unit_name(units.pop()) if len(units) == 1 else None
 
 
 def _open_slices(p: str) -> Source:

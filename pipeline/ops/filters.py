@@ -55,8 +55,12 @@ def gaussian(image: np.ndarray, params: GaussianParams) -> np.ndarray:
         on the whole image when the block carries the halo of :func:`gaussian_halo`.
     """
     dtype = np.dtype(params.dtype)
+    # scipy converts each line as it reads it; where every input value is exact in the
+    # output dtype this equals converting the whole input first, without the copy.
+    if image.dtype == np.bool_ or not np.can_cast(image.dtype, dtype, "safe"):
+        image = image.astype(dtype)
     return ndi.gaussian_filter(
-        image.astype(dtype, copy=False),
+        image,
         params.sigmas(image.ndim),
         mode=params.mode,
         truncate=params.truncate,
