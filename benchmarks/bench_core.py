@@ -203,11 +203,14 @@ def plan_only(args) -> int:
         print(
             f"| build pass {p['pass']!r} | {p['build_s']:.2f} | {p['tasks']} | {p['input_reads']} |"
         )
-    print(f"| total in process | {r['seconds']:.2f} | | |")
+    builds = sum(p["build_s"] for p in r["passes"])
+    print(f"| all passes built | {builds:.2f} | | |")
+    print(f"| in process, with counting the graphs | {r['seconds']:.2f} | | |")
     print(f"\npeak RSS {m.peak_rss / 2**20:.0f} MiB; process {m.seconds:.1f} s incl. start-up")
-    bad = [p for p in r["passes"] if p["input_reads"] not in (0, r["blocks"])]
+    # A block is read once for its own work and once for the slabs its neighbours need.
+    bad = [p for p in r["passes"] if p["input_reads"] > 2 * r["blocks"]]
     if bad:
-        print("WARNING: some pass does not read each input block exactly once")
+        print("WARNING: some pass reads an input block more than twice")
     return 1 if bad else 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from dataclasses import dataclass
@@ -52,16 +53,25 @@ class BlockPlan:
         """Raster position of block ``index``."""
         return int(np.ravel_multi_index(index, self.grid))
 
+    @cached_property
+    def _spans(self) -> tuple[list[tuple[int, int]], ...]:
+        # (start, stop) of every block along each axis, as plain ints.
+        return tuple([(int(b[i]), int(b[i + 1])) for i in range(len(b) - 1)] for b in self.bounds)
+
+    @cached_property
+    def _edges(self) -> tuple[list[int], ...]:
+        return tuple([int(v) for v in b] for b in self.bounds)
+
     def box(self, index: tuple[int, ...]) -> Box:
         """Voxel box of block ``index``."""
-        return tuple((int(b[i]), int(b[i + 1])) for b, i in zip(self.bounds, index, strict=True))
+        return tuple(spans[i] for spans, i in zip(self._spans, index, strict=True))
 
     def blocks_in(self, box: Box) -> list[tuple[int, ...]]:
         """Indices of the blocks that intersect ``box``."""
         ranges = []
-        for b, (lo, hi) in zip(self.bounds, box, strict=True):
-            first = int(np.searchsorted(b, lo, side="right")) - 1
-            last = int(np.searchsorted(b, hi, side="left")) - 1
+        for edges, (lo, hi) in zip(self._edges, box, strict=True):
+            first = bisect.bisect_right(edges, lo) - 1
+            last = bisect.bisect_left(edges, hi) - 1
             ranges.append(range(max(first, 0), last + 1))
         return list(itertools.product(*ranges))
 
@@ -73,13 +83,17 @@ class BlockPlan:
 def grow(box: Box, margin: tuple[int, ...], shape: tuple[int, ...]) -> Box:
     """``box`` extended by ``margin`` per axis, clipped to the volume."""
     return tuple(
-        (max(lo - m, 0), min(hi + m, n)) for (lo, hi), m, n in zip(box, margin, shape, strict=True)
+        (lo - m if lo > m else 0, hi + m if hi + m < n else n)
+        for (lo, hi), m, n in zip(box, margin, shape, strict=True)
     )
 
 
 def intersect(a: Box, b: Box) -> Box:
     """The common part of two boxes (empty axes have ``lo >= hi``)."""
-    return tuple((max(a0, b0), min(a1, b1)) for (a0, a1), (b0, b1) in zip(a, b, strict=True))
+    return tuple(
+        (a0 if a0 > b0 else b0, a1 if a1 < b1 else b1)
+        for (a0, a1), (b0, b1) in zip(a, b, strict=True)
+    )
 
 
 def crop(array: np.ndarray, have: Box, want: Box) -> np.ndarray:

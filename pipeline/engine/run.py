@@ -13,7 +13,7 @@ import dask.threaded
 import numpy as np
 
 from pipeline.engine import stitch, tasks
-from pipeline.engine.blocks import BlockPlan, grow, intersect
+from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
@@ -103,11 +103,10 @@ class Engine:
             want = program.leaf_box(leaf, box, self.plan.shape)
             leaf_boxes, leaf_items = [], []
             for nb in self.plan.blocks_in(want):
+                leaf_boxes.append(self.plan.box(nb))
                 if nb == index:
-                    leaf_boxes.append(box)
                     leaf_items.append(self.producer_task(leaf, nb))
                 else:
-                    leaf_boxes.append(intersect(want, self.plan.box(nb)))
                     leaf_items.append(self._halo_key(leaf, margin, nb))
             boxes.append(leaf_boxes)
             items.append(leaf_items)
@@ -118,13 +117,13 @@ class Engine:
         """Key of the slabs of block ``index`` of ``name`` that blocks within ``margin`` need."""
         key = ("halo-" + name, margin, *index)
         if key not in self._dsk:
-            box = self.plan.box(index)
-            shape = self.plan.shape
-            reach = self.plan.blocks_in(grow(box, margin, shape))
-            pieces = [
-                intersect(grow(self.plan.box(j), margin, shape), box) for j in reach if j != index
-            ]
-            self._dsk[key] = (tasks.halo_out, self.producer_task(name, index), box, pieces)
+            self._dsk[key] = (
+                tasks.halo_out,
+                self.producer_task(name, index),
+                self.plan,
+                index,
+                margin,
+            )
         return key
 
     def producer_task(self, name: str, index) -> tuple:

@@ -24,7 +24,7 @@ class Scratch:
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self._given = Path(root) if root is not None else None
         self._root: Path | None = None
-        self._slots: dict[str, int] = {}
+        self._slots: dict[str, str] = {}
 
     @property
     def root(self) -> Path:
@@ -39,10 +39,12 @@ class Scratch:
 
     def path(self, what: str, index: tuple[int, ...]) -> str:
         """File of block ``index`` of ``what`` (a node or a node's local labels)."""
-        slot = self._slots.setdefault(what, len(self._slots))
-        folder = self.root / f"n{slot}"
-        folder.mkdir(exist_ok=True)
-        return str(folder / ("b" + "_".join(map(str, index)) + ".npy"))
+        folder = self._slots.get(what)
+        if folder is None:
+            folder = os.path.join(self.root, f"n{len(self._slots)}")
+            os.makedirs(folder, exist_ok=True)
+            self._slots[what] = folder
+        return os.path.join(folder, "b" + "_".join(map(str, index)) + ".npy")
 
     def remove(self) -> None:
         """Delete every stored block."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.engine import scratch, stitch
-from pipeline.engine.blocks import Box, crop
+from pipeline.engine.blocks import BlockPlan, Box, crop, grow, intersect
 from pipeline.engine.program import Program, run_program
 from pipeline.ops import threshold as th
 from pipeline.ops.labelling import BlockLabels, local_label, summarise_block
@@ -16,23 +16,41 @@ def read_block(source, box: Box) -> np.ndarray:
     return source.read(box)
 
 
-def _pieces(program: Program, leaf_data) -> dict:
+def _pieces(program: Program, box: Box, shape, leaf_data) -> dict:
+    """Each leaf's (box, array) pieces covering what ``program`` needs around ``box``."""
     boxes, items = leaf_data
-    # A neighbour's part arrives in its halo dict, keyed by the part's box.
-    return {
-        leaf: [(bx, it[bx] if isinstance(it, dict) else it) for bx, it in zip(b, a, strict=True)]
-        for leaf, b, a in zip(program.leaves, boxes, items, strict=True)
-    }
+    out = {}
+    for leaf, leaf_boxes, leaf_items in zip(program.leaves, boxes, items, strict=True):
+        want = program.leaf_box(leaf, box, shape)
+        pieces = []
+        for bx, it in zip(leaf_boxes, leaf_items, strict=True):
+            if isinstance(it, dict):  # a neighbour's halo slabs, keyed by their box
+                part = intersect(want, bx)
+                pieces.append((part, it[part]))
+            else:
+                pieces.append((bx, it))
+        out[leaf] = pieces
+    return out
 
 
-def halo_out(block: np.ndarray, box: Box, pieces: list[Box]) -> dict:
-    """Copies of the parts of one block that its neighbours need (the block is freed)."""
-    return {p: np.array(crop(block, box, p)) for p in pieces}
+def halo_out(block: np.ndarray, plan: BlockPlan, index, margin) -> dict:
+    """Copies of the parts of block ``index`` that blocks within ``margin`` need.
+
+    Only these thin slabs outlive the task, so a block never waits in memory for the
+    neighbours that need parts of it.
+    """
+    box = plan.box(index)
+    out = {}
+    for j in plan.blocks_in(grow(box, margin, plan.shape)):
+        if j != index:
+            part = intersect(grow(plan.box(j), margin, plan.shape), box)
+            out[part] = np.array(crop(block, box, part))
+    return out
 
 
 def program_block(program: Program, box: Box, shape, leaf_data) -> np.ndarray:
     """Evaluate a fused program on one block from its leaves' blocks."""
-    return run_program(program, box, shape, _pieces(program, leaf_data))
+    return run_program(program, box, shape, _pieces(program, box, shape, leaf_data))
 
 
 def program_block_kept(program: Program, box: Box, shape, leaf_data, path: str) -> np.ndarray:
@@ -49,7 +67,7 @@ def load_block(path: str) -> np.ndarray:
 
 def label_block(program: Program, box: Box, shape, leaf_data, connectivity: int, keep_values: bool):
     """Compute the labelling input on one block and label it locally."""
-    data = run_program(program, box, shape, _pieces(program, leaf_data))
+    data = run_program(program, box, shape, _pieces(program, box, shape, leaf_data))
     return local_label(data, connectivity), (data if keep_values else None)
 
 
@@ -63,7 +81,7 @@ def label_block_kept(
     path: str,
 ):
     """Label one block locally and keep its input (a mask: as bits) in scratch."""
-    data = run_program(program, box, shape, _pieces(program, leaf_data))
+    data = run_program(program, box, shape, _pieces(program, box, shape, leaf_data))
     scratch.save(path, data)
     return local_label(data, connectivity), (data if keep_values else None)
 
