@@ -97,7 +97,21 @@ def block_pairs(
                 found.append(np.stack([low[hit], upper[hit]], axis=1))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+    return unique_pairs(np.concatenate(found))
+
+
+def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """The distinct rows of a ``(K, 2)`` int64 array, sorted.
+
+    Equal to ``np.unique(pairs, axis=0)``, through 1-D sorts: each column is replaced
+    by its rank among the column's distinct values, and the two ranks form one key.
+    """
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
+    left, left_rank = np.unique(pairs[:, 0], return_inverse=True)
+    right, right_rank = np.unique(pairs[:, 1], return_inverse=True)
+    key = np.unique(left_rank.astype(np.int64) * len(right) + right_rank)
+    return np.stack([left[key // len(right)], right[key % len(right)]], axis=1)
 
 
 def resolve(

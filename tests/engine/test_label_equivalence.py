@@ -162,3 +162,13 @@ def test_remove_small_objects_on_mask():
     }
     out, _ = run_steps(mask, steps, "big", (4, 7), role="mask")
     np.testing.assert_array_equal(out, remove_small_objects(mask, max_size=3, connectivity=2))
+
+
+def test_unique_pairs_equals_numpy_unique():
+    from pipeline.engine.stitch import unique_pairs
+
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 7, 500):
+        pairs = rng.integers(0, 6, size=(n, 2)).astype(np.int64) << rng.integers(0, 40)
+        pairs[:, 1] += np.int64(3) << 33
+        np.testing.assert_array_equal(unique_pairs(pairs), np.unique(pairs, axis=0).reshape(-1, 2))
