@@ -152,6 +152,7 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
         wk = ("write-" + target, *i)
         engine._dsk[wk] = (_write, str(labels_path), levels, plan.box(i), k, dtype)
         write_keys.append(wk)
+    engine.drop_unread()
     engine.compute(write_keys, "write labels")
     ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
     summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)

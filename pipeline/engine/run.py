@@ -50,8 +50,10 @@ class Engine:
     scratch: Scratch = field(default_factory=Scratch)
     _dsk: dict = field(default_factory=dict)
     _programs: dict = field(default_factory=dict)
-    # Nodes whose blocks an earlier pass kept in scratch.
+    # Nodes whose blocks an earlier pass kept in scratch; those the current graph reads.
     _kept: set[str] = field(default_factory=set)
+    _kept_local: set[str] = field(default_factory=set)  # labelling nodes' local labels
+    _loaded: set[str] = field(default_factory=set)
 
     @property
     def ndim(self) -> int:
@@ -131,6 +133,7 @@ class Engine:
         box = self.plan.box(index)
         node = self.dag.nodes[name]
         if name in self._kept:
+            self._loaded.add(name)
             return (tasks.load_block, self.scratch.path(name, index))
         if node.kind == "source":
             return (tasks.read_block, self.source, box)
@@ -166,12 +169,22 @@ class Engine:
     def local_key(self, name: str, index, keep: bool = False) -> tuple:
         """Key of the locally labelled block of labelling node ``name``.
 
-        With ``keep``, the task also stores the labelling's input block in scratch.
+        With ``keep``, the task also stores the local labels in scratch; once a pass
+        has done so, the key reads them back instead of labelling again.
         """
         key = ("local-" + name, *index)
         if key not in self._dsk:
             node = self.dag.nodes[name]
             src = node.inputs[0]
+            keep_values = self._role_of(src) != "mask"
+            paths = (
+                self.scratch.path("local-" + name, index),
+                self.scratch.path("values-" + name, index),
+            )
+            if name in self._kept_local:
+                self._loaded.add("local-" + name)
+                self._dsk[key] = (tasks.load_local, paths, keep_values)
+                return key
             prog = self.program(src)
             args = (
                 prog,
@@ -179,10 +192,10 @@ class Engine:
                 self.plan.shape,
                 self._pieces(prog, index),
                 self._connectivity(node),
-                self._role_of(src) != "mask",
+                keep_values,
             )
             if keep:
-                self._dsk[key] = (tasks.label_block_kept, *args, self.scratch.path(src, index))
+                self._dsk[key] = (tasks.label_block_kept, *args, paths)
             else:
                 self._dsk[key] = (tasks.label_block, *args)
         return key
@@ -225,10 +238,26 @@ class Engine:
         """Remove the scratch files; later passes compute everything again."""
         self.scratch.remove()
         self._kept.clear()
+        self._kept_local.clear()
 
     def reset_graph(self) -> None:
         """Forget the tasks of the previous pass (keeps results held on the client)."""
         self._dsk = {}
+        self._loaded = set()
+
+    def drop_unread(self) -> None:
+        """Delete, in the background, the kept blocks the current graph does not read.
+
+        Call with the last pass built: what it does not read, nothing reads again.
+        """
+        for name in sorted(self._kept - self._loaded):
+            self._kept.discard(name)
+            self.scratch.drop_later(name)
+        for name in sorted(self._kept_local):
+            if "local-" + name not in self._loaded:
+                self._kept_local.discard(name)
+                self.scratch.drop_later("local-" + name)
+                self.scratch.drop_later("values-" + name)
 
     # ---- passes -------------------------------------------------------------
     def resolve(self, targets: list[str]) -> None:
@@ -344,16 +373,13 @@ class Engine:
                 f"step {node.inputs[0]!r} gives {in_dtype}"
             )
         self.reset_graph()
-        # The input is kept for the final pass, which labels each block again: labelling
-        # a block costs less than storing and reading back its local labels.
-        keep = not self._is_producer(node.inputs[0])
         indices = self.plan.indices()
         summary = {}
         for i in indices:
             sk = ("summary-" + node.name, *i)
             self._dsk[sk] = (
                 tasks.summarise,
-                self.local_key(node.name, i, keep),
+                self.local_key(node.name, i, keep=True),
                 self.plan.box(i),
                 self.plan.shape,
             )
@@ -377,7 +403,7 @@ class Engine:
                 )
                 pair_keys.append(pk)
         out = self.compute(count_keys + pair_keys, f"label {node.name}")
-        self._mark_kept(node.inputs[0], keep)
+        self._kept_local.add(node.name)
         self.reset_graph()
         parts, pair_list = out[: len(count_keys)], out[len(count_keys) :]
         offsets, final, sizes, _ = stitch.resolve(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ class Scratch:
         self._given = Path(root) if root is not None else None
         self._root: Path | None = None
         self._slots: dict[str, str] = {}
+        self._dropping: list[threading.Thread] = []
 
     @property
     def root(self) -> Path:
@@ -46,8 +48,27 @@ class Scratch:
             self._slots[what] = folder
         return os.path.join(folder, "b" + "_".join(map(str, index)) + ".npy")
 
+    def drop_later(self, what: str) -> None:
+        """Delete the blocks of ``what`` in the background (freeing page-cache pages of
+        large files costs seconds, which the next pass hides)."""
+        folder = self._slots.pop(what, None)
+        if folder is None:
+            return
+        gone = folder + ".drop"
+        os.rename(folder, gone)
+        worker = threading.Thread(target=shutil.rmtree, args=(gone, True), daemon=True)
+        worker.start()
+        self._dropping.append(worker)
+
+    def wait(self) -> None:
+        """Wait for the background deletions to finish."""
+        for worker in self._dropping:
+            worker.join()
+        self._dropping.clear()
+
     def remove(self) -> None:
-        """Delete every stored block."""
+        """Delete every stored block (after the background deletions)."""
+        self.wait()
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None

@@ -78,12 +78,24 @@ def label_block_kept(
     leaf_data,
     connectivity: int,
     keep_values: bool,
-    path: str,
+    paths: tuple[str, str],
 ):
-    """Label one block locally and keep its input (a mask: as bits) in scratch."""
-    data = run_program(program, box, shape, _pieces(program, box, shape, leaf_data))
-    scratch.save(path, data)
-    return local_label(data, connectivity), (data if keep_values else None)
+    """Label one block locally and keep its local labels (and values) in scratch.
+
+    Labels are kept as uint16 when they fit: reading them back costs the final pass
+    less than labelling again.
+    """
+    labels, values = label_block(program, box, shape, leaf_data, connectivity, keep_values)
+    n = int(labels.max()) if labels.size else 0
+    scratch.save(paths[0], labels.astype(np.uint16) if n < 2**16 else labels)
+    if values is not None:
+        scratch.save(paths[1], values)
+    return labels, values
+
+
+def load_local(paths: tuple[str, str], keep_values: bool):
+    """Local labels (and values) kept in scratch by the labelling pass."""
+    return scratch.load(paths[0]), (scratch.load(paths[1]) if keep_values else None)
 
 
 def summarise(local, box: Box, shape) -> BlockLabels:

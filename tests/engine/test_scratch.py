@@ -55,7 +55,7 @@ def test_later_passes_read_kept_blocks(tmp_path):
     image = ndi.gaussian_filter(rng.random((20, 24, 22)), 2)
     engine = _pipeline_engine(image, (7, 9, 8), tmp_path / "scratch")
     engine.resolve(["objects"])
-    # The smoothed image and the mask were kept, one file per block each.
+    # The smoothed image and the local labels were kept, one file per block each.
     files = list((tmp_path / "scratch").rglob("*.npy"))
     assert len(files) == 2 * engine.plan.nblocks
     engine.reset_graph()
@@ -71,9 +71,14 @@ def test_later_passes_read_kept_blocks(tmp_path):
 
     for task in engine._dsk.values():
         walk(task)
-    # The final pass reads the mask back and labels it; nothing recomputes the Gaussian.
+    # The final pass reads the local labels back; nothing computes the Gaussian or labels.
     assert tasks.read_block not in funcs and tasks.program_block not in funcs
-    assert tasks.load_block in funcs and tasks.label_block in funcs
+    assert tasks.label_block not in funcs and tasks.load_block not in funcs
+    assert tasks.load_local in funcs and tasks.relabel in funcs
+    # What the final pass does not read is deleted while it runs.
+    engine.drop_unread()
+    engine.scratch.wait()
+    assert len(list((tmp_path / "scratch").rglob("*.npy"))) == engine.plan.nblocks
     blocks = engine.compute(list(engine.block_keys("objects").values()), "final")
     assert sum(len(np.unique(b)) > 1 for b in blocks) > 0
     engine.close()
