@@ -6,13 +6,10 @@ pyramid level; metadata is written last.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 
 import numpy as np
 import zarr
-import zarr.api.asynchronous
 
 Box = tuple[tuple[int, int], ...]
 NGFF_VERSION = "0.5"
@@ -70,17 +67,13 @@ def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
     """
     if not data.any():
         return 0
-    _in_thread_loop(_write_levels(path, levels, box, data))
-    return int(data.size)
-
-
-async def _write_levels(path: str, levels: int, box: Box, data: np.ndarray) -> None:
     for k in range(levels):
         f = 2**k
-        arr = await zarr.api.asynchronous.open_array(store=os.path.join(path, str(k)), mode="r+")
-        # Blocks without labels were skipped by the caller; zarr's own per-chunk test
-        # for emptiness costs as much as encoding the chunk.
-        arr = arr.with_config({"write_empty_chunks": True})
+        # Blocks without labels were skipped above; zarr's own per-chunk test for
+        # emptiness costs as much as encoding the chunk.
+        arr = zarr.open_array(os.path.join(path, str(k)), mode="r+").with_config(
+            {"write_empty_chunks": True}
+        )
         starts = [(-lo) % f for lo, _ in box]
         sub = data[tuple(slice(s, None, f) for s in starts)]
         region = tuple(
@@ -88,23 +81,8 @@ async def _write_levels(path: str, levels: int, box: Box, data: np.ndarray) -> N
             for (lo, _), s, n in zip(box, starts, sub.shape, strict=True)
         )
         if sub.size:
-            await arr.setitem(region, sub)
-
-
-_THREAD = threading.local()
-
-
-def _in_thread_loop(coro):
-    """Run a zarr coroutine on an event loop of the calling thread.
-
-    zarr's synchronous API runs every call on one shared event-loop thread, so writes
-    from several worker threads queue there; a loop per worker thread lets them run
-    side by side.
-    """
-    loop = getattr(_THREAD, "loop", None)
-    if loop is None:
-        loop = _THREAD.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(coro)
+            arr[region] = sub
+    return int(data.size)
 
 
 def finish_labels(
