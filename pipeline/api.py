@@ -145,15 +145,7 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     levels = ome_zarr.pyramid_levels(plan.shape, block)
     axes = source.spatial_axes
     ome_zarr.create_labels(labels_path, plan.shape, block, dtype, levels, axes)
-    engine.reset_graph()
-    keys = engine.block_keys(target)
-    write_keys = []
-    for i, k in keys.items():
-        wk = ("write-" + target, *i)
-        engine._dsk[wk] = (_write, str(labels_path), levels, plan.box(i), k, dtype)
-        write_keys.append(wk)
-    engine.drop_unread()
-    engine.compute(write_keys, "write labels")
+    engine.for_each_block(target, _write, "write labels", str(labels_path), levels, dtype)
     ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
     summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
     summary["timings"]["total"] = time.perf_counter() - t_start
@@ -164,7 +156,7 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     return RunResult(count, labels_path, summary_path, summary)
 
 
-def _write(path, levels, box, data, dtype):
+def _write(box, data, path, levels, dtype):
     return ome_zarr.write_block(path, levels, box, data.astype(dtype, copy=False))
 
 

@@ -452,6 +452,21 @@ class Engine:
         """Keys computing ``target`` on every block (in the current graph)."""
         return {i: self.program_key(target, i) for i in self.plan.indices()}
 
+    def for_each_block(self, target: str, func: Callable, label: str, *args) -> list:
+        """The last pass: ``func(box, block, *args)`` on every block of ``target``.
+
+        Runs after :meth:`resolve`; kept blocks this pass does not read are deleted
+        while it runs. Returns the results in raster order of the blocks.
+        """
+        self.reset_graph()
+        keys = []
+        for i, k in self.block_keys(target).items():
+            key = ("each-" + target, *i)
+            self._dsk[key] = (func, self.plan.box(i), k, *args)
+            keys.append(key)
+        self.drop_unread()
+        return self.compute(keys, label)
+
     def to_numpy(self, target: str) -> np.ndarray:
         """Compute ``target`` on the whole volume in memory (tests, small images)."""
         try:

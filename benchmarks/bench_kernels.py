@@ -1,0 +1,124 @@
+"""Per-block kernel times of the core pipeline, against segpipe's CPU time per block.
+
+    .venv/bin/python benchmarks/bench_kernels.py [--size quarter]
+
+Times each kernel once per block position on a few blocks of the benchmark volume (one
+thread, best of three), sums them per block, and compares with the CPU time segpipe spends
+per block in a full run (process CPU over all passes / blocks). The gap is what the engine
+adds: halo slabs, the second read of each block, scratch writes and reads, Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_methods  # noqa: E402
+import bench_volume  # noqa: E402
+
+
+def best(f, n: int = 3) -> float:
+    t = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        f()
+        t.append(time.perf_counter() - t0)
+    return min(t)
+
+
+def _block_times(z, lo: tuple[int, ...], threshold: float, labels_path: str) -> dict:
+    from scipy import ndimage as ndi
+
+    from pipeline.io import ome_zarr
+    from pipeline.ops import labelling
+    from pipeline.ops import threshold as th
+
+    c, h = bench_volume.CHUNK, 4
+    core = tuple(slice(o, o + c) for o in lo)
+    grown = z[tuple(slice(o - h, o + c + h) for o in lo)]
+
+    def smooth():
+        return ndi.gaussian_filter(grown, 1, mode="nearest", truncate=4, output=np.float64)
+
+    times = {"read 128³": best(lambda: z[core]), "gaussian 136³ f64": best(smooth)}
+    g = smooth()[h:-h, h:-h, h:-h]
+    lo_v, hi_v = float(g.min()), float(g.max())
+    times["min/max"] = best(lambda: (g.min(), g.max()))
+    times["histogram"] = best(lambda: th.float_histogram(g, lo_v, hi_v, 256))
+    times["threshold"] = best(lambda: g > threshold)
+    mask = g > threshold
+    times["label (cc3d)"] = best(lambda: labelling.local_label(mask, 1))
+    lab = labelling.local_label(mask, 1)
+    times["summarise"] = best(lambda: labelling.summarise_block(lab, None, lo, z.shape))
+    lut = np.arange(int(lab.max()) + 1, dtype=np.uint32)
+    times["relabel"] = best(lambda: lut[lab])
+    final = lut[lab]
+    box = tuple((o, o + c) for o in lo)
+    times["write 3 levels"] = best(lambda: ome_zarr.write_block(labels_path, 3, box, final))
+    return times
+
+
+def kernels(volume: Path, threshold: float) -> dict[str, float]:
+    """Seconds per 128³ block of each kernel, averaged over three interior blocks."""
+    import zarr
+
+    from pipeline.io import ome_zarr
+
+    z = zarr.open_array(str(volume), mode="r")
+    c = bench_volume.CHUNK
+    labels = Path(tempfile.mkdtemp(prefix="segpipe-kernels-")) / "l.zarr"
+    ome_zarr.create_labels(labels, z.shape, (c,) * 3, np.uint32, 3, "zyx")
+    out: dict[str, list[float]] = {}
+    for b in range(3):
+        times = _block_times(z, (c, c * (b + 1), c), threshold, str(labels))
+        for k, v in times.items():
+            out.setdefault(k, []).append(v)
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", choices=sorted(bench_volume.SIZES), default="quarter")
+    p.add_argument("--work", type=Path, default=HERE / "work")
+    args = p.parse_args(argv)
+    shape = bench_volume.SIZES[args.size]
+    volume = args.work / f"volume_{'x'.join(map(str, shape))}.zarr"
+    bench_volume.ensure(volume, shape)
+
+    import pipeline
+
+    cfg = bench_methods.segpipe_config(str(volume), str(args.work / "out_kernels"))
+    c0, t0 = time.process_time(), time.perf_counter()
+    res = pipeline.run(cfg, overwrite=True)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    blocks = res.summary["blocks"]
+    k = kernels(volume, res.summary["thresholds"]["mask"])
+    total = sum(k.values())
+    print(f"### Kernel time per 128³ block ({'×'.join(map(str, shape))}, {blocks} blocks)\n")
+    print("| kernel | ms per block |")
+    print("|---|---:|")
+    for name, v in k.items():
+        print(f"| {name} | {v * 1000:.1f} |")
+    print(f"| **sum of kernels** | **{total * 1000:.1f}** |")
+    print(f"| segpipe CPU per block (all passes) | {cpu / blocks * 1000:.1f} |")
+    print()
+    cores = os.cpu_count() or 1  # the default engine uses a thread per core
+    ideal = total * blocks / cores
+    print(
+        f"segpipe wall {wall:.1f} s; kernels ÷ {cores} cores {ideal:.1f} s; "
+        f"ratio {wall / ideal:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
