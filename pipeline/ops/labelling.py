@@ -116,8 +116,10 @@ def summarise_block(
     # fg is ascending, so the minimum is each label's first voxel in raster order.
     np.minimum.at(first_local, ids, fg)
     first = _local_to_global(first_local[1:], labels.shape, offset, volume_shape)
-    lo = [np.ascontiguousarray(np.take(labels, 0, axis=a)) for a in range(labels.ndim)]
-    hi = [np.ascontiguousarray(np.take(labels, -1, axis=a)) for a in range(labels.ndim)]
+    # Faces wait for the neighbours' summaries: keep them in the smallest dtype.
+    face = np.uint16 if n < 2**16 else labels.dtype
+    lo = [np.take(labels, 0, axis=a).astype(face) for a in range(labels.ndim)]
+    hi = [np.take(labels, -1, axis=a).astype(face) for a in range(labels.ndim)]
     lo_v = hi_v = None
     if values is not None:
         lo_v = [np.ascontiguousarray(np.take(values, 0, axis=a)) for a in range(values.ndim)]
