@@ -54,6 +54,7 @@ class Engine:
     _kept: set[str] = field(default_factory=set)
     _kept_local: set[str] = field(default_factory=set)  # labelling nodes' local labels
     _loaded: set[str] = field(default_factory=set)
+    _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
 
     @property
     def ndim(self) -> int:
@@ -119,12 +120,15 @@ class Engine:
         """Key of the slabs of block ``index`` of ``name`` that blocks within ``margin`` need."""
         key = ("halo-" + name, margin, *index)
         if key not in self._dsk:
+            slot = f"halo-{name}-{'_'.join(map(str, margin))}"
+            self._halo_slots.add(slot)
             self._dsk[key] = (
                 tasks.halo_out,
                 self.producer_task(name, index),
                 self.plan,
                 index,
                 margin,
+                self.scratch.path(slot, index),
             )
         return key
 
@@ -224,6 +228,10 @@ class Engine:
         else:
             out = get(dsk, keys, num_workers=self.num_workers)
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
+        # Halo slabs serve one pass only.
+        for slot in sorted(self._halo_slots):
+            self.scratch.drop_later(slot)
+        self._halo_slots.clear()
         return out
 
     def _is_producer(self, name: str) -> bool:

@@ -27,6 +27,7 @@ class Scratch:
         self._root: Path | None = None
         self._slots: dict[str, str] = {}
         self._dropping: list[threading.Thread] = []
+        self._made = 0
 
     @property
     def root(self) -> Path:
@@ -43,7 +44,8 @@ class Scratch:
         """File of block ``index`` of ``what`` (a node or a node's local labels)."""
         folder = self._slots.get(what)
         if folder is None:
-            folder = os.path.join(self.root, f"n{len(self._slots)}")
+            self._made += 1  # never reuse a name: a dropped folder may still be deleting
+            folder = os.path.join(self.root, f"n{self._made}")
             os.makedirs(folder, exist_ok=True)
             self._slots[what] = folder
         return os.path.join(folder, "b" + "_".join(map(str, index)) + ".npy")
@@ -90,6 +92,24 @@ def save(path: str, array: np.ndarray) -> None:
         np.save(fh, header, allow_pickle=False)
         np.save(fh, data, allow_pickle=False)
     os.replace(tmp, path)
+
+
+def _part_name(part) -> str:
+    return "_".join(f"{lo}-{hi}" for lo, hi in part)
+
+
+def save_parts(path: str, parts: dict) -> None:
+    """Write several boxes of one block to one file (an uncompressed ``.npz``)."""
+    tmp = path + ".part"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **{_part_name(p): np.ascontiguousarray(a) for p, a in parts.items()})
+    os.replace(tmp, path)
+
+
+def load_part(path: str, part) -> np.ndarray:
+    """One box written by :func:`save_parts`."""
+    with np.load(path, allow_pickle=False) as parts:
+        return parts[_part_name(part)]
 
 
 def load(path: str) -> np.ndarray:

@@ -24,28 +24,29 @@ def _pieces(program: Program, box: Box, shape, leaf_data) -> dict:
         want = program.leaf_box(leaf, box, shape)
         pieces = []
         for bx, it in zip(leaf_boxes, leaf_items, strict=True):
-            if isinstance(it, dict):  # a neighbour's halo slabs, keyed by their box
+            if isinstance(it, str):  # a neighbour's halo slabs, in a scratch file
                 part = intersect(want, bx)
-                pieces.append((part, it[part]))
+                pieces.append((part, scratch.load_part(it, part)))
             else:
                 pieces.append((bx, it))
         out[leaf] = pieces
     return out
 
 
-def halo_out(block: np.ndarray, plan: BlockPlan, index, margin) -> dict:
-    """Copies of the parts of block ``index`` that blocks within ``margin`` need.
+def halo_out(block: np.ndarray, plan: BlockPlan, index, margin, path: str) -> str:
+    """Store the parts of block ``index`` that blocks within ``margin`` need; their file.
 
-    Only these thin slabs outlive the task, so a block never waits in memory for the
-    neighbours that need parts of it.
+    The slabs go to scratch rather than memory, so however the scheduler orders the
+    tasks, no slab waits in memory for the blocks that need it.
     """
     box = plan.box(index)
-    out = {}
+    parts = {}
     for j in plan.blocks_in(grow(box, margin, plan.shape)):
         if j != index:
             part = intersect(grow(plan.box(j), margin, plan.shape), box)
-            out[part] = np.array(crop(block, box, part))
-    return out
+            parts[part] = crop(block, box, part)
+    scratch.save_parts(path, parts)
+    return path
 
 
 def program_block(program: Program, box: Box, shape, leaf_data) -> np.ndarray:

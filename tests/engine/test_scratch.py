@@ -55,7 +55,9 @@ def test_later_passes_read_kept_blocks(tmp_path):
     image = ndi.gaussian_filter(rng.random((20, 24, 22)), 2)
     engine = _pipeline_engine(image, (7, 9, 8), tmp_path / "scratch")
     engine.resolve(["objects"])
-    # The smoothed image and the local labels were kept, one file per block each.
+    # The smoothed image and the local labels were kept, one file per block each;
+    # the halo slabs of the first pass are gone.
+    engine.scratch.wait()
     files = list((tmp_path / "scratch").rglob("*.npy"))
     assert len(files) == 2 * engine.plan.nblocks
     engine.reset_graph()
