@@ -238,10 +238,6 @@ class Engine:
         # Produced by a task of its own (read, relabel, load from scratch), not a program.
         return self.dag.nodes[name].kind in PRODUCER_KINDS or name in self._kept
 
-    def _mark_kept(self, name: str, keep: bool) -> None:
-        if keep:
-            self._kept.add(name)
-
     def close(self) -> None:
         """Remove the scratch files; later passes compute everything again."""
         self.scratch.remove()
@@ -335,7 +331,8 @@ class Engine:
             parts = [p for p in self.compute(mm_keys, f"range {node.name}") if p is not None]
             lo = min(p[0] for p in parts)
             hi = max(p[1] for p in parts)
-            self._mark_kept(src, keep)
+            if keep:
+                self._kept.add(src)
             self.reset_graph()
         keys = [self._program_key(src, i, keep) for i in self.plan.indices()]
         hist_keys = []
@@ -345,7 +342,8 @@ class Engine:
             hist_keys.append(hk)
         total_key = _tree_sum(self._dsk, hist_keys, "hsum-" + node.name)
         total = self.compute([total_key], f"histogram {node.name}")[0]
-        self._mark_kept(src, keep)
+        if keep:
+            self._kept.add(src)
         self.reset_graph()
         if integer:
             nz = np.flatnonzero(total)

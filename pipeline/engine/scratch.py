@@ -119,5 +119,5 @@ def load(path: str) -> np.ndarray:
         data = np.load(fh, allow_pickle=False)
     if header[0]:
         shape = tuple(int(n) for n in header[2 : 2 + header[1]])
-        return np.unpackbits(data, count=int(np.prod(shape)))[:].view(np.bool_).reshape(shape)
+        return np.unpackbits(data, count=int(np.prod(shape))).view(np.bool_).reshape(shape)
     return data
