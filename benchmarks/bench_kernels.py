@@ -39,8 +39,8 @@ def _block_times(z, lo: tuple[int, ...], threshold: float, labels_path: str) -> 
     from scipy import ndimage as ndi
 
     from pipeline.io import ome_zarr
+    from pipeline.ops import histogram as hist
     from pipeline.ops import labelling
-    from pipeline.ops import threshold as th
 
     c, h = bench_volume.CHUNK, 4
     core = tuple(slice(o, o + c) for o in lo)
@@ -53,7 +53,7 @@ def _block_times(z, lo: tuple[int, ...], threshold: float, labels_path: str) -> 
     g = smooth()[h:-h, h:-h, h:-h]
     lo_v, hi_v = float(g.min()), float(g.max())
     times["min/max"] = best(lambda: (g.min(), g.max()))
-    times["histogram"] = best(lambda: th.float_histogram(g, lo_v, hi_v, 256))
+    times["histogram"] = best(lambda: hist.float_histogram(g, lo=lo_v, hi=hi_v, nbins=256))
     times["threshold"] = best(lambda: g > threshold)
     mask = g > threshold
     times["label (cc3d)"] = best(lambda: labelling.local_label(mask, 1))

@@ -164,10 +164,10 @@ def run_plan(volume: str, out: str) -> dict:
     plan = plan_for(cfg, source)
     engine = Engine(cfg.dag, source, plan)
     st.mark("engine")
-    engine.thresholds["mask"] = 0.0  # stand-in: the Otsu value is not known without data
+    engine.resolved["mask"] = 0.0  # stand-in: the Otsu value is not known without data
     for i in plan.indices():
         engine.program_key("mask", i)
-    del engine.thresholds["mask"]
+    del engine.resolved["mask"]
     st.mark("program_key x blocks")
     info["blocks"] = plan.nblocks
     info["program_key_tasks"] = len(engine._dsk)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from pipeline.config.model import PipelineSpec, step_model
 from pipeline.errors import ConfigError
-from pipeline.graph.dag import SOURCE, Dag, build_dag
+from pipeline.graph.dag import SOURCE, Dag, build_dag, extra_inputs
 from pipeline.ops.registry import all_ops
 
 
@@ -138,10 +138,10 @@ def load_config(
         except ValidationError as exc:
             problems.extend(_problems(exc, loc, marks, filename))
             continue
-        inputs = (step.input or previous,)
         params = ops[op].params.model_validate(
             {k: v for k, v in body.items() if k not in ("op", "input")}
         )
+        inputs = (step.input or previous, *extra_inputs(ops[op], params))
         parsed[name] = (op, params, inputs)
         previous = name
     if spec is not None and spec.output.labels not in steps_raw:

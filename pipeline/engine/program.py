@@ -19,23 +19,27 @@ from pipeline.engine.blocks import Box, assemble, crop, grow
 
 @dataclass(frozen=True)
 class Step:
-    """One node of a program: ``func(array, arg)`` over its single input."""
+    """One node of a program: ``func(*arrays, arg)`` over its inputs."""
 
     name: str
     func: Callable
     arg: object
-    input: str
+    inputs: tuple[str, ...]
     halo: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class Program:
-    """How to compute ``target`` on a box from the leaves' blocks."""
+    """How to compute ``target`` on a box (grown by ``margins[target]``) from the leaves."""
 
     target: str
     steps: tuple[Step, ...]
     margins: dict[str, tuple[int, ...]]
     leaves: tuple[str, ...]
+
+    def out_box(self, box: Box, shape: tuple[int, ...]) -> Box:
+        """Box of the program's result for block ``box``."""
+        return grow(box, self.margins[self.target], shape)
 
     def leaf_box(self, leaf: str, box: Box, shape: tuple[int, ...]) -> Box:
         """Box of ``leaf`` needed to compute ``target`` on ``box``."""
@@ -46,11 +50,15 @@ def make_program(
     target: str,
     step_of: Callable[[str], Step | None],
     ndim: int,
+    out_margin: tuple[int, ...] | None = None,
 ) -> Program:
-    """Build the program of ``target``; ``step_of(name)`` is None for a leaf."""
+    """Build the program of ``target``; ``step_of(name)`` is None for a leaf.
+
+    With ``out_margin`` the program gives ``target`` on the block grown by it.
+    """
     steps: list[Step] = []
     leaves: list[str] = []
-    margins: dict[str, tuple[int, ...]] = {target: (0,) * ndim}
+    margins: dict[str, tuple[int, ...]] = {target: out_margin or (0,) * ndim}
     order: list[str] = []
     seen: set[str] = set()
 
@@ -60,7 +68,8 @@ def make_program(
         seen.add(name)
         step = step_of(name)
         if step is not None:
-            visit(step.input)
+            for i in step.inputs:
+                visit(i)
         order.append(name)
 
     visit(target)
@@ -71,8 +80,9 @@ def make_program(
             leaves.append(name)
             continue
         need = tuple(m + h for m, h in zip(margins[name], step.halo, strict=True))
-        prev = margins.get(step.input, (0,) * ndim)
-        margins[step.input] = tuple(max(a, b) for a, b in zip(prev, need, strict=True))
+        for i in step.inputs:
+            prev = margins.get(i, (0,) * ndim)
+            margins[i] = tuple(max(a, b) for a, b in zip(prev, need, strict=True))
     for name in order:
         step = step_of(name)
         if step is not None:
@@ -94,8 +104,8 @@ def run_program(
     for step in program.steps:
         out_box = grow(box, program.margins[step.name], shape)
         in_box = grow(out_box, step.halo, shape)
-        have, arr = values[step.input]
-        result = step.func(crop(arr, have, in_box), step.arg)
+        args = [crop(values[i][1], values[i][0], in_box) for i in step.inputs]
+        result = step.func(*args, step.arg)
         values[step.name] = (out_box, crop(result, in_box, out_box))
     have, arr = values[program.target]
-    return np.ascontiguousarray(crop(arr, have, box))
+    return np.ascontiguousarray(crop(arr, have, program.out_box(box, shape)))

@@ -12,26 +12,16 @@ import dask
 import dask.threaded
 import numpy as np
 
-from pipeline.engine import stitch, tasks
-from pipeline.engine.blocks import BlockPlan
+from pipeline.engine import tasks
+from pipeline.engine.blocks import BlockPlan, grow
+from pipeline.engine.labelling_pass import Labelling, resolve_filter, resolve_labelling
 from pipeline.engine.program import Program, Step, make_program
+from pipeline.engine.reduce import InputStats, tree_reduce
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
 from pipeline.graph.dag import Dag, Node
-from pipeline.ops import threshold as th
 
 PRODUCER_KINDS = ("source", "labelling", "object_filter")
-
-
-@dataclass
-class Labelling:
-    """The stitched result of a labelling node."""
-
-    connectivity: int
-    local_of: str  # node whose local labels this node relabels
-    luts: list[np.ndarray]
-    count: int
-    sizes: np.ndarray
 
 
 @dataclass
@@ -44,7 +34,7 @@ class Engine:
     scheduler: str | None = None
     num_workers: int | None = None
     progress: Callable | None = None
-    thresholds: dict[str, float] = field(default_factory=dict)
+    resolved: dict[str, object] = field(default_factory=dict)  # global ops' arguments
     labellings: dict[str, Labelling] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     scratch: Scratch = field(default_factory=Scratch)
@@ -55,10 +45,20 @@ class Engine:
     _kept_local: set[str] = field(default_factory=set)  # labelling nodes' local labels
     _loaded: set[str] = field(default_factory=set)
     _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
+    _passes: dict[str, int] = field(default_factory=dict)  # reduction passes per global op
 
     @property
     def ndim(self) -> int:
         return len(self.plan.shape)
+
+    @property
+    def thresholds(self) -> dict[str, float | list[float]]:
+        """Resolved threshold values by step (a list for multi-class thresholds)."""
+        out = {}
+        for name, value in self.resolved.items():
+            if self.dag.nodes[name].op.name == "threshold":
+                out[name] = np.asarray(value).tolist()
+        return out
 
     # ---- graph construction -------------------------------------------------
     def _step_of(self, name: str) -> Step | None:
@@ -70,26 +70,24 @@ class Engine:
         node = self.dag.nodes[name]
         if node.kind in PRODUCER_KINDS:
             return None
-        if node.op.name == "threshold":
-            value = node.params.value
-            if value is None:
-                value = self.thresholds[name]
-            return Step(name, _threshold, value, node.inputs[0], (0,) * self.ndim)
-        return Step(name, node.op.func, node.params, node.inputs[0], node.halo(self.ndim))
+        arg = self.resolved[name] if node.kind == "global" else node.params
+        return Step(name, node.op.func, arg, node.inputs, node.halo(self.ndim))
 
     def _step_of_static(self, name: str) -> Step | None:
-        # For planning: thresholds whose value is not known yet count as pointwise.
+        # For planning: global ops not resolved yet get a stand-in argument.
         node = self.dag.nodes[name]
-        if node.kind == "global":
-            return Step(name, _threshold, 0.0, node.inputs[0], (0,) * self.ndim)
+        if node.kind == "global" and name not in self.resolved:
+            arg = node.op.placeholder(node.params)
+            return Step(name, node.op.func, arg, node.inputs, node.halo(self.ndim))
         return self._op_step(name)
 
-    def program(self, target: str) -> Program:
-        """The fused program computing ``target`` from its producers."""
-        key = (target, frozenset(self._kept), frozenset(self.thresholds.items()))
+    def program(self, target: str, out_margin: tuple[int, ...] | None = None) -> Program:
+        """The fused program computing ``target`` (on blocks grown by ``out_margin``)."""
+        key = (target, frozenset(self._kept), frozenset(self.resolved), out_margin)
         prog = self._programs.get(key)
         if prog is None:
-            prog = self._programs[key] = make_program(target, self._step_of, self.ndim)
+            prog = make_program(target, self._step_of, self.ndim, out_margin)
+            self._programs[key] = prog
         return prog
 
     def _pieces(self, program: Program, index) -> list:
@@ -169,6 +167,47 @@ class Engine:
             else:
                 self._dsk[key] = (tasks.program_block, *args)
         return key
+
+    def grown_key(self, target: str, index, margin: tuple[int, ...]) -> tuple:
+        """Key of the task computing ``target`` on block ``index`` grown by ``margin``."""
+        key = ("grown-" + target, margin, *index)
+        if key not in self._dsk:
+            prog = self.program(target, margin)
+            box = self.plan.box(index)
+            self._dsk[key] = (
+                tasks.program_block,
+                prog,
+                box,
+                self.plan.shape,
+                self._pieces(prog, index),
+            )
+        return key
+
+    def reduce(self, node: Node, func: Callable, combine, halo, n_inputs: int, label: str):
+        """One reduction pass of global op ``node`` (see :class:`InputStats`)."""
+        self.reset_graph()
+        inputs = node.inputs[:n_inputs]
+        grown = halo is not None and any(halo)
+        # A computed input is kept in scratch by its first pass; later passes read it.
+        keep = {i: not grown and not self._is_producer(i) for i in inputs}
+        self._passes[node.name] = n = self._passes.get(node.name, 0) + 1
+        parts = []
+        for idx in self.plan.indices():
+            core = self.plan.box(idx)
+            if grown:
+                keys = [self.grown_key(i, idx, halo) for i in inputs]
+                box = grow(core, halo, self.plan.shape)
+            else:
+                keys = [self._program_key(i, idx, keep[i]) for i in inputs]
+                box = core
+            pk = (f"part-{node.name}-{n}", *idx)
+            self._dsk[pk] = (tasks.partial_result, func, box, core, *keys)
+            parts.append(pk)
+        total = tree_reduce(self._dsk, parts, f"reduce-{node.name}-{n}", combine)
+        out = self.compute([total], label)[0]
+        self._kept.update(i for i, k in keep.items() if k)
+        self.reset_graph()
+        return out
 
     def local_key(self, name: str, index, keep: bool = False) -> tuple:
         """Key of the locally labelled block of labelling node ``name``.
@@ -275,12 +314,15 @@ class Engine:
             if name not in need:
                 continue
             node = self.dag.nodes[name]
-            if node.kind == "global" and node.params.method is not None:
-                self._resolve_threshold(node)
+            if node.kind == "global" and name not in self.resolved:
+                try:
+                    self.resolved[name] = node.op.resolve(node.params, InputStats(self, node))
+                except ValueError as exc:
+                    raise DataError(f"step {name!r}: {exc}") from None
             elif node.kind == "labelling":
-                self._resolve_labelling(node, node.name)
+                resolve_labelling(self, node, node.name)
             elif node.kind == "object_filter":
-                self._resolve_filter(node)
+                resolve_filter(self, node)
 
     def check(self, targets: list[str]) -> None:
         """Check dtypes and dimensions against the ops before any pass runs.
@@ -301,63 +343,19 @@ class Engine:
                             f"step {name!r}: labelling needs a mask or an integer image, "
                             f"step {node.inputs[0]!r} gives {dtype}"
                         )
-                elif node.kind == "global" and self._dtype_probe(node.inputs[0]).kind == "b":
+                elif (
+                    node.kind == "global"
+                    and "mask" not in node.op.accepts
+                    and self._dtype_probe(node.inputs[0]).kind == "b"
+                ):
                     raise DataError(
-                        f"step {name!r}: a threshold needs a grayscale image, got a mask"
+                        f"step {name!r}: {node.op.name} needs a grayscale image, got a mask"
                     )
                 elif node.op is not None and node.op.halo is not None:
                     try:
                         node.halo(self.ndim)
                     except ValueError as exc:
                         raise DataError(f"step {name!r}: {exc}") from None
-
-    def _resolve_threshold(self, node: Node) -> None:
-        src = node.inputs[0]
-        dtype = self._dtype_probe(src)
-        integer = dtype.kind in "iub"
-        if dtype.kind == "b":
-            raise DataError(f"step {node.name!r}: Otsu needs a grayscale image, got a mask")
-        # The first pass keeps the blocks of a computed input; later passes read them back.
-        keep = not self._is_producer(src)
-        self.reset_graph()
-        if integer and dtype.itemsize <= 2:
-            lo, hi = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
-        else:
-            mm_keys = []
-            for i in self.plan.indices():
-                mk = ("minmax-" + node.name, *i)
-                self._dsk[mk] = (tasks.minmax, self._program_key(src, i, keep))
-                mm_keys.append(mk)
-            parts = [p for p in self.compute(mm_keys, f"range {node.name}") if p is not None]
-            lo = min(p[0] for p in parts)
-            hi = max(p[1] for p in parts)
-            if keep:
-                self._kept.add(src)
-            self.reset_graph()
-        keys = [self._program_key(src, i, keep) for i in self.plan.indices()]
-        hist_keys = []
-        for i, k in zip(self.plan.indices(), keys, strict=True):
-            hk = ("hist-" + node.name, *i)
-            self._dsk[hk] = (tasks.histogram, k, lo, hi, node.params.nbins, integer)
-            hist_keys.append(hk)
-        total_key = _tree_sum(self._dsk, hist_keys, "hsum-" + node.name)
-        total = self.compute([total_key], f"histogram {node.name}")[0]
-        if keep:
-            self._kept.add(src)
-        self.reset_graph()
-        if integer:
-            nz = np.flatnonzero(total)
-            vmin, vmax = lo + int(nz[0]), lo + int(nz[-1])
-            counts = total[nz[0] : nz[-1] + 1]
-            centers = np.arange(vmin, vmax + 1)
-        else:
-            vmin, vmax = lo, hi
-            counts, centers = total, th.float_bin_centers(float(lo), float(hi), node.params.nbins)
-        if vmin == vmax:
-            value = float(vmin)  # skimage returns the single value of a flat image
-        else:
-            value = th.otsu_from_histogram(counts, centers)
-        self.thresholds[node.name] = value
 
     def _dtype_probe(self, name: str) -> np.dtype:
         """Dtype of node ``name``, from computing it on a tiny box."""
@@ -366,92 +364,19 @@ class Engine:
             return np.dtype(self.source.dtype)
         if node.kind in ("labelling", "object_filter"):
             return np.dtype(np.uint32) if node.role == "labels" else np.dtype(bool)
-        probe = np.zeros((1,) * self.ndim, dtype=self._dtype_probe(node.inputs[0]))
         step = self._step_of_static(name)
-        return step.func(probe, step.arg).dtype if step.func is not _threshold else np.dtype(bool)
+        probes = [np.zeros(self._probe_shape(i), self._dtype_probe(i)) for i in node.inputs]
+        return np.asarray(step.func(*probes, step.arg)).dtype
 
-    def _resolve_labelling(self, node: Node, local_of: str) -> Labelling:
-        conn = self._connectivity(node)
-        in_dtype = self._dtype_probe(node.inputs[0])
-        if in_dtype.kind == "f":
-            raise DataError(
-                f"step {node.name!r}: labelling needs a mask or an integer image, "
-                f"step {node.inputs[0]!r} gives {in_dtype}"
-            )
-        self.reset_graph()
-        indices = self.plan.indices()
-        summary = {}
-        for i in indices:
-            sk = ("summary-" + node.name, *i)
-            self._dsk[sk] = (
-                tasks.summarise,
-                self.local_key(node.name, i, keep=True),
-                self.plan.box(i),
-                self.plan.shape,
-            )
-            summary[i] = sk
-        count_keys, pair_keys = [], []
-        for i in indices:
-            ck = ("counts-" + node.name, *i)
-            self._dsk[ck] = (tasks.counts_part, summary[i])
-            count_keys.append(ck)
-            nbs = _lower_neighbours(self.plan, i, conn)
-            if nbs:
-                pk = ("pairs-" + node.name, *i)
-                self._dsk[pk] = (
-                    tasks.pairs,
-                    self.plan,
-                    i,
-                    conn,
-                    summary[i],
-                    nbs,
-                    *[summary[n] for n in nbs],
-                )
-                pair_keys.append(pk)
-        out = self.compute(count_keys + pair_keys, f"label {node.name}")
-        self._kept_local.add(node.name)
-        self.reset_graph()
-        parts, pair_list = out[: len(count_keys)], out[len(count_keys) :]
-        offsets, final, sizes, _ = stitch.resolve(
-            self.plan,
-            [p[0] for p in parts],
-            [p[1] for p in parts],
-            [p[2] for p in parts],
-            list(pair_list),
-        )
-        dtype = np.uint32 if len(sizes) < 2**32 else np.uint64
-        luts = [stitch.block_lut(final, offsets, b, dtype) for b in range(self.plan.nblocks)]
-        lab = Labelling(conn, local_of, luts, len(sizes), sizes)
-        self.labellings[node.name] = lab
-        # Block-local work keeps the offsets and the per-local-label ids.
-        lab._offsets, lab._final = offsets, final  # type: ignore[attr-defined]
-        return lab
+    def dtype_of(self, name: str) -> np.dtype:
+        """Dtype of the blocks of node ``name``."""
+        return self._dtype_probe(name)
 
-    def _resolve_filter(self, node: Node) -> None:
-        src = self.dag.nodes[node.inputs[0]]
-        if src.kind == "labelling":
-            base = self.labellings[src.name]
-            local_of = base.local_of
-        else:
-            base = self._resolve_labelling(node, node.name)
-            local_of = node.name
-        offsets, final = base._offsets, base._final  # type: ignore[attr-defined]
-        keep = base.sizes >= node.params.min_size
-        mapping = np.zeros(len(base.sizes) + 1, dtype=np.int64)
-        if node.role == "mask":
-            mapping[1:] = keep
-            dtype = np.bool_
-        elif node.params.renumber:
-            mapping[1:][keep] = np.arange(1, int(keep.sum()) + 1)
-            dtype = np.uint32 if keep.sum() < 2**32 else np.uint64
-        else:
-            mapping[1:] = np.where(keep, np.arange(1, len(keep) + 1), 0)
-            dtype = np.uint32 if len(keep) < 2**32 else np.uint64
-        new_final = mapping[final] if len(final) else final
-        luts = [stitch.block_lut(new_final, offsets, b, dtype) for b in range(self.plan.nblocks)]
-        lab = Labelling(base.connectivity, local_of, luts, int(keep.sum()), base.sizes[keep])
-        lab._offsets, lab._final = offsets, new_final  # type: ignore[attr-defined]
-        self.labellings[node.name] = lab
+    def _probe_shape(self, name: str) -> tuple[int, ...]:
+        shape = (3,) * self.ndim
+        if self.dag.nodes[name].role == "color":
+            return (*shape, self.source.native_shape[self.source.native_axes.index("c")])
+        return shape
 
     # ---- final pass ---------------------------------------------------------
     def block_keys(self, target: str) -> dict[tuple[int, ...], tuple]:
@@ -496,41 +421,3 @@ def tty_progress(label: str):
     sys.stderr.write(f"{label}\n")
     with ProgressBar(out=sys.stderr):
         yield
-
-
-def _threshold(block: np.ndarray, value: float) -> np.ndarray:
-    return block > value
-
-
-def _lower_neighbours(plan: BlockPlan, index, conn: int) -> list[tuple[int, ...]]:
-    """Blocks whose last slabs touch the first slabs of ``index``."""
-    import itertools
-
-    out = set()
-    ndim = len(index)
-    for a in range(ndim):
-        if index[a] == 0:
-            continue
-        for shift in itertools.product((-1, 0, 1), repeat=ndim - 1):
-            if conn == 1 and any(shift):
-                continue
-            nb = list(index)
-            nb[a] -= 1
-            perp = [ax for ax in range(ndim) if ax != a]
-            for s, ax in zip(shift, perp, strict=True):
-                nb[ax] += s
-            if all(0 <= v < g for v, g in zip(nb, plan.grid, strict=True)):
-                out.add(tuple(nb))
-    return sorted(out)
-
-
-def _tree_sum(dsk: dict, keys: list, name: str, fan_in: int = 8) -> tuple:
-    level = 0
-    while len(keys) > 1:
-        nxt = []
-        for j in range(0, len(keys), fan_in):
-            k = (name, level, j)
-            dsk[k] = (tasks.add, *keys[j : j + fan_in])
-            nxt.append(k)
-        keys, level = nxt, level + 1
-    return keys[0]

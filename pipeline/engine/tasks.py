@@ -7,7 +7,6 @@ import numpy as np
 from pipeline.engine import scratch, stitch
 from pipeline.engine.blocks import BlockPlan, Box, crop, grow, intersect
 from pipeline.engine.program import Program, run_program
-from pipeline.ops import threshold as th
 from pipeline.ops.labelling import BlockLabels, local_label, summarise_block
 
 
@@ -122,20 +121,19 @@ def relabel(local, lut: np.ndarray) -> np.ndarray:
     return lut[local[0]]
 
 
-def minmax(block: np.ndarray):
-    """Minimum and maximum of a block (None for an empty block)."""
-    if block.size == 0:
-        return None
-    return block.min(), block.max()
+def partial_result(func, box: Box, core: Box, *blocks):
+    """A global op's partial result of one block."""
+    return func(*blocks, box, core)
 
 
-def histogram(block: np.ndarray, lo, hi, nbins: int, integer: bool) -> np.ndarray:
-    """Partial histogram of one block (see :mod:`pipeline.ops.threshold`)."""
-    if integer:
-        return th.integer_counts(block, int(lo), int(hi))
-    return th.float_histogram(block, float(lo), float(hi), nbins)
-
-
-def add(*parts: np.ndarray) -> np.ndarray:
-    """Sum of partial histograms."""
-    return np.sum(parts, axis=0)
+def merge(combine, *parts):
+    """Merge partial results in order, skipping None (``a + b`` by default)."""
+    out = None
+    for p in parts:
+        if p is None:
+            continue
+        if out is None:
+            out = p
+        else:
+            out = combine(out, p) if combine is not None else out + p
+    return out

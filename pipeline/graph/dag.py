@@ -104,15 +104,14 @@ def build_dag(
         op_name, params, inputs = steps[name]
         op = ops[op_name]
         roles = [nodes[i].role for i in inputs]
-        for i, r in zip(inputs, roles, strict=True):
-            if r not in op.accepts:
+        accepts = [op.accepts] + [op.inputs[k] for k in _extra_names(op, params)]
+        for i, r, ok in zip(inputs, roles, accepts, strict=True):
+            if r not in ok:
                 problems.append(
                     f"{where.get(name, name)}: op {op_name!r} expects "
-                    f"{' or '.join(op.accepts)} input, step {i!r} gives {r}"
+                    f"{' or '.join(ok)} input, step {i!r} gives {r}"
                 )
-        role = op.produces
-        if op.name == "remove_small_objects" and roles and roles[0] == "mask":
-            role = "mask"
+        role = op.output_role(params, roles)
         nodes[name] = Node(name, op, params, tuple(inputs), role)
         consumers[name] = []
         for i in inputs:
@@ -120,3 +119,25 @@ def build_dag(
     if problems:
         raise ConfigError(problems)
     return Dag(nodes, consumers)
+
+
+def _extra_names(op: OpInfo, params: BaseModel) -> list[str]:
+    """Names of the further inputs ``params`` sets, one per step they name, in order."""
+    out = []
+    for key in op.inputs:
+        value = getattr(params, key, None)
+        if value is None:
+            continue
+        out.extend([key] * (len(value) if isinstance(value, list | tuple) else 1))
+    return out
+
+
+def extra_inputs(op: OpInfo, params: BaseModel) -> tuple[str, ...]:
+    """Steps named by the parameters that are inputs (``op.inputs``), in order."""
+    out: list[str] = []
+    for key in op.inputs:
+        value = getattr(params, key, None)
+        if value is None:
+            continue
+        out.extend(value if isinstance(value, list | tuple) else [value])
+    return tuple(out)

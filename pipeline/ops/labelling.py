@@ -163,5 +163,6 @@ register(
         produces="labels",
         summary="Drop objects smaller than min_size voxels, by their stitched global size.",
         exact="exact: skimage.morphology.remove_small_objects(x, max_size=min_size - 1)",
+        role=lambda params, roles: "mask" if roles and roles[0] == "mask" else "labels",
     )
 )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
+import numpy as np
 from pydantic import BaseModel
 
 Kind = Literal["pointwise", "neighbourhood", "global", "labelling", "object_filter"]
 Role = Literal["image", "mask", "labels", "color"]
+Box = tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,18 @@ class OpInfo:
         How the chunked result relates to the whole-image result.
     summary : str
         One line for ``segpipe ops``.
+    inputs : dict
+        Further inputs named by parameters (parameter name -> accepted roles); their
+        blocks follow the main input in the arguments of ``func``.
+    resolve : callable or None
+        For ``global`` ops: ``resolve(params, stats) -> arg`` computes, with reduction
+        passes over the input (see :class:`Stats`), the argument ``func`` then gets
+        instead of ``params``. None when the op needs no pass for these params.
+    placeholder : callable or None
+        ``placeholder(params) -> arg``: an argument of the resolved kind, for planning
+        and dtype probes before the passes ran.
+    role : callable or None
+        ``role(params, input_roles) -> role`` when the output role depends on them.
     """
 
     name: str
@@ -50,6 +64,35 @@ class OpInfo:
     exact: str = "exact"
     func: Callable | None = None
     halo: Callable[[BaseModel, int], tuple[int, ...]] | None = None
+    inputs: dict[str, tuple[Role, ...]] = field(default_factory=dict)
+    resolve: Callable | None = None
+    placeholder: Callable | None = None
+    role: Callable | None = None
+
+    def output_role(self, params: BaseModel, input_roles: list[str]) -> str:
+        """Role of the output given the parameters and the roles of the inputs."""
+        return self.role(params, input_roles) if self.role else self.produces
+
+
+class Stats(Protocol):
+    """What a global op's ``resolve`` may ask of the engine: passes over its input."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    def reduce(
+        self,
+        func: Callable,
+        combine: Callable | None = None,
+        halo: tuple[int, ...] | None = None,
+    ) -> object:
+        """``combine`` of ``func(block, box, core)`` over every block of the input.
+
+        ``block`` is the input on ``box`` (the block grown by ``halo``, clipped to the
+        volume), ``core`` the block's own box. ``combine(a, b)`` merges two partial
+        results (default: ``a + b``); partials that are None are skipped.
+        """
+        ...
 
 
 OPS: dict[str, OpInfo] = {}

@@ -1,30 +1,41 @@
-"""Thresholds: a fixed value, or Otsu's method from a global histogram.
+"""Global thresholds: a fixed value or a method computed from the whole volume.
 
-The histogram helpers reproduce ``skimage.exposure.histogram`` exactly when the
-partial histograms of all blocks are summed, so the Otsu threshold of a chunked
-image equals ``skimage.filters.threshold_otsu`` of the whole image.
+Histogram methods (Otsu, Yen, isodata, triangle, multi-Otsu) get the histogram of
+the whole volume, summed from per-block partial histograms, and give exactly what
+the scikit-image function gives on the whole image. ``mean`` and ``li`` use sums
+over the volume: exact for integer images, equal within float rounding for float
+images (block sums add up in a different order than numpy's whole-array sum).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from skimage import filters
 
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.histogram import Histogram, global_histogram, value_range
+from pipeline.ops.registry import OpInfo, Stats, register
+
+Method = Literal["otsu", "li", "yen", "triangle", "isodata", "mean", "multi_otsu"]
 
 
 class ThresholdParams(BaseModel):
-    """Parameters of :func:`threshold`: exactly one of ``value`` or ``method``."""
+    """Parameters of the ``threshold`` op: exactly one of ``value`` or ``method``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     value: float | None = Field(None, description="Fixed threshold; voxels above it are kept.")
-    method: Literal["otsu"] | None = Field(
-        None, description="Global method computed from the whole volume's histogram."
+    method: Method | None = Field(
+        None, description="Method computed from the whole volume (skimage.filters.threshold_*)."
     )
     nbins: int = Field(256, ge=2, le=65536, description="Histogram bins for float images.")
+    classes: int = Field(3, ge=2, le=32, description="Classes of multi_otsu.")
+    tolerance: float | None = Field(
+        None, gt=0, description="Stopping tolerance of li (default as skimage)."
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> ThresholdParams:
@@ -33,60 +44,164 @@ class ThresholdParams(BaseModel):
         return self
 
 
-def threshold(image: np.ndarray, value: float) -> np.ndarray:
-    """Foreground mask ``image > value`` (strict, as skimage's examples use)."""
-    return image > value
-
-
-def float_histogram(
-    block: np.ndarray, first_edge: float, last_edge: float, nbins: int
-) -> np.ndarray:
-    """Counts of ``block`` in ``nbins`` equal bins over ``[first_edge, last_edge]``.
-
-    Bin assignment follows ``numpy.histogram`` value by value, so the sum over blocks
-    equals ``numpy.histogram(whole, nbins, (first_edge, last_edge))[0]``.
-    """
-    # numpy assigns each value to its bin on its own, given the range.
-    counts, _ = np.histogram(block, bins=nbins, range=(first_edge, last_edge))
-    return counts.astype(np.int64, copy=False)
-
-
-def integer_counts(block: np.ndarray, low: int, high: int) -> np.ndarray:
-    """Counts of each integer value in ``[low, high]`` (``np.bincount`` with an offset)."""
-    a = block.ravel()
-    if low != 0:
-        a = a.astype(np.int64) - low
-    return np.bincount(a, minlength=high - low + 1).astype(np.int64)
-
-
-def float_bin_centers(first_edge: float, last_edge: float, nbins: int) -> np.ndarray:
-    """Bin centres as ``skimage.exposure.histogram`` reports them."""
-    edges = np.linspace(first_edge, last_edge, nbins + 1, endpoint=True)
-    return (edges[:-1] + edges[1:]) / 2.0
-
-
-def otsu_from_histogram(counts: np.ndarray, centers: np.ndarray) -> float:
-    """Otsu's threshold from a histogram, as ``skimage.filters.threshold_otsu``.
+def apply_threshold(image: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Mask ``image > t``; with several thresholds the class image ``np.digitize(image, t)``.
 
     Parameters
     ----------
-    counts : (K,) ndarray
-        Voxels per bin, trimmed so the first and last bins are non-empty.
-    centers : (K,) ndarray
-        Bin centres.
+    image : ndarray
+        Grayscale block.
+    t : float or (n,) ndarray
+        Threshold, or ascending thresholds of ``multi_otsu``.
 
     Returns
     -------
-    threshold : float
-        Voxels with values above it are foreground.
+    ndarray of bool, or of uint8 class ids 0..n
     """
-    counts = counts.astype(np.float64)
-    weight1 = np.cumsum(counts)
-    weight2 = np.cumsum(counts[::-1])[::-1]
-    mean1 = np.cumsum(counts * centers) / weight1
-    mean2 = (np.cumsum((counts * centers)[::-1]) / weight2[::-1])[::-1]
-    variance12 = weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2
-    return float(centers[int(np.argmax(variance12))])
+    if np.ndim(t):
+        return np.digitize(image, bins=t).astype(np.uint8)
+    return image > t
+
+
+def triangle_from_histogram(counts: np.ndarray, centers: np.ndarray):
+    """The triangle threshold of a histogram, as ``skimage.filters.threshold_triangle``.
+
+    The line from the histogram's peak to the far end of its longer tail; the threshold
+    is the bin farthest below that line.
+    """
+    n = len(counts)
+    peak = int(np.argmax(counts))
+    height = counts[peak]
+    nonzero = np.flatnonzero(counts)
+    low, high = int(nonzero[0]), int(nonzero[-1])
+    if low == high:
+        return centers[low]
+    flip = peak - low < high - peak
+    if flip:  # work on the longer tail, always to the left of the peak
+        counts = counts[::-1]
+        low, peak = n - high - 1, n - peak - 1
+    width = peak - low
+    x = np.arange(width)
+    y = counts[x + low]
+    norm = np.sqrt(float(int(height) * int(height) + width * width))
+    distance = (height / norm) * x - (width / norm) * y
+    level = int(np.argmax(distance)) + low
+    return centers[n - level - 1 if flip else level]
+
+
+def li_from_histogram(h: Histogram, tolerance: float | None):
+    """Li's minimum cross-entropy threshold of an integer image, from its histogram.
+
+    Iterates as ``skimage.filters.threshold_li`` does on integer images: on the
+    histogram of ``image - image.min()``, from the image mean.
+    """
+    counts = h.counts
+    centers = np.arange(len(counts))
+    total = int(np.dot(counts, centers.astype(np.int64)))
+    t_next = np.float64(total) / np.float64(counts.sum())
+    tolerance = tolerance or 0.5
+    weights = counts.astype(np.float32)
+    t_curr = -2 * tolerance
+    while abs(t_next - t_curr) > tolerance:
+        t_curr = t_next
+        fore = centers > t_curr
+        mean_fore = np.average(centers[fore], weights=weights[fore])
+        mean_back = np.average(centers[~fore], weights=weights[~fore])
+        if mean_back == 0:
+            break
+        t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
+    return t_next + h.vmin
+
+
+def _shifted_sums(block: np.ndarray, box=None, core=None, *, shift, t) -> np.ndarray:
+    """[sum, count] of ``block - shift`` above ``t`` and at or below it."""
+    v = block.ravel() - shift
+    fore = v > t
+    return np.array([v[fore].sum(), fore.sum(), v[~fore].sum(), (~fore).sum()], np.float64)
+
+
+def _sum_count(block: np.ndarray, box=None, core=None, *, shift=0) -> np.ndarray:
+    v = block.ravel() - shift if shift else block.ravel()
+    return np.array([v.sum(dtype=np.float64), v.size], np.float64)
+
+
+def _smallest_gap(block: np.ndarray, box=None, core=None, *, shift) -> float | None:
+    u = np.unique(block.ravel() - shift)
+    return float(np.min(np.diff(u))) if u.size > 1 else None
+
+
+def li_float(stats: Stats, tolerance: float | None):
+    """Li's threshold of a float image: one pass per iteration, as ``threshold_li``.
+
+    The default tolerance is half the smallest gap between distinct values within a
+    block (skimage takes it over the whole image; that gap can only be smaller).
+    """
+    lo, hi = value_range(stats)
+    if lo == hi:
+        return lo
+    if tolerance is None:
+        gap = stats.reduce(partial(_smallest_gap, shift=lo), min, name="li tolerance")
+        tolerance = gap / 2
+    s = stats.reduce(partial(_sum_count, shift=lo), name="li mean")
+    t_next = s[0] / s[1]
+    t_curr = -2 * tolerance
+    while abs(t_next - t_curr) > tolerance:
+        t_curr = t_next
+        sums = stats.reduce(partial(_shifted_sums, shift=lo, t=t_curr), name="li")
+        mean_fore, mean_back = sums[0] / sums[1], sums[2] / sums[3]
+        if mean_back == 0.0:
+            break
+        t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
+    return t_next + lo
+
+
+def threshold_mean(stats: Stats):
+    """Mean of the volume, as ``skimage.filters.threshold_mean``."""
+    if stats.dtype.kind in "iu":
+        total = stats.reduce(_integer_sum, name="mean")
+        return np.float64(total[0]) / np.float64(total[1])
+    s = stats.reduce(_sum_count, name="mean")
+    return s[0] / s[1]
+
+
+def _integer_sum(block: np.ndarray, box=None, core=None) -> np.ndarray:
+    return np.array([int(block.sum(dtype=np.int64)), block.size], dtype=object)
+
+
+def resolve_threshold(params: ThresholdParams, stats: Stats):
+    """The threshold(s) of ``params`` for the whole input, from reduction passes."""
+    if params.value is not None:
+        return params.value
+    method = params.method
+    if stats.dtype.kind == "b":
+        raise ValueError(f"threshold {method} needs a grayscale image, got a mask")
+    if method == "mean":
+        return threshold_mean(stats)
+    if method == "li" and stats.dtype.kind == "f":
+        return li_float(stats, params.tolerance)
+    h = global_histogram(stats, params.nbins)
+    if h.flat and method != "multi_otsu":
+        return h.vmin  # skimage returns the single value of a flat image
+    if method == "otsu":
+        return filters.threshold_otsu(hist=(h.counts, h.centers))
+    if method == "yen":
+        return filters.threshold_yen(hist=(h.counts, h.centers))
+    if method == "isodata":
+        return filters.threshold_isodata(hist=(h.counts, h.centers))
+    if method == "triangle":
+        return triangle_from_histogram(h.counts, h.centers)
+    if method == "li":
+        return li_from_histogram(h, params.tolerance)
+    # multi_otsu takes the normalised histogram, as skimage computes it from an image.
+    prob = h.counts / np.sum(h.counts)
+    return filters.threshold_multiotsu(classes=params.classes, hist=(prob, h.centers))
+
+
+def placeholder(params: ThresholdParams):
+    """A stand-in threshold of the resolved kind."""
+    if params.method == "multi_otsu":
+        return np.zeros(params.classes - 1)
+    return 0.0
 
 
 register(
@@ -94,9 +209,15 @@ register(
         name="threshold",
         kind="global",
         params=ThresholdParams,
+        func=apply_threshold,
+        resolve=resolve_threshold,
+        placeholder=placeholder,
         accepts=("image",),
         produces="mask",
-        summary="Foreground mask image > t; t fixed or Otsu from the global histogram.",
-        exact="exact (global histogram; equals skimage.filters.threshold_otsu on the whole)",
+        role=lambda params, roles: "labels" if params.method == "multi_otsu" else "mask",
+        summary="Mask image > t, t fixed or from the whole volume (otsu, li, yen, triangle, "
+        "isodata, mean); multi_otsu gives a class image 0..classes-1.",
+        exact="exact: equals skimage.filters.threshold_<method> on the whole volume "
+        "(mean and li of float images: within float rounding)",
     )
 )

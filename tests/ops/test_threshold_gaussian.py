@@ -8,7 +8,8 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
 from pipeline.ops.filters import GaussianParams
-from pipeline.ops.threshold import ThresholdParams, float_histogram
+from pipeline.ops.histogram import float_histogram
+from pipeline.ops.threshold import ThresholdParams
 from tests.conftest import run_steps
 
 
@@ -78,7 +79,7 @@ def test_float_histogram_matches_numpy():
     rng = np.random.default_rng(4)
     a = rng.normal(0, 1, 100_000)
     lo, hi = a.min(), a.max()
-    parts = sum(float_histogram(p, lo, hi, 256) for p in np.array_split(a, 7))
+    parts = sum(float_histogram(p, lo=lo, hi=hi, nbins=256) for p in np.array_split(a, 7))
     np.testing.assert_array_equal(parts, np.histogram(a, 256, (lo, hi))[0])
 
 

@@ -1,0 +1,232 @@
+"""Global histograms and order statistics from per-block partial results.
+
+Everything here is exact: the partial results of all blocks combine into what
+``skimage.exposure.histogram`` and ``numpy.percentile`` give on the whole image.
+The block functions are plain numpy; a :class:`pipeline.ops.registry.Stats` runs
+them over the blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from pipeline.ops.registry import Stats
+
+# Values gathered in one pass to settle an order statistic; wider intervals are split.
+GATHER_LIMIT = 1 << 20
+SPLIT_BINS = 4096
+
+
+def block_range(block: np.ndarray, box=None, core=None) -> tuple | None:
+    """Minimum and maximum of a block (None for an empty block)."""
+    if block.size == 0:
+        return None
+    return block.min(), block.max()
+
+
+def merge_range(a: tuple, b: tuple) -> tuple:
+    """Range of two ranges."""
+    return min(a[0], b[0]), max(a[1], b[1])
+
+
+def integer_counts(block: np.ndarray, box=None, core=None, *, low: int, high: int) -> np.ndarray:
+    """Counts of each integer value in ``[low, high]`` (``np.bincount`` with an offset)."""
+    a = block.ravel()
+    if low != 0:
+        a = a.astype(np.int64) - low
+    return np.bincount(a, minlength=high - low + 1).astype(np.int64)
+
+
+def float_histogram(block: np.ndarray, box=None, core=None, *, lo, hi, nbins: int) -> np.ndarray:
+    """Counts of ``block`` in ``nbins`` equal bins over ``[lo, hi]``.
+
+    Bin assignment follows ``numpy.histogram`` value by value, so the sum over blocks
+    equals ``numpy.histogram(whole, nbins, (lo, hi))[0]``.
+    """
+    counts, _ = np.histogram(block, bins=nbins, range=(lo, hi))
+    return counts.astype(np.int64, copy=False)
+
+
+def bin_edges(lo, hi, nbins: int, dtype: np.dtype) -> np.ndarray:
+    """Bin edges as ``numpy.histogram`` makes them for an image of ``dtype`` over lo..hi."""
+    edge_type = np.result_type(np.asarray(lo, dtype), np.asarray(hi, dtype), dtype)
+    return np.linspace(lo, hi, nbins + 1, endpoint=True, dtype=edge_type)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A whole-image histogram as ``skimage.exposure.histogram(image, nbins)`` gives it.
+
+    Attributes
+    ----------
+    counts, centers : ndarray
+        Voxels per bin and bin centres; for integer images one bin per value from the
+        image's minimum to its maximum.
+    integer : bool
+        Whether the image is of an integer dtype.
+    vmin, vmax : scalar
+        The image's minimum and maximum.
+    """
+
+    counts: np.ndarray
+    centers: np.ndarray
+    integer: bool
+    vmin: object
+    vmax: object
+
+    @property
+    def flat(self) -> bool:
+        """Whether the image holds a single value."""
+        return bool(self.vmin == self.vmax)
+
+
+def value_range(stats: Stats) -> tuple:
+    """The input's minimum and maximum (one pass)."""
+    out = stats.reduce(block_range, merge_range, name="range")
+    if out is None:
+        raise ValueError("the image is empty")
+    return out
+
+
+def global_histogram(stats: Stats, nbins: int = 256) -> Histogram:
+    """The input's histogram, equal to ``skimage.exposure.histogram`` of the whole image.
+
+    Integer images of up to 16 bits take one pass (counts over the dtype's range);
+    others first find the range.
+    """
+    dtype = stats.dtype
+    if dtype.kind == "b":
+        raise ValueError("needs a grayscale image, got a mask")
+    if dtype.kind in "iu":
+        if dtype.itemsize <= 2:
+            lo, hi = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+        else:
+            lo, hi = (int(v) for v in value_range(stats))
+        total = stats.reduce(partial(integer_counts, low=lo, high=hi), name="histogram")
+        nz = np.flatnonzero(total)
+        vmin, vmax = lo + int(nz[0]), lo + int(nz[-1])
+        return Histogram(total[nz[0] : nz[-1] + 1], np.arange(vmin, vmax + 1), True, vmin, vmax)
+    lo, hi = value_range(stats)
+    if lo == hi:
+        return Histogram(np.array([np.prod(stats.shape)]), np.array([lo]), False, lo, hi)
+    total = stats.reduce(partial(float_histogram, lo=lo, hi=hi, nbins=nbins), name="histogram")
+    edges = bin_edges(lo, hi, nbins, dtype)
+    return Histogram(total, (edges[:-1] + edges[1:]) / 2.0, False, lo, hi)
+
+
+def _interval_parts(
+    block: np.ndarray, box=None, core=None, *, intervals: tuple, gather: tuple
+) -> list:
+    """Per interval ``[a, b]``: its values (when gathered) or counts in equal sub-bins."""
+    flat = block.ravel()
+    out = []
+    for (a, b), take in zip(intervals, gather, strict=True):
+        sel = flat[(flat >= a) & (flat <= b)]
+        if take:
+            out.append(sel)
+        else:
+            edges = np.linspace(a, b, SPLIT_BINS + 1)
+            idx = np.searchsorted(edges, sel, side="right") - 1
+            np.minimum(idx, SPLIT_BINS - 1, out=idx)  # b itself falls in the last bin
+            out.append(np.bincount(idx, minlength=SPLIT_BINS))
+    return out
+
+
+def _merge_parts(a: list, b: list, *, gather: tuple) -> list:
+    return [
+        np.concatenate([x, y]) if take else x + y
+        for x, y, take in zip(a, b, gather, strict=True)
+    ]
+
+
+def order_statistics(stats: Stats, ranks: list[int]) -> dict[int, object]:
+    """The ``k``-th smallest value of the input (0-based) for each ``k`` in ``ranks``.
+
+    Exact for any dtype: integer images of up to 16 bits use one counting pass; other
+    images narrow an interval around each rank with sub-bin counts until the values
+    in it are few enough to gather and sort (about three passes).
+    """
+    dtype = stats.dtype
+    if dtype.kind == "b":
+        raise ValueError("needs a grayscale image, got a mask")
+    if dtype.kind in "iu" and dtype.itemsize <= 2:
+        h = global_histogram(stats)
+        cum = np.cumsum(h.counts)
+        return {k: dtype.type(h.centers[int(np.searchsorted(cum, k, side="right"))]) for k in ranks}
+    lo, hi = value_range(stats)
+    n = int(np.prod(stats.shape))
+    # Per rank: interval [a, b] holding it, voxels below a, voxels in [a, b].
+    state: dict[int, tuple] = {k: (lo, hi, 0, n) for k in ranks}
+    found: dict[int, object] = {}
+    while True:
+        for k, (a, b, _, _) in state.items():
+            if k not in found and a == b:
+                found[k] = a
+        todo = list(dict.fromkeys(state[k] for k in ranks if k not in found))
+        if not todo:
+            return found
+        intervals = tuple((a, b) for a, b, _, _ in todo)
+        gather = tuple(count <= GATHER_LIMIT for *_, count in todo)
+        parts = stats.reduce(
+            partial(_interval_parts, intervals=intervals, gather=gather),
+            partial(_merge_parts, gather=gather),
+            name="order statistics",
+        )
+        for k in ranks:
+            if k in found:
+                continue
+            i = todo.index(state[k])
+            a, b, below, _ = todo[i]
+            if gather[i]:
+                found[k] = np.sort(parts[i])[k - below]
+                continue
+            edges = np.linspace(a, b, SPLIT_BINS + 1)
+            cum = np.cumsum(parts[i])
+            j = int(np.searchsorted(cum, k - below, side="right"))
+            new_a = a if j == 0 else _at_least(edges[j], dtype)
+            new_b = b if j == SPLIT_BINS - 1 else _below(edges[j + 1], dtype)
+            new_below = below + (int(cum[j - 1]) if j else 0)
+            state[k] = (new_a, new_b, new_below, int(parts[i][j]))
+
+
+def _at_least(edge: float, dtype: np.dtype):
+    """The smallest value of ``dtype`` that is >= ``edge``."""
+    if dtype.kind in "iu":
+        return dtype.type(np.ceil(edge))
+    v = dtype.type(edge)
+    return np.nextafter(v, dtype.type(np.inf)) if v < edge else v
+
+
+def _below(edge: float, dtype: np.dtype):
+    """The largest value of ``dtype`` that is < ``edge``."""
+    if dtype.kind in "iu":
+        return dtype.type(np.ceil(edge) - 1)
+    v = dtype.type(edge)
+    return np.nextafter(v, dtype.type(-np.inf)) if v >= edge else v
+
+
+def percentile_from(order_stat, n: int, q: float) -> np.float64:
+    """``numpy.percentile(whole, q)`` (linear method) from the whole image's order statistics.
+
+    ``order_stat(k)`` is the ``k``-th smallest value; the interpolation is numpy's,
+    step for step.
+    """
+    virtual = (n - 1) * np.true_divide(q, 100)
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    k = int(previous)
+    a = order_stat(k)
+    b = order_stat(min(k + 1, n - 1))
+    diff = np.subtract(b, a)  # in the image's dtype, as numpy does
+    if gamma >= 0.5:
+        return b - diff * (1 - gamma)
+    return a + diff * gamma
+
+
+def percentile_ranks(n: int, q: float) -> list[int]:
+    """The order statistics :func:`percentile_from` needs for percentile ``q``."""
+    k = int(np.floor((n - 1) * np.true_divide(q, 100)))
+    return sorted({k, min(k + 1, n - 1)})
