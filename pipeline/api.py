@@ -64,7 +64,7 @@ def _check_roles(cfg: LoadedConfig, source: Source) -> None:
                 f"step {node.name!r}: grayscale needs an RGB(A) image, "
                 f"the input has axes {source.axes!r}"
             )
-        if node.op.name != "grayscale" and source.color and node.inputs == ("input",):
+        if "color" not in node.op.accepts and source.color and node.inputs[0] == "input":
             raise DataError(
                 f"step {node.name!r}: the input is RGB (axes {source.axes!r}); "
                 "add a grayscale step first"

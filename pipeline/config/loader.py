@@ -116,7 +116,7 @@ def load_config(
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as exc:
         spec = None
-        problems.extend(_problems(exc, (), marks, filename))
+        problems.extend(_problems(exc, (), marks, filename, raw))
     steps_raw = raw.get("steps") if isinstance(raw.get("steps"), dict) else {}
     ops = all_ops()
     parsed = {}
@@ -136,7 +136,7 @@ def load_config(
         try:
             step = step_model(op).model_validate(body)
         except ValidationError as exc:
-            problems.extend(_problems(exc, loc, marks, filename))
+            problems.extend(_problems(exc, loc, marks, filename, raw))
             continue
         params = ops[op].params.model_validate(
             {k: v for k, v in body.items() if k not in ("op", "input")}
@@ -161,7 +161,9 @@ def load_config(
     return LoadedConfig(spec, dag, raw, filename)
 
 
-def _problems(exc: ValidationError, prefix: tuple, marks: dict, filename: str) -> list[str]:
+def _problems(
+    exc: ValidationError, prefix: tuple, marks: dict, filename: str, raw: dict
+) -> list[str]:
     """One line per config location: errors of union alternatives are merged."""
     grouped: dict[tuple, list[dict]] = {}
     for err in exc.errors():
@@ -172,6 +174,7 @@ def _problems(exc: ValidationError, prefix: tuple, marks: dict, filename: str) -
             and len(loc) > len(prefix)
             and loc not in marks
             and not _is_key(loc, marks)
+            and not _in_config(raw, loc)
         ):
             loc = loc[:-1]
         grouped.setdefault(loc, []).append(err)
@@ -184,6 +187,19 @@ def _problems(exc: ValidationError, prefix: tuple, marks: dict, filename: str) -
             msg = f"expected {' or '.join(kinds)}, got {errs[0].get('input')!r}"
         lines.append(f"{_where(marks, filename, loc)}: {msg}")
     return lines
+
+
+def _in_config(raw, loc: tuple) -> bool:
+    """Whether ``loc`` names a value of the config itself."""
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
 
 
 def _is_key(loc: tuple, marks: dict) -> bool:

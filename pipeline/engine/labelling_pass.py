@@ -24,7 +24,6 @@ class Labelling:
     sizes: np.ndarray
 
 
-
 def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
     """Label ``node`` block by block, stitch, and record its relabel tables."""
     conn = engine._connectivity(node)
@@ -82,6 +81,7 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
     # Block-local work keeps the offsets and the per-local-label ids.
     lab._offsets, lab._final = offsets, final  # type: ignore[attr-defined]
     return lab
+
 
 def resolve_filter(engine, node: Node) -> None:
     """Decide per stitched object of ``node``'s input which to keep."""

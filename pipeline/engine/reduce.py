@@ -22,6 +22,7 @@ class InputStats:
         self.dtype = np.dtype(engine.dtype_of(node.inputs[0]))
         self.dtypes = tuple(np.dtype(engine.dtype_of(i)) for i in node.inputs)
         self.shape = tuple(engine.plan.shape)
+        self.colour = engine.dag.nodes[node.inputs[0]].role == "color"
 
     def reduce(
         self,

@@ -1,11 +1,11 @@
-"""Per-block filters: Gaussian smoothing and RGB to grayscale."""
+"""Per-block filters: Gaussian, median, Sobel, local threshold and RGB to grayscale."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 
 from pipeline.ops.registry import OpInfo, register
@@ -127,5 +127,185 @@ register(
         accepts=("color", "image"),
         produces="image",
         summary="RGB(A) to luminance (skimage.color.rgb2gray).",
+    )
+)
+
+
+def _per_axis(value: int | list[int], ndim: int, name: str) -> tuple[int, ...]:
+    v = value if isinstance(value, list) else [value] * ndim
+    if len(v) != ndim:
+        raise ValueError(f"{name} has {len(v)} values, the image has {ndim} axes")
+    return tuple(int(x) for x in v)
+
+
+Mode = Literal["reflect", "nearest", "mirror", "constant", "wrap"]
+
+
+class MedianParams(BaseModel):
+    """Parameters of :func:`median`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int | list[int] = Field(3, description="Window size in voxels, one or one per axis.")
+    mode: Literal["reflect", "nearest", "mirror", "constant"] = Field(
+        "reflect", description="How values beyond the volume edge are filled."
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> MedianParams:
+        sizes = self.size if isinstance(self.size, list) else [self.size]
+        if any(s < 1 for s in sizes):
+            raise ValueError("size must be at least 1")
+        return self
+
+
+def median(image: np.ndarray, params: MedianParams) -> np.ndarray:
+    """Median filter, as ``scipy.ndimage.median_filter(image, size, mode=mode)``.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grayscale image (any dtype; the output keeps it).
+    params : MedianParams
+        Window ``size`` per axis and edge ``mode``.
+
+    Returns
+    -------
+    ndarray
+        Equal to the whole-image filter when the block carries :func:`median_halo`.
+    """
+    return ndi.median_filter(
+        image, size=_per_axis(params.size, image.ndim, "size"), mode=params.mode
+    )
+
+
+def median_halo(params: MedianParams, ndim: int) -> tuple[int, ...]:
+    """Half the window per axis (the window of an even size reaches ``size // 2`` back)."""
+    return tuple(s // 2 for s in _per_axis(params.size, ndim, "size"))
+
+
+class SobelParams(BaseModel):
+    """Parameters of :func:`sobel`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Mode = Field("reflect", description="How values beyond the volume edge are filled.")
+
+
+def sobel(image: np.ndarray, params: SobelParams) -> np.ndarray:
+    """Sobel gradient magnitude over all axes, as ``skimage.filters.sobel(image, mode=mode)``.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grayscale image; integers are scaled to [0, 1] first, as skimage does.
+    params : SobelParams
+        Edge ``mode``.
+
+    Returns
+    -------
+    ndarray of float
+        ``sqrt(sum of squared axis derivatives) / sqrt(ndim)``, one voxel of halo.
+    """
+    from skimage import filters
+
+    return filters.sobel(image, mode=params.mode)
+
+
+def one_voxel(params: BaseModel, ndim: int) -> tuple[int, ...]:
+    """A halo of one voxel on every axis (3-wide kernels)."""
+    return (1,) * ndim
+
+
+class LocalThresholdParams(BaseModel):
+    """Parameters of :func:`threshold_local`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    block_size: int | list[int] = Field(
+        ..., description="Odd size of the neighbourhood, one or one per axis."
+    )
+    method: Literal["gaussian", "mean", "median"] = Field(
+        "gaussian", description="How the neighbourhood is weighted."
+    )
+    offset: float = Field(0.0, description="Subtracted from the local threshold.")
+    mode: Mode = Field("reflect", description="How values beyond the volume edge are filled.")
+    cval: float = Field(0.0, description="Fill value of mode constant.")
+
+    @model_validator(mode="after")
+    def _odd(self) -> LocalThresholdParams:
+        sizes = self.block_size if isinstance(self.block_size, list) else [self.block_size]
+        if any(s < 3 or s % 2 == 0 for s in sizes):
+            raise ValueError(f"block_size must be odd and at least 3, got {self.block_size}")
+        return self
+
+
+def threshold_local(image: np.ndarray, params: LocalThresholdParams) -> np.ndarray:
+    """Mask of voxels above their local threshold (``skimage.filters.threshold_local``).
+
+    Parameters
+    ----------
+    image : ndarray
+        Grayscale image.
+    params : LocalThresholdParams
+        ``block_size``, ``method``, ``offset``, edge ``mode`` and ``cval``.
+
+    Returns
+    -------
+    ndarray of bool
+        ``image > threshold_local(image, block_size, method, offset, mode, cval=cval)``
+        of the whole image, voxel for voxel (the halo holds each neighbourhood).
+    """
+    from skimage import filters
+
+    sizes = _per_axis(params.block_size, image.ndim, "block_size")
+    t = filters.threshold_local(
+        image, sizes, params.method, params.offset, params.mode, cval=params.cval
+    )
+    return image > t
+
+
+def threshold_local_halo(params: LocalThresholdParams, ndim: int) -> tuple[int, ...]:
+    """Gaussian: the kernel radius of sigma (b - 1) / 6; mean, median: b // 2."""
+    sizes = _per_axis(params.block_size, ndim, "block_size")
+    if params.method == "gaussian":
+        return tuple(int(4.0 * ((b - 1) / 6.0) + 0.5) for b in sizes)
+    return tuple(b // 2 for b in sizes)
+
+
+register(
+    OpInfo(
+        name="median",
+        kind="neighbourhood",
+        params=MedianParams,
+        func=median,
+        halo=median_halo,
+        accepts=("image",),
+        produces="image",
+        summary="Median filter (scipy.ndimage.median_filter), size per axis.",
+    )
+)
+register(
+    OpInfo(
+        name="sobel",
+        kind="neighbourhood",
+        params=SobelParams,
+        func=sobel,
+        halo=one_voxel,
+        accepts=("image",),
+        produces="image",
+        summary="Sobel gradient magnitude (skimage.filters.sobel).",
+    )
+)
+register(
+    OpInfo(
+        name="threshold_local",
+        kind="neighbourhood",
+        params=LocalThresholdParams,
+        func=threshold_local,
+        halo=threshold_local_halo,
+        accepts=("image",),
+        produces="mask",
+        summary="Adaptive threshold: image > skimage.filters.threshold_local(image, ...).",
     )
 )

@@ -137,8 +137,7 @@ def _interval_parts(
 
 def _merge_parts(a: list, b: list, *, gather: tuple) -> list:
     return [
-        np.concatenate([x, y]) if take else x + y
-        for x, y, take in zip(a, b, gather, strict=True)
+        np.concatenate([x, y]) if take else x + y for x, y, take in zip(a, b, gather, strict=True)
     ]
 
 

@@ -77,20 +77,25 @@ class OpInfo:
 class Stats(Protocol):
     """What a global op's ``resolve`` may ask of the engine: passes over its input."""
 
-    dtype: np.dtype
-    shape: tuple[int, ...]
+    dtype: np.dtype  # of the main input
+    dtypes: tuple[np.dtype, ...]  # of every input
+    shape: tuple[int, ...]  # of the volume (spatial axes)
+    colour: bool  # whether the main input has a trailing colour axis
 
     def reduce(
         self,
         func: Callable,
         combine: Callable | None = None,
         halo: tuple[int, ...] | None = None,
+        name: str = "statistics",
+        n_inputs: int = 1,
     ) -> object:
-        """``combine`` of ``func(block, box, core)`` over every block of the input.
+        """``combine`` of ``func(*blocks, box, core)`` over every block of the input.
 
-        ``block`` is the input on ``box`` (the block grown by ``halo``, clipped to the
-        volume), ``core`` the block's own box. ``combine(a, b)`` merges two partial
-        results (default: ``a + b``); partials that are None are skipped.
+        ``blocks`` are the first ``n_inputs`` inputs on ``box`` (the block grown by
+        ``halo``, clipped to the volume), ``core`` the block's own box.
+        ``combine(a, b)`` merges two partial results (default: ``a + b``); partials
+        that are None are skipped. ``name`` names the pass in progress and timings.
         """
         ...
 
@@ -120,4 +125,12 @@ def all_ops() -> dict[str, OpInfo]:
 
 def _load_all() -> None:
     # Importing the op modules registers their ops.
-    from pipeline.ops import filters, labelling, threshold  # noqa: F401
+    from pipeline.ops import (  # noqa: F401
+        classify,
+        distance,
+        filters,
+        labelling,
+        morphology,
+        normalize,
+        threshold,
+    )
