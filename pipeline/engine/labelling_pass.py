@@ -11,6 +11,7 @@ from pipeline.engine import stitch, tasks
 from pipeline.engine.blocks import BlockPlan
 from pipeline.errors import DataError
 from pipeline.graph.dag import Node
+from pipeline.ops.registry import ObjectTable
 
 
 @dataclass
@@ -22,13 +23,17 @@ class Labelling:
     luts: list[np.ndarray]
     count: int
     sizes: np.ndarray
+    offsets: np.ndarray  # start of each block's local labels in the list of all
+    final: np.ndarray  # object id of every local label
+    border: np.ndarray  # per object: touches the volume border
+    peaks: np.ndarray | None = None  # per object: largest input value, when asked for
 
 
 def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
     """Label ``node`` block by block, stitch, and record its relabel tables."""
     conn = engine._connectivity(node)
     in_dtype = engine._dtype_probe(node.inputs[0])
-    if in_dtype.kind == "f":
+    if in_dtype.kind == "f" and node.op.func is None:
         raise DataError(
             f"step {node.name!r}: labelling needs a mask or an integer image, "
             f"step {node.inputs[0]!r} gives {in_dtype}"
@@ -76,39 +81,67 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
     )
     dtype = np.uint32 if len(sizes) < 2**32 else np.uint64
     luts = [stitch.block_lut(final, offsets, b, dtype) for b in range(engine.plan.nblocks)]
-    lab = Labelling(conn, local_of, luts, len(sizes), sizes)
+    border = _per_object(final, len(sizes), [p[3] for p in parts], np.logical_or, False)
+    peaks = None
+    if parts and parts[0][4] is not None:
+        low = _lowest(parts[0][4].dtype)
+        peaks = _per_object(final, len(sizes), [p[4] for p in parts], np.maximum, low)
+    lab = Labelling(conn, local_of, luts, len(sizes), sizes, offsets, final, border, peaks)
     engine.labellings[node.name] = lab
-    # Block-local work keeps the offsets and the per-local-label ids.
-    lab._offsets, lab._final = offsets, final  # type: ignore[attr-defined]
     return lab
+
+
+def _lowest(dtype: np.dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start) -> np.ndarray:
+    """Reduce per-local-label values to objects 1..n with ``ufunc`` (e.g. max, or)."""
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    out = np.full(n + 1, start, dtype=values.dtype if values.size else type(start))
+    if len(final):
+        ufunc.at(out, final, values)
+    return out[1:]
 
 
 def resolve_filter(engine, node: Node) -> None:
     """Decide per stitched object of ``node``'s input which to keep."""
     src = engine.dag.nodes[node.inputs[0]]
-    if src.kind == "labelling":
-        base = engine.labellings[src.name]
-        local_of = base.local_of
+    if node.op.func is None and src.kind in ("labelling", "object_filter") and src.role == "labels":
+        base = engine.labellings[src.name]  # objects are the input's labels
     else:
         base = resolve_labelling(engine, node, node.name)
-        local_of = node.name
-    offsets, final = base._offsets, base._final  # type: ignore[attr-defined]
-    keep = base.sizes >= node.params.min_size
+    objects = ObjectTable(base.sizes, base.border, base.peaks)
+    keep = np.asarray(node.op.decide(node.params, objects), dtype=bool)
+    negate = node.op.negate
     mapping = np.zeros(len(base.sizes) + 1, dtype=np.int64)
     if node.role == "mask":
-        mapping[1:] = keep
+        mapping[0] = negate
+        mapping[1:] = keep ^ negate
         dtype = np.bool_
-    elif node.params.renumber:
+    elif getattr(node.params, "renumber", False):
         mapping[1:][keep] = np.arange(1, int(keep.sum()) + 1)
         dtype = np.uint32 if keep.sum() < 2**32 else np.uint64
     else:
         mapping[1:] = np.where(keep, np.arange(1, len(keep) + 1), 0)
         dtype = np.uint32 if len(keep) < 2**32 else np.uint64
-    new_final = mapping[final] if len(final) else final
-    luts = [stitch.block_lut(new_final, offsets, b, dtype) for b in range(engine.plan.nblocks)]
-    lab = Labelling(base.connectivity, local_of, luts, int(keep.sum()), base.sizes[keep])
-    lab._offsets, lab._final = offsets, new_final  # type: ignore[attr-defined]
-    engine.labellings[node.name] = lab
+    final = mapping[base.final] if len(base.final) else base.final
+    luts = []
+    for b in range(engine.plan.nblocks):
+        lut = stitch.block_lut(final, base.offsets, b, dtype)
+        lut[0] = mapping[0]
+        luts.append(lut)
+    engine.labellings[node.name] = Labelling(
+        base.connectivity,
+        base.local_of,
+        luts,
+        int(keep.sum()),
+        base.sizes[keep],
+        base.offsets,
+        final,
+        base.border[keep],
+        None if base.peaks is None else base.peaks[keep],
+    )
 
 
 def lower_neighbours(plan: BlockPlan, index, conn: int) -> list[tuple[int, ...]]:

@@ -219,7 +219,10 @@ class Engine:
         if key not in self._dsk:
             node = self.dag.nodes[name]
             src = node.inputs[0]
-            keep_values = self._role_of(src) != "mask"
+            prepare = None
+            if node.op is not None and node.op.func is not None and node.kind == "object_filter":
+                prepare = tasks.Prepare(node.op.func, node.params, node.op.peaks)
+            keep_values = prepare is None and self._role_of(src) != "mask"
             paths = (
                 self.scratch.path("local-" + name, index),
                 self.scratch.path("values-" + name, index),
@@ -238,9 +241,9 @@ class Engine:
                 keep_values,
             )
             if keep:
-                self._dsk[key] = (tasks.label_block_kept, *args, paths)
+                self._dsk[key] = (tasks.label_block_kept, *args, paths, prepare)
             else:
-                self._dsk[key] = (tasks.label_block, *args)
+                self._dsk[key] = (tasks.label_block, *args, prepare)
         return key
 
     def _role_of(self, name: str) -> str:
@@ -338,7 +341,7 @@ class Engine:
                 if node.kind in ("labelling", "object_filter"):
                     self._connectivity(node)
                     dtype = self._dtype_probe(node.inputs[0])
-                    if dtype.kind == "f":
+                    if dtype.kind == "f" and node.op.func is None:
                         raise DataError(
                             f"step {name!r}: labelling needs a mask or an integer image, "
                             f"step {node.inputs[0]!r} gives {dtype}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from pipeline.engine import scratch, stitch
@@ -65,10 +68,38 @@ def load_block(path: str) -> np.ndarray:
     return scratch.load(path)
 
 
-def label_block(program: Program, box: Box, shape, leaf_data, connectivity: int, keep_values: bool):
-    """Compute the labelling input on one block and label it locally."""
+@dataclass(frozen=True)
+class Prepare:
+    """How an object filter turns its input block into the mask it labels.
+
+    (Not a tuple: Dask would take a tuple that starts with a function for a task.)
+    """
+
+    func: Callable
+    params: object
+    peaks: bool  # whether the summary records each label's largest input value
+
+
+def label_block(
+    program: Program,
+    box: Box,
+    shape,
+    leaf_data,
+    connectivity: int,
+    keep_values: bool,
+    prepare=None,
+):
+    """Compute the labelling input on one block and label it locally.
+
+    With a :class:`Prepare`, the block is labelled as ``prepare.func(data, params)``
+    and, with ``peaks``, the summary gets each label's largest value of ``data``.
+    Returns (labels, values kept for the faces, peak source).
+    """
     data = run_program(program, box, shape, _pieces(program, box, shape, leaf_data))
-    return local_label(data, connectivity), (data if keep_values else None)
+    if prepare is None:
+        return local_label(data, connectivity), (data if keep_values else None), None
+    labels = local_label(prepare.func(data, prepare.params), connectivity)
+    return labels, None, (data if prepare.peaks else None)
 
 
 def label_block_kept(
@@ -79,34 +110,36 @@ def label_block_kept(
     connectivity: int,
     keep_values: bool,
     paths: tuple[str, str],
+    prepare=None,
 ):
     """Label one block locally and keep its local labels (and values) in scratch.
 
     Labels are kept as uint16 when they fit: reading them back costs the final pass
     less than labelling again.
     """
-    labels, values = label_block(program, box, shape, leaf_data, connectivity, keep_values)
+    local = label_block(program, box, shape, leaf_data, connectivity, keep_values, prepare)
+    labels, values, _ = local
     n = int(labels.max()) if labels.size else 0
     scratch.save(paths[0], labels.astype(np.uint16) if n < 2**16 else labels)
     if values is not None:
         scratch.save(paths[1], values)
-    return labels, values
+    return local
 
 
 def load_local(paths: tuple[str, str], keep_values: bool):
     """Local labels (and values) kept in scratch by the labelling pass."""
-    return scratch.load(paths[0]), (scratch.load(paths[1]) if keep_values else None)
+    return scratch.load(paths[0]), (scratch.load(paths[1]) if keep_values else None), None
 
 
 def summarise(local, box: Box, shape) -> BlockLabels:
     """Summary of a locally labelled block."""
-    labels, values = local
-    return summarise_block(labels, values, tuple(lo for lo, _ in box), shape)
+    labels, values, peak_source = local
+    return summarise_block(labels, values, tuple(lo for lo, _ in box), shape, peak_source)
 
 
 def counts_part(summary: BlockLabels):
-    """The part of a summary the client needs: first voxels and sizes."""
-    return summary.n, summary.first, summary.sizes
+    """The part of a summary the client needs: first voxels, sizes, border, peaks."""
+    return summary.n, summary.first, summary.sizes, summary.border, summary.peaks
 
 
 def pairs(plan, index, connectivity, own, neighbour_keys, *neighbours):

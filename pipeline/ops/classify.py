@@ -41,9 +41,7 @@ def fit_centres(samples: np.ndarray, params: KMeansParams) -> np.ndarray:
     ``scipy.cluster.vq.kmeans2`` with k-means++ starts, seeded; sorting makes class 0
     the darkest, whatever order the fit found the centres in.
     """
-    centres, _ = kmeans2(
-        samples, params.k, iter=params.iterations, minit="++", seed=params.seed
-    )
+    centres, _ = kmeans2(samples, params.k, iter=params.iterations, minit="++", seed=params.seed)
     return centres[np.argsort(centres.mean(axis=1), kind="stable")]
 
 

@@ -85,6 +85,10 @@ class BlockLabels:
         Local labels on the first / last slab of the block along each axis.
     lo_values, hi_values : list of ndarray or None
         Input values on those slabs (integer input only: equal values join).
+    border : (n,) ndarray of bool
+        Whether each local label touches the border of the volume.
+    peaks : (n,) ndarray or None
+        Largest input value of each local label, when asked for.
     """
 
     n: int
@@ -94,6 +98,8 @@ class BlockLabels:
     hi_faces: list[np.ndarray]
     lo_values: list[np.ndarray] | None
     hi_values: list[np.ndarray] | None
+    border: np.ndarray
+    peaks: np.ndarray | None = None
 
 
 def summarise_block(
@@ -101,11 +107,13 @@ def summarise_block(
     values: np.ndarray | None,
     offset: tuple[int, ...],
     volume_shape: tuple[int, ...],
+    peak_source: np.ndarray | None = None,
 ) -> BlockLabels:
     """Summarise locally labelled ``labels`` of the block at ``offset``.
 
     ``values`` is the integer input (or None for a mask), kept on the faces so that
-    the engine joins only equal values across borders.
+    the engine joins only equal values across borders. With ``peak_source``, the
+    summary holds each label's largest value of it.
     """
     flat = labels.ravel()
     fg = np.flatnonzero(flat)
@@ -124,7 +132,20 @@ def summarise_block(
     if values is not None:
         lo_v = [np.ascontiguousarray(np.take(values, 0, axis=a)) for a in range(values.ndim)]
         hi_v = [np.ascontiguousarray(np.take(values, -1, axis=a)) for a in range(values.ndim)]
-    return BlockLabels(n, first, sizes, lo, hi, lo_v, hi_v)
+    border = np.zeros(n + 1, dtype=bool)
+    for a in range(labels.ndim):
+        if offset[a] == 0:
+            border[lo[a]] = True
+        if offset[a] + labels.shape[a] == volume_shape[a]:
+            border[hi[a]] = True
+    peaks = None
+    if peak_source is not None:
+        src = peak_source.ravel()[fg]
+        low = -np.inf if src.dtype.kind == "f" else np.iinfo(src.dtype).min
+        peaks = np.full(n + 1, low, dtype=src.dtype)
+        np.maximum.at(peaks, ids, src)
+        peaks = peaks[1:]
+    return BlockLabels(n, first, sizes, lo, hi, lo_v, hi_v, border[1:], peaks)
 
 
 def _local_to_global(
@@ -164,5 +185,6 @@ register(
         summary="Drop objects smaller than min_size voxels, by their stitched global size.",
         exact="exact: skimage.morphology.remove_small_objects(x, max_size=min_size - 1)",
         role=lambda params, roles: "mask" if roles and roles[0] == "mask" else "labels",
+        decide=lambda params, objects: objects.sizes >= params.min_size,
     )
 )

@@ -53,6 +53,15 @@ class OpInfo:
         and dtype probes before the passes ran.
     role : callable or None
         ``role(params, input_roles) -> role`` when the output role depends on them.
+    decide : callable or None
+        For ``object_filter`` ops: ``decide(params, objects) -> keep`` per stitched
+        object (see :class:`ObjectTable`). Their ``func``, when set, turns the input
+        block into the mask whose components are the objects.
+    negate : bool
+        For mask outputs of ``object_filter`` ops: the output is everything but the
+        kept objects (filling holes: keep the background that reaches the border).
+    peaks : bool
+        For ``object_filter`` ops: whether ``decide`` needs each object's largest input value.
     """
 
     name: str
@@ -68,10 +77,32 @@ class OpInfo:
     resolve: Callable | None = None
     placeholder: Callable | None = None
     role: Callable | None = None
+    decide: Callable | None = None
+    negate: bool = False
+    peaks: bool = False
 
     def output_role(self, params: BaseModel, input_roles: list[str]) -> str:
         """Role of the output given the parameters and the roles of the inputs."""
         return self.role(params, input_roles) if self.role else self.produces
+
+
+@dataclass(frozen=True)
+class ObjectTable:
+    """Per stitched object, what an ``object_filter`` op decides on.
+
+    Attributes
+    ----------
+    sizes : (N,) ndarray of int64
+        Voxels of objects 1..N.
+    border : (N,) ndarray of bool
+        Whether the object touches the border of the volume.
+    peaks : (N,) ndarray or None
+        The object's largest input value (when the op asks for it).
+    """
+
+    sizes: np.ndarray
+    border: np.ndarray
+    peaks: np.ndarray | None = None
 
 
 class Stats(Protocol):
@@ -127,6 +158,7 @@ def _load_all() -> None:
     # Importing the op modules registers their ops.
     from pipeline.ops import (  # noqa: F401
         classify,
+        cleanup,
         distance,
         filters,
         labelling,

@@ -1,0 +1,150 @@
+"""Clean-up decided per stitched object: border objects, holes, hysteresis.
+
+Each op labels a mask across blocks (stitched, as ``label``) and keeps or drops
+whole objects by what is known of them over the whole volume: size, whether they
+touch the volume border, their largest value. So the result equals the scikit-image
+or SciPy function on the whole image at any chunking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.ops.registry import ObjectTable, OpInfo, register
+
+
+class ClearBorderParams(BaseModel):
+    """Parameters of the ``clear_border`` op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connectivity: int | None = Field(
+        None, ge=1, le=3, description="Connectivity of objects in a mask input (default ndim)."
+    )
+    renumber: bool = Field(False, description="Renumber the remaining objects 1..N.")
+
+
+class HolesParams(BaseModel):
+    """Parameters of the ``remove_small_holes`` op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_size: int = Field(..., ge=0, description="Holes of at most this many voxels are filled.")
+    connectivity: int = Field(1, ge=1, le=3, description="Connectivity of the background.")
+
+
+class FillHolesParams(BaseModel):
+    """Parameters of the ``fill_holes`` op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connectivity: int = Field(
+        1, ge=1, le=3, description="Connectivity of the background (scipy's default 1)."
+    )
+
+
+class HysteresisParams(BaseModel):
+    """Parameters of the ``hysteresis_threshold`` op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float = Field(..., description="Voxels above this form the candidate objects.")
+    high: float = Field(..., description="Objects with a voxel above this are kept.")
+    inclusive: bool = Field(False, description="Compare with >= instead of >.")
+    connectivity: int = Field(1, ge=1, le=3, description="Connectivity of the objects.")
+
+    @model_validator(mode="after")
+    def _order(self) -> HysteresisParams:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+def background(mask: np.ndarray, params: BaseModel) -> np.ndarray:
+    """The background of a mask, whose components are the holes and the outside."""
+    return ~mask.astype(bool, copy=False)
+
+
+def above_low(image: np.ndarray, params: HysteresisParams) -> np.ndarray:
+    """Candidate voxels of hysteresis: ``image > low`` (``>=`` when inclusive)."""
+    return image >= params.low if params.inclusive else image > params.low
+
+
+def keep_inner(params: ClearBorderParams, objects: ObjectTable) -> np.ndarray:
+    """``skimage.segmentation.clear_border``: objects that do not touch the border."""
+    return ~objects.border
+
+
+def keep_large_background(params: HolesParams, objects: ObjectTable) -> np.ndarray:
+    """Background components larger than ``max_size`` stay background; smaller fill."""
+    return objects.sizes > params.max_size
+
+
+def keep_outside(params: FillHolesParams, objects: ObjectTable) -> np.ndarray:
+    """Background components that reach the border stay; enclosed ones are holes."""
+    return objects.border
+
+
+def keep_strong(params: HysteresisParams, objects: ObjectTable) -> np.ndarray:
+    """Objects whose largest value passes ``high``."""
+    return objects.peaks >= params.high if params.inclusive else objects.peaks > params.high
+
+
+register(
+    OpInfo(
+        name="clear_border",
+        kind="object_filter",
+        params=ClearBorderParams,
+        accepts=("labels", "mask"),
+        produces="labels",
+        role=lambda params, roles: roles[0],
+        decide=keep_inner,
+        summary="Remove objects touching the volume border (skimage.segmentation.clear_border).",
+        exact="exact: decided on stitched objects",
+    )
+)
+register(
+    OpInfo(
+        name="remove_small_holes",
+        kind="object_filter",
+        params=HolesParams,
+        func=background,
+        accepts=("mask",),
+        produces="mask",
+        decide=keep_large_background,
+        negate=True,
+        summary="Fill holes of at most max_size voxels "
+        "(skimage.morphology.remove_small_holes(mask, max_size=...)).",
+        exact="exact: background components stitched across blocks",
+    )
+)
+register(
+    OpInfo(
+        name="fill_holes",
+        kind="object_filter",
+        params=FillHolesParams,
+        func=background,
+        accepts=("mask",),
+        produces="mask",
+        decide=keep_outside,
+        negate=True,
+        summary="Fill background enclosed by foreground (scipy.ndimage.binary_fill_holes).",
+        exact="exact: a hole may span any number of blocks",
+    )
+)
+register(
+    OpInfo(
+        name="hysteresis_threshold",
+        kind="object_filter",
+        params=HysteresisParams,
+        func=above_low,
+        accepts=("image",),
+        produces="mask",
+        decide=keep_strong,
+        peaks=True,
+        summary="Keep components of image > low that hold a voxel > high "
+        "(skimage.filters.apply_hysteresis_threshold).",
+        exact="exact: components stitched across blocks",
+    )
+)
