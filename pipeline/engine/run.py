@@ -219,9 +219,10 @@ class Engine:
         if key not in self._dsk:
             node = self.dag.nodes[name]
             src = node.inputs[0]
-            prepare = None
+            prepare = margin = None
             if node.op is not None and node.op.func is not None and node.kind == "object_filter":
-                prepare = tasks.Prepare(node.op.func, node.params, node.op.peaks)
+                margin = node.halo(self.ndim) if node.op.halo is not None else None
+                prepare = tasks.Prepare(node.op.func, node.params, node.op.peaks, margin)
             keep_values = prepare is None and self._role_of(src) != "mask"
             paths = (
                 self.scratch.path("local-" + name, index),
@@ -231,7 +232,7 @@ class Engine:
                 self._loaded.add("local-" + name)
                 self._dsk[key] = (tasks.load_local, paths, keep_values)
                 return key
-            prog = self.program(src)
+            prog = self.program(src, margin)
             args = (
                 prog,
                 self.plan.box(index),
@@ -250,7 +251,7 @@ class Engine:
         return self.dag.nodes[name].role
 
     def _connectivity(self, node: Node) -> int:
-        conn = node.params.connectivity or self.ndim
+        conn = getattr(node.params, "connectivity", None) or self.ndim
         if conn > self.ndim:
             raise DataError(
                 f"step {node.name!r}: connectivity {conn} needs at least {conn} axes, "

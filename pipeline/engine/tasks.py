@@ -78,6 +78,7 @@ class Prepare:
     func: Callable
     params: object
     peaks: bool  # whether the summary records each label's largest input value
+    margin: tuple[int, ...] | None = None  # context func needs beyond the block
 
 
 def label_block(
@@ -98,8 +99,13 @@ def label_block(
     data = run_program(program, box, shape, _pieces(program, box, shape, leaf_data))
     if prepare is None:
         return local_label(data, connectivity), (data if keep_values else None), None
-    labels = local_label(prepare.func(data, prepare.params), connectivity)
-    return labels, None, (data if prepare.peaks else None)
+    mask = prepare.func(data, prepare.params)
+    if prepare.margin is not None:
+        grown = program.out_box(box, shape)
+        mask, data = crop(mask, grown, box), crop(data, grown, box)
+    if mask.dtype != np.bool_:  # graded: objects are its non-zero part, peaks its values
+        data, mask = mask, mask > 0
+    return local_label(mask, connectivity), None, (data if prepare.peaks else None)
 
 
 def label_block_kept(

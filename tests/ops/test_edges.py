@@ -1,0 +1,64 @@
+"""Canny: 2D equals skimage.feature.canny on the whole image; 3D equals its whole-volume run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage import feature, measure
+
+from pipeline.ops.edges import CannyParams, edge_grades
+from tests.conftest import run_steps
+
+
+def _cells(shape, seed=0, dtype=np.uint8):
+    rng = np.random.default_rng(seed)
+    img = 60 + 120 * (ndi.gaussian_filter(rng.random(shape), 2.0) > 0.5)
+    img = img + rng.normal(0, 12, shape)
+    return np.clip(img, 0, 255).astype(dtype)
+
+
+@pytest.mark.parametrize("chunks", [(5, 7), (13, 11), (30, 64), (64, 70)])
+@pytest.mark.parametrize(
+    "kw", [{}, {"sigma": 2.0, "low": 10, "high": 40}, {"sigma": 1.5, "mode": "nearest"}]
+)
+def test_canny_2d_equals_skimage(chunks, kw):
+    img = _cells((64, 70))
+    out, _ = run_steps(img, {"e": ("canny", CannyParams(**kw), ("input",))}, "e", chunks)
+    ref = feature.canny(
+        img,
+        sigma=kw.get("sigma", 1.0),
+        low_threshold=kw.get("low"),
+        high_threshold=kw.get("high"),
+        mode=kw.get("mode", "constant"),
+    )
+    assert ref.sum() > 50
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_canny_2d_float_image():
+    img = _cells((50, 45), seed=2).astype(np.float64) / 255
+    p = CannyParams(sigma=1.0, low=0.05, high=0.15)
+    out, _ = run_steps(img, {"e": ("canny", p, ("input",))}, "e", (9, 8))
+    ref = feature.canny(img, sigma=1.0, low_threshold=0.05, high_threshold=0.15)
+    np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("chunks", [(3, 6, 7), (7, 20, 9), (16, 24, 22)])
+def test_canny_3d_equals_whole_volume(chunks):
+    img = _cells((16, 24, 22), seed=1)
+    p = CannyParams(sigma=1.0, low=15, high=35)
+    out, _ = run_steps(img, {"e": ("canny", p, ("input",))}, "e", chunks)
+    grades = edge_grades(img, p)
+    lab = measure.label(grades > 0, connectivity=3)
+    strong = np.zeros(lab.max() + 1, bool)
+    strong[np.unique(lab[grades == 2])] = True
+    strong[0] = False
+    ref = strong[lab]
+    assert ref.sum() > 100 and (ref != (grades > 0)).any()
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_canny_low_above_high_is_an_error():
+    with pytest.raises(ValueError, match="low .* must not exceed high"):
+        CannyParams(low=5, high=1)
