@@ -136,8 +136,7 @@ def run(
 def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     engine.resolve([target])
     lab = engine.labellings.get(target)
-    count = lab.count if lab else 0
-    dtype = lab.luts[0].dtype if lab else np.dtype(bool)
+    dtype = lab.luts[0].dtype if lab else engine.dtype_of(target)
     if dtype == np.bool_:
         dtype = np.dtype(np.uint8)
     labels_path = out / f"{target}.ome.zarr"
@@ -145,7 +144,15 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     levels = ome_zarr.pyramid_levels(plan.shape, block)
     axes = source.spatial_axes
     ome_zarr.create_labels(labels_path, plan.shape, block, dtype, levels, axes)
-    engine.for_each_block(target, _write, "write labels", str(labels_path), levels, dtype)
+    ids = engine.for_each_block(
+        target, _write, "write labels", str(labels_path), levels, dtype, lab is None
+    )
+    # Stitched labels know their count; other label images (watershed, classes) count
+    # the distinct ids written.
+    if lab is None:
+        count = len(np.unique(np.concatenate([np.zeros(0, dtype), *ids])))
+    else:
+        count = lab.count
     ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
     summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
     summary["timings"]["total"] = time.perf_counter() - t_start
@@ -156,8 +163,11 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     return RunResult(count, labels_path, summary_path, summary)
 
 
-def _write(box, data, path, levels, dtype):
-    return ome_zarr.write_block(path, levels, box, data.astype(dtype, copy=False))
+def _write(box, data, path, levels, dtype, count_ids: bool):
+    """Write one block; the distinct non-zero ids in it when ``count_ids``."""
+    data = data.astype(dtype, copy=False)
+    ome_zarr.write_block(path, levels, box, data)
+    return np.unique(data[data != 0]) if count_ids else None
 
 
 def _json_default(o):

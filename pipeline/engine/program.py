@@ -26,6 +26,7 @@ class Step:
     arg: object
     inputs: tuple[str, ...]
     halo: tuple[int, ...]
+    with_box: bool = False  # func also gets the box its inputs cover
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def run_program(
         out_box = grow(box, program.margins[step.name], shape)
         in_box = grow(out_box, step.halo, shape)
         args = [crop(values[i][1], values[i][0], in_box) for i in step.inputs]
-        result = step.func(*args, step.arg)
+        result = step.func(*args, step.arg, in_box) if step.with_box else step.func(*args, step.arg)
         values[step.name] = (out_box, crop(result, in_box, out_box))
     have, arr = values[program.target]
     return np.ascontiguousarray(crop(arr, have, program.out_box(box, shape)))

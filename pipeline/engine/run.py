@@ -71,14 +71,16 @@ class Engine:
         if node.kind in PRODUCER_KINDS:
             return None
         arg = self.resolved[name] if node.kind == "global" else node.params
-        return Step(name, node.op.func, arg, node.inputs, node.halo(self.ndim))
+        halo = node.halo(self.ndim)
+        return Step(name, node.op.func, arg, node.inputs, halo, node.op.needs_box)
 
     def _step_of_static(self, name: str) -> Step | None:
         # For planning: global ops not resolved yet get a stand-in argument.
         node = self.dag.nodes[name]
         if node.kind == "global" and name not in self.resolved:
             arg = node.op.placeholder(node.params)
-            return Step(name, node.op.func, arg, node.inputs, node.halo(self.ndim))
+            halo = node.halo(self.ndim)
+            return Step(name, node.op.func, arg, node.inputs, halo, node.op.needs_box)
         return self._op_step(name)
 
     def program(self, target: str, out_margin: tuple[int, ...] | None = None) -> Program:
@@ -370,7 +372,8 @@ class Engine:
             return np.dtype(np.uint32) if node.role == "labels" else np.dtype(bool)
         step = self._step_of_static(name)
         probes = [np.zeros(self._probe_shape(i), self._dtype_probe(i)) for i in node.inputs]
-        return np.asarray(step.func(*probes, step.arg)).dtype
+        extra = (((0, 3),) * self.ndim,) if step.with_box else ()
+        return np.asarray(step.func(*probes, step.arg, *extra)).dtype
 
     def dtype_of(self, name: str) -> np.dtype:
         """Dtype of the blocks of node ``name``."""

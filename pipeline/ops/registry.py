@@ -62,6 +62,8 @@ class OpInfo:
         kept objects (filling holes: keep the background that reaches the border).
     peaks : bool
         For ``object_filter`` ops: whether ``decide`` needs each object's largest input value.
+    needs_box : bool
+        ``func`` takes the box its block covers as a last argument (global coordinates).
     """
 
     name: str
@@ -80,6 +82,7 @@ class OpInfo:
     decide: Callable | None = None
     negate: bool = False
     peaks: bool = False
+    needs_box: bool = False
 
     def output_role(self, params: BaseModel, input_roles: list[str]) -> str:
         """Role of the output given the parameters and the roles of the inputs."""
@@ -167,4 +170,5 @@ def _load_all() -> None:
         morphology,
         normalize,
         threshold,
+        watershed,
     )
