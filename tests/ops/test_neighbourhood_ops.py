@@ -139,3 +139,23 @@ def test_one_voxel_thick_blocks(op, params):
     out, _ = run_steps(img, {"o": (op, params, ("input",))}, "o", (1, 4, 1), role)
     whole, _ = run_steps(img, {"o": (op, params, ("input",))}, "o", (6, 9, 8), role)
     np.testing.assert_array_equal(out, whole)
+
+
+@pytest.mark.parametrize("chunks", [(2, 5, 4), (5, 6, 7), (12, 17, 15)])
+@pytest.mark.parametrize("distance, spacing", [(1.0, None), (3.0, None), (2.5, [2.0, 1.0, 1.0])])
+def test_expand_labels(chunks, distance, spacing):
+    from skimage import measure, segmentation
+
+    from pipeline.ops.distance import ExpandParams
+    from pipeline.ops.labelling import LabelParams
+
+    mask = _mask((12, 17, 15), fill=0.15)
+    steps = {
+        "obj": ("label", LabelParams(), ("input",)),
+        "big": ("expand_labels", ExpandParams(distance=distance, spacing=spacing), ("obj",)),
+    }
+    out, _ = run_steps(mask, steps, "big", chunks, role="mask")
+    ref = segmentation.expand_labels(
+        measure.label(mask), distance, spacing=spacing if spacing else 1
+    )
+    np.testing.assert_array_equal(out, ref)
