@@ -167,6 +167,7 @@ def _load_all() -> None:
         filters,
         labelling,
         masks,
+        model,
         morphology,
         normalize,
         threshold,

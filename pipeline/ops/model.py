@@ -1,0 +1,135 @@
+"""A user's trained network, run per block with a halo of context.
+
+The network gets the block grown by ``halo`` as a (1, 1, *spatial) float32 tensor and
+must return (1, C, *spatial) of the same spatial size (a fully convolutional network).
+The block's own part of the chosen output channel is kept. When the network's
+receptive field reaches no further than ``halo``, every kept voxel saw all the context
+it would see in a whole-image run, so the result equals whole-image inference within
+float tolerance (convolution algorithms may sum in a different order for another tile
+size).
+
+ONNX files run with onnxruntime (``pip install segpipe[onnx]``), TorchScript files with
+torch (``segpipe[torch]``). Sessions are cached per process, so each worker loads the
+file once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.errors import DataError
+from pipeline.ops.registry import OpInfo, register
+
+TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+
+
+class ModelParams(BaseModel):
+    """Parameters of the ``model`` op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(..., description="ONNX (.onnx) or TorchScript (.pt, .ts) file.")
+    halo: int = Field(
+        ..., ge=0, le=512, description="Context in voxels: at least the receptive field radius."
+    )
+    channel: int = Field(0, ge=0, description="Output channel kept.")
+    device: Literal["cpu", "cuda"] = Field("cpu", description="Where the network runs.")
+
+
+@functools.lru_cache(maxsize=4)
+def _session(path: str, device: str):
+    """A loaded network: a callable from a float32 array to an array."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path} not found")
+    if path.endswith(TORCH_SUFFIXES):
+        try:
+            import torch
+        except ImportError:
+            raise ImportError(
+                f"{path}: TorchScript models need torch (pip install segpipe[torch])"
+            ) from None
+        net = torch.jit.load(path, map_location=device).eval()
+
+        def run_torch(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return net(torch.from_numpy(x).to(device)).cpu().numpy()
+
+        return run_torch
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ImportError(
+            f"{path}: ONNX models need onnxruntime (pip install segpipe[onnx])"
+        ) from None
+    providers = ["CUDAExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # Dask runs blocks in parallel
+    try:
+        sess = ort.InferenceSession(path, options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise DataError(f"model {path}: cannot be loaded: {exc}") from None
+    name = sess.get_inputs()[0].name
+
+    def run_onnx(x: np.ndarray) -> np.ndarray:
+        return sess.run(None, {name: x})[0]
+
+    return run_onnx
+
+
+def run_model(image: np.ndarray, params: ModelParams) -> np.ndarray:
+    """Run the network on a block (grown by the halo).
+
+    Parameters
+    ----------
+    image : ndarray
+        Grayscale block; converted to float32 (normalise it in an earlier step).
+    params : ModelParams
+        Model file, halo, output channel and device.
+
+    Returns
+    -------
+    ndarray of float32
+        Channel ``channel`` of the network's output on the block.
+    """
+    net = _session(os.path.abspath(params.path), params.device)
+    x = np.ascontiguousarray(image, dtype=np.float32)[np.newaxis, np.newaxis]
+    y = np.asarray(net(x))
+    if y.ndim != image.ndim + 2 or y.shape[2:] != image.shape:
+        want = ", ".join(map(str, image.shape))
+        raise DataError(
+            f"model {params.path}: expected an output of shape (1, C, {want}), "
+            f"got {tuple(y.shape)} (the network must keep the spatial size)"
+        )
+    if params.channel >= y.shape[1]:
+        raise DataError(
+            f"model {params.path}: channel {params.channel} asked, the output has {y.shape[1]}"
+        )
+    return y[0, params.channel].astype(np.float32, copy=False)
+
+
+def model_halo(params: ModelParams, ndim: int) -> tuple[int, ...]:
+    """The configured context on every axis (and a check, before any pass, of the file)."""
+    if not os.path.isfile(params.path):
+        raise ValueError(f"model file {params.path} not found")
+    return (params.halo,) * ndim
+
+
+register(
+    OpInfo(
+        name="model",
+        kind="neighbourhood",
+        params=ModelParams,
+        func=run_model,
+        halo=model_halo,
+        accepts=("image",),
+        produces="image",
+        summary="A trained fully convolutional network (ONNX or TorchScript) per block with "
+        "a halo; one output channel.",
+        exact="yes within float tolerance, when the receptive field fits the halo",
+    )
+)
