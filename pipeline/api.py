@@ -219,7 +219,9 @@ def _summary(cfg, source, plan, engine, target, count, labels_path, levels) -> d
         "blocks": plan.nblocks,
         "pyramid_levels": levels,
         "thresholds": engine.thresholds,
-        "counts": {k: v.count for k, v in engine.labellings.items()},
+        # Steps of the config (not the engine's own checks, whose names hold a colon).
+        "counts": {k: v.count for k, v in engine.labellings.items() if ":" not in k},
+        "warnings": list(engine.warnings),
         "object_sizes": {
             "min": int(sizes.min()) if len(sizes) else None,
             "median": float(np.median(sizes)) if len(sizes) else None,

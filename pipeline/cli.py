@@ -64,6 +64,8 @@ def _dispatch(args) -> int:
             overwrite=args.overwrite or None,
             progress=sys.stderr.isatty(),
         )
+        for warning in res.summary.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
         print(f"objects: {res.count}")
         print(f"labels:  {res.labels_path}")
         print(f"summary: {res.summary_path}")

@@ -27,6 +27,7 @@ class Labelling:
     final: np.ndarray  # object id of every local label
     border: np.ndarray  # per object: touches the volume border
     peaks: np.ndarray | None = None  # per object: largest input value, when asked for
+    bbox: np.ndarray | None = None  # per object: start per axis, then stop per axis
 
 
 def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
@@ -86,9 +87,17 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
     if parts and parts[0][4] is not None:
         low = _lowest(parts[0][4].dtype)
         peaks = _per_object(final, len(sizes), [p[4] for p in parts], np.maximum, low)
-    lab = Labelling(conn, local_of, luts, len(sizes), sizes, offsets, final, border, peaks)
+    bbox = _object_boxes(final, len(sizes), [p[5] for p in parts], engine.ndim)
+    lab = Labelling(conn, local_of, luts, len(sizes), sizes, offsets, final, border, peaks, bbox)
     engine.labellings[node.name] = lab
     return lab
+
+
+def _object_boxes(final: np.ndarray, n: int, parts: list, ndim: int) -> np.ndarray:
+    """Bounding boxes (n, 2·ndim) of objects 1..n from their local labels' boxes."""
+    lo = _per_object(final, n, [p[:, :ndim] for p in parts], np.minimum, np.iinfo(np.int64).max)
+    hi = _per_object(final, n, [p[:, ndim:] for p in parts], np.maximum, np.iinfo(np.int64).min)
+    return np.concatenate([lo.reshape(n, ndim), hi.reshape(n, ndim)], axis=1)
 
 
 def _lowest(dtype: np.dtype):
@@ -98,7 +107,8 @@ def _lowest(dtype: np.dtype):
 def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start) -> np.ndarray:
     """Reduce per-local-label values to objects 1..n with ``ufunc`` (e.g. max, or)."""
     values = np.concatenate(parts) if parts else np.zeros(0)
-    out = np.full(n + 1, start, dtype=values.dtype if values.size else type(start))
+    dtype = values.dtype if values.size else np.asarray(start).dtype
+    out = np.full((n + 1, *values.shape[1:]), start, dtype=dtype)
     if len(final):
         ufunc.at(out, final, values)
     return out[1:]
@@ -111,7 +121,7 @@ def resolve_filter(engine, node: Node) -> None:
         base = engine.labellings[src.name]  # objects are the input's labels
     else:
         base = resolve_labelling(engine, node, node.name)
-    objects = ObjectTable(base.sizes, base.border, base.peaks)
+    objects = ObjectTable(base.sizes, base.border, base.peaks, base.bbox)
     keep = np.asarray(node.op.decide(node.params, objects), dtype=bool)
     negate = node.op.negate
     mapping = np.zeros(len(base.sizes) + 1, dtype=np.int64)
@@ -141,6 +151,7 @@ def resolve_filter(engine, node: Node) -> None:
         final,
         base.border[keep],
         None if base.peaks is None else base.peaks[keep],
+        None if base.bbox is None else base.bbox[keep],
     )
 
 
@@ -162,3 +173,21 @@ def lower_neighbours(plan: BlockPlan, index, conn: int) -> list[tuple[int, ...]]
             if all(0 <= v < g for v, g in zip(nb, plan.grid, strict=True)):
                 out.add(tuple(nb))
     return sorted(out)
+
+
+def preflight(engine, node: Node) -> str | None:
+    """Run ``node``'s pre-flight check on the objects of the mask it names, if any."""
+    param, check = node.op.preflight
+    mask = getattr(node.params, param, None)
+    if mask is None or not getattr(node.params, "check_halo", True):
+        return None
+    from pipeline.ops.labelling import LabelParams
+    from pipeline.ops.registry import get_op
+
+    name = f"{node.name}:{param}-objects"
+    if name not in engine.dag.nodes:
+        engine.dag.nodes[name] = Node(
+            name, get_op("label"), LabelParams(connectivity=1), (mask,), "labels"
+        )
+    lab = engine.labellings.get(name) or resolve_labelling(engine, engine.dag.nodes[name], name)
+    return check(node.params, ObjectTable(lab.sizes, lab.border, lab.peaks, lab.bbox))

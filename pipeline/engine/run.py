@@ -14,7 +14,12 @@ import numpy as np
 
 from pipeline.engine import tasks
 from pipeline.engine.blocks import BlockPlan, grow
-from pipeline.engine.labelling_pass import Labelling, resolve_filter, resolve_labelling
+from pipeline.engine.labelling_pass import (
+    Labelling,
+    preflight,
+    resolve_filter,
+    resolve_labelling,
+)
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.reduce import InputStats, tree_reduce
 from pipeline.engine.scratch import Scratch
@@ -46,6 +51,8 @@ class Engine:
     _loaded: set[str] = field(default_factory=set)
     _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
     _passes: dict[str, int] = field(default_factory=dict)  # reduction passes per global op
+    _checked: set[str] = field(default_factory=set)  # steps whose pre-flight check ran
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ndim(self) -> int:
@@ -316,7 +323,7 @@ class Engine:
             for n in self.dag.upstream(t):
                 if n not in need:
                     need.append(n)
-        for name in self.dag.nodes:
+        for name in list(self.dag.nodes):
             if name not in need:
                 continue
             node = self.dag.nodes[name]
@@ -327,6 +334,11 @@ class Engine:
                     raise DataError(f"step {name!r}: {exc}") from None
             elif node.kind == "labelling":
                 resolve_labelling(self, node, node.name)
+            if node.op is not None and node.op.preflight and name not in self._checked:
+                self._checked.add(name)
+                warning = preflight(self, node)
+                if warning:
+                    self.warnings.append(f"step {name!r}: {warning}")
             elif node.kind == "object_filter":
                 resolve_filter(self, node)
 

@@ -144,8 +144,8 @@ def summarise(local, box: Box, shape) -> BlockLabels:
 
 
 def counts_part(summary: BlockLabels):
-    """The part of a summary the client needs: first voxels, sizes, border, peaks."""
-    return summary.n, summary.first, summary.sizes, summary.border, summary.peaks
+    """The part of a summary the client needs: first voxels, sizes, border, peaks, boxes."""
+    return summary.n, summary.first, summary.sizes, summary.border, summary.peaks, summary.bbox
 
 
 def pairs(plan, index, connectivity, own, neighbour_keys, *neighbours):

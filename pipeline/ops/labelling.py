@@ -89,6 +89,9 @@ class BlockLabels:
         Whether each local label touches the border of the volume.
     peaks : (n,) ndarray or None
         Largest input value of each local label, when asked for.
+    bbox : (n, 2 * ndim) ndarray of int64 or None
+        Global bounding box of each local label: first voxel per axis, then one past
+        the last (half-open, as skimage's ``bbox``).
     """
 
     n: int
@@ -100,6 +103,7 @@ class BlockLabels:
     hi_values: list[np.ndarray] | None
     border: np.ndarray
     peaks: np.ndarray | None = None
+    bbox: np.ndarray | None = None
 
 
 def summarise_block(
@@ -124,6 +128,7 @@ def summarise_block(
     # fg is ascending, so the minimum is each label's first voxel in raster order.
     np.minimum.at(first_local, ids, fg)
     first = _local_to_global(first_local[1:], labels.shape, offset, volume_shape)
+    bbox = _bounding_boxes(fg, ids, n, labels.shape, offset)
     # Faces wait for the neighbours' summaries: keep them in the smallest dtype.
     face = np.uint16 if n < 2**16 else labels.dtype
     lo = [np.take(labels, 0, axis=a).astype(face) for a in range(labels.ndim)]
@@ -145,7 +150,20 @@ def summarise_block(
         peaks = np.full(n + 1, low, dtype=src.dtype)
         np.maximum.at(peaks, ids, src)
         peaks = peaks[1:]
-    return BlockLabels(n, first, sizes, lo, hi, lo_v, hi_v, border[1:], peaks)
+    return BlockLabels(n, first, sizes, lo, hi, lo_v, hi_v, border[1:], peaks, bbox)
+
+
+def _bounding_boxes(fg, ids, n, shape, offset) -> np.ndarray:
+    """Per label 1..n: global start per axis, then stop per axis."""
+    ndim = len(shape)
+    box = np.empty((n + 1, 2 * ndim), dtype=np.int64)
+    box[:, :ndim] = np.iinfo(np.int64).max
+    box[:, ndim:] = np.iinfo(np.int64).min
+    for a, c in enumerate(np.unravel_index(fg, shape)):
+        c = c.astype(np.int64) + offset[a]
+        np.minimum.at(box[:, a], ids, c)
+        np.maximum.at(box[:, ndim + a], ids, c + 1)
+    return box[1:]
 
 
 def _local_to_global(

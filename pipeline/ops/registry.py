@@ -64,6 +64,9 @@ class OpInfo:
         For ``object_filter`` ops: whether ``decide`` needs each object's largest input value.
     needs_box : bool
         ``func`` takes the box its block covers as a last argument (global coordinates).
+    preflight : tuple or None
+        ``(parameter, check)``: before the op runs, the mask step named by ``parameter``
+        is labelled across blocks and ``check(params, objects)`` may return a warning.
     """
 
     name: str
@@ -83,6 +86,7 @@ class OpInfo:
     negate: bool = False
     peaks: bool = False
     needs_box: bool = False
+    preflight: tuple[str, Callable] | None = None
 
     def output_role(self, params: BaseModel, input_roles: list[str]) -> str:
         """Role of the output given the parameters and the roles of the inputs."""
@@ -101,11 +105,14 @@ class ObjectTable:
         Whether the object touches the border of the volume.
     peaks : (N,) ndarray or None
         The object's largest input value (when the op asks for it).
+    bbox : (N, 2·ndim) ndarray or None
+        Bounding box: start per axis, then stop per axis (half-open).
     """
 
     sizes: np.ndarray
     border: np.ndarray
     peaks: np.ndarray | None = None
+    bbox: np.ndarray | None = None  # (N, 2·ndim): start per axis, then stop per axis
 
 
 class Stats(Protocol):

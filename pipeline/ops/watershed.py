@@ -151,6 +151,9 @@ class WatershedParams(BaseModel):
         "diameter for results equal to the whole-image watershed.",
     )
     compactness: float = Field(0.0, ge=0, description="Compact watershed (0: classic).")
+    check_halo: bool = Field(
+        True, description="Before flooding, warn when an object of the mask outgrows the halo."
+    )
     invert: bool = Field(
         False, description="Flood -image, e.g. from the peaks of a distance transform."
     )
@@ -185,6 +188,26 @@ def watershed(*args) -> np.ndarray:
     )
 
 
+def halo_holds_objects(params: WatershedParams, objects) -> str | None:
+    """A warning when an object of the mask is wider than the halo on some axis.
+
+    An object no wider than the halo lies, with its markers, inside the grown block of
+    every block it touches, so it is flooded as in a whole-image run.
+    """
+    if objects.bbox is None or len(objects.bbox) == 0:
+        return None
+    ndim = objects.bbox.shape[1] // 2
+    extent = objects.bbox[:, ndim:] - objects.bbox[:, :ndim]
+    widest = int(extent.max())
+    if widest <= params.halo:
+        return None
+    over = int(np.count_nonzero(extent.max(axis=1) > params.halo))
+    return (
+        f"{over} object(s) of the mask are wider than the halo ({widest} > {params.halo} "
+        "voxels); they may differ from a whole-image watershed: raise halo"
+    )
+
+
 def watershed_halo(params: WatershedParams, ndim: int) -> tuple[int, ...]:
     """The configured context on every axis."""
     return (params.halo,) * ndim
@@ -215,6 +238,7 @@ register(
         halo=watershed_halo,
         accepts=("image",),
         inputs={"markers": ("labels",), "mask": ("mask",)},
+        preflight=("mask", halo_holds_objects),
         produces="labels",
         summary="Watershed from globally numbered markers (skimage.segmentation.watershed), "
         "per block with a halo.",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage as ndi
 from skimage.measure import label
 
 from pipeline.ops.labelling import LabelParams, RemoveSmallObjectsParams
@@ -172,3 +173,18 @@ def test_unique_pairs_equals_numpy_unique():
         pairs = rng.integers(0, 6, size=(n, 2)).astype(np.int64) << rng.integers(0, 40)
         pairs[:, 1] += np.int64(3) << 33
         np.testing.assert_array_equal(unique_pairs(pairs), np.unique(pairs, axis=0).reshape(-1, 2))
+
+
+@pytest.mark.parametrize("chunks", [(2, 3, 4), (5, 9, 7), (12, 30, 30)])
+def test_object_bounding_boxes_equal_regionprops(chunks):
+    from skimage.measure import regionprops_table
+
+    rng = np.random.default_rng(5)
+    mask = ndi.gaussian_filter(rng.random((12, 30, 30)), 1.5) > 0.53
+    _, engine = run_steps(
+        mask, {"obj": ("label", LabelParams(), ("input",))}, "obj", chunks, "mask"
+    )
+    ref = regionprops_table(label(mask), properties=("bbox",))
+    got = engine.labellings["obj"].bbox
+    want = np.stack([ref[f"bbox-{i}"] for i in range(6)], axis=1)
+    np.testing.assert_array_equal(got, want)

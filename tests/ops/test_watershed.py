@@ -108,3 +108,43 @@ def test_split_touching_spheres_matches_whole_watershed(chunks, halo):
     assert engine.labellings["markers"].count == ref_markers.max() > 5
     f1 = object_f1(out, ref)
     assert f1 >= 0.99, f1
+
+
+def test_preflight_warns_when_objects_outgrow_the_halo(tmp_path):
+    import pipeline
+
+    mask = touching_spheres()
+    np.save(tmp_path / "in.npy", mask.astype(np.uint8))
+
+    def run(halo):
+        cfg = {
+            "input": {"path": str(tmp_path / "in.npy"), "chunks": [8, 16, 16]},
+            "steps": {
+                "mask": {"op": "threshold", "value": 0},
+                "dist": {"op": "distance_transform", "max_distance": 10},
+                "peaks": {"op": "peak_local_max", "min_distance": 4},
+                "markers": {"op": "label", "connectivity": 1},
+                "cells": {
+                    "op": "watershed",
+                    "input": "dist",
+                    "invert": True,
+                    "markers": "markers",
+                    "mask": "mask",
+                    "halo": halo,
+                },
+            },
+            "output": {"path": str(tmp_path / f"out{halo}"), "labels": "cells"},
+        }
+        return pipeline.run(cfg)
+
+    small = run(4)
+    objects = measure.label(mask, connectivity=1)
+    extents = [np.ptp(np.nonzero(objects == i), axis=1) + 1 for i in range(1, objects.max() + 1)]
+    widest = int(np.max(extents))
+    over = sum(1 for e in extents if e.max() > 4)
+    assert small.summary["warnings"] == [
+        f"step 'cells': {over} object(s) of the mask are wider than the halo "
+        f"({widest} > 4 voxels); they may differ from a whole-image watershed: raise halo"
+    ]
+    assert "cells:mask-objects" not in small.summary["counts"]
+    assert run(widest).summary["warnings"] == []
