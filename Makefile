@@ -32,6 +32,7 @@ bench: $(VENV)/.installed
 examples: $(VENV)/.installed
 	$(PY) -m pipeline.demo data/demo_2d.tif --shape 512 512
 	$(PY) -c "from pipeline.demo import write_demo_slices as w; w('data/slices')"
+	$(PY) -c "from pipeline.demo import write_demo_model as w; w('data/demo_model.onnx')"
 	$(VENV)/bin/segpipe run configs/blobs_2d.yaml --overwrite
 	$(VENV)/bin/segpipe run configs/slices.yaml --overwrite
 

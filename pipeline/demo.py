@@ -152,6 +152,44 @@ def write_demo_slices(
     return folder
 
 
+def write_demo_model(path: str | Path, sigma: float = 1.0) -> Path:
+    """Write a tiny fully convolutional 2D ONNX network: a foreground probability.
+
+    A 5×5 Gaussian (``sigma``) of a [0, 1] image, shifted by -0.5, scaled by 10 and put
+    through a sigmoid: bright, smooth regions get probabilities near 1. Receptive field
+    radius 2, so a halo of 2 makes chunked inference equal whole-image inference. Needs
+    the ``onnx`` package (in the test extra).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    r = np.arange(-2, 3)
+    g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
+    weights = (g / g.sum()).astype(np.float32)[None, None]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["s"], pads=[2, 2, 2, 2]),
+        helper.make_node("Mul", ["s", "k"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "demo_foreground",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "c", "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(weights, "w"),
+            numpy_helper.from_array(np.array([-0.5], np.float32), "b"),
+            numpy_helper.from_array(np.array(10.0, np.float32), "k"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Write the synthetic demo stack as a TIFF.")
     parser.add_argument("out", type=Path, help="output .tif; left untouched if it exists")
