@@ -231,7 +231,8 @@ class Engine:
             prepare = margin = None
             if node.op is not None and node.op.func is not None and node.kind == "object_filter":
                 margin = node.halo(self.ndim) if node.op.halo is not None else None
-                prepare = tasks.Prepare(node.op.func, node.params, node.op.peaks, margin)
+                params = self.resolved.get(name, node.params)
+                prepare = tasks.Prepare(node.op.func, params, node.op.peaks, margin)
             keep_values = prepare is None and self._role_of(src) != "mask"
             paths = (
                 self.scratch.path("local-" + name, index),
@@ -340,6 +341,8 @@ class Engine:
                 if warning:
                     self.warnings.append(f"step {name!r}: {warning}")
             elif node.kind == "object_filter":
+                if node.op.resolve is not None and name not in self.resolved:
+                    self.resolved[name] = node.op.resolve(node.params, InputStats(self, node))
                 resolve_filter(self, node)
 
     def check(self, targets: list[str]) -> None:

@@ -10,13 +10,17 @@ largest grade is strong.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
+from skimage.util import img_as_float
 
-from pipeline.ops.registry import ObjectTable, OpInfo, register
+from pipeline.ops.histogram import order_statistics, percentile_from, percentile_ranks
+from pipeline.ops.registry import ObjectTable, OpInfo, Stats, register
 
 
 class CannyParams(BaseModel):
@@ -35,23 +39,88 @@ class CannyParams(BaseModel):
         "constant", description="How values beyond the volume edge are filled (skimage's)."
     )
     cval: float = Field(0.0, description="Fill value of mode constant.")
+    use_quantiles: bool = Field(
+        False, description="low and high are quantiles (0..1) of the whole volume's gradient."
+    )
 
     @model_validator(mode="after")
     def _order(self) -> CannyParams:
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        if self.use_quantiles and any(v is not None and v > 1 for v in (self.low, self.high)):
+            raise ValueError("quantile thresholds must be between 0 and 1")
         return self
 
 
-def edge_grades(image: np.ndarray, params: CannyParams) -> np.ndarray:
+@dataclass(frozen=True)
+class CannyArgs:
+    """Resolved canny: parameters and thresholds for the image scaled to [0, 1]."""
+
+    params: CannyParams
+    low: float
+    high: float
+
+
+def resolve_canny(params: CannyParams, stats: Stats) -> CannyArgs:
+    """Thresholds in the units of the [0, 1]-scaled image, as skimage uses them.
+
+    Given values are divided by the dtype's maximum; quantiles become the whole
+    volume's ``numpy.percentile`` of the gradient magnitude (exact order statistics).
+    """
+    top = 1.0 if stats.dtype.kind == "f" else float(np.iinfo(stats.dtype).max)
+    if not params.use_quantiles:
+        low = params.low / top if params.low is not None else 0.1
+        high = params.high / top if params.high is not None else 0.2
+        return CannyArgs(params, low, high)
+    low = params.low if params.low is not None else 0.1
+    high = params.high if params.high is not None else 0.2
+    n = int(np.prod(stats.shape))
+    ranks = sorted(set(percentile_ranks(n, 100.0 * low) + percentile_ranks(n, 100.0 * high)))
+    halo = (int(4.0 * params.sigma + 0.5) + 1,) * len(stats.shape)
+    values = partial(_core_magnitude, params=params)
+    dtype = np.float32 if stats.dtype in (np.float16, np.float32) else np.float64
+    found = order_statistics(stats, ranks, values, halo, dtype)
+    low = percentile_from(found.__getitem__, n, 100.0 * low)
+    high = percentile_from(found.__getitem__, n, 100.0 * high)
+    return CannyArgs(params, float(low), float(high))
+
+
+def gradient_magnitude(image: np.ndarray, params: CannyParams) -> np.ndarray:
+    """The gradient magnitude canny thresholds: of the smoothed, [0, 1]-scaled image.
+
+    2D: as ``skimage.feature.canny`` computes it (Gaussian with edge-weight correction
+    in mode constant, then Sobel); 3D: :func:`canny_3d_maxima`'s.
+    """
+    if image.ndim != 2:
+        return canny_3d_maxima(image, params)[0]
+    from skimage.filters import gaussian
+
+    f = img_as_float(image)
+    kw = dict(sigma=params.sigma, mode=params.mode, cval=params.cval, preserve_range=False)
+    smoothed = gaussian(f, **kw)
+    if params.mode == "constant":
+        smoothed /= gaussian(np.ones(f.shape, f.dtype), **kw) + np.finfo(f.dtype).eps
+    jsobel = ndi.sobel(smoothed, axis=1)
+    isobel = ndi.sobel(smoothed, axis=0)
+    magnitude = isobel * isobel
+    magnitude += jsobel * jsobel
+    return np.sqrt(magnitude, out=magnitude)
+
+
+def _core_magnitude(block, box, core, *, params: CannyParams) -> np.ndarray:
+    inner = tuple(slice(c0 - b0, c1 - b0) for (b0, _), (c0, c1) in zip(box, core, strict=True))
+    return gradient_magnitude(block, params)[inner]
+
+
+def edge_grades(image: np.ndarray, args: CannyArgs) -> np.ndarray:
     """Grade of each voxel: 0 none, 1 weak edge, 2 strong edge.
 
     Parameters
     ----------
     image : (M, N) or (P, M, N) ndarray
         Grayscale image.
-    params : CannyParams
-        Smoothing, thresholds and edge mode.
+    args : CannyArgs
+        Smoothing and edge mode, and the thresholds for the [0, 1]-scaled image.
 
     Returns
     -------
@@ -60,28 +129,22 @@ def edge_grades(image: np.ndarray, params: CannyParams) -> np.ndarray:
         ``low``, strong = those at or above ``high`` (the mask canny builds before its
         hysteresis). 3D: the same from :func:`canny_3d_maxima`.
     """
+    params, low, high = args.params, args.low, args.high
     if image.ndim == 2:
         from skimage.feature import canny
 
-        low, high = _thresholds(image.dtype, params)
-        # With low == high, canny's hysteresis keeps every candidate: its local maxima.
+        # canny scales an integer image to [0, 1] itself and divides its thresholds by
+        # the dtype's maximum; scaling first and passing scaled thresholds is the same.
+        f = img_as_float(image)
         kw = dict(sigma=params.sigma, mode=params.mode, cval=params.cval)
-        weak = canny(image, low_threshold=low, high_threshold=low, **kw)
-        strong = canny(image, low_threshold=high, high_threshold=high, **kw)
+        # With low == high, canny's hysteresis keeps every candidate: its local maxima.
+        weak = canny(f, low_threshold=low, high_threshold=low, **kw)
+        strong = canny(f, low_threshold=high, high_threshold=high, **kw)
     else:
         magnitude, maxima = canny_3d_maxima(image, params)
-        low, high = _thresholds(image.dtype, params, scaled=True)
         weak = maxima & (magnitude >= low)
         strong = maxima & (magnitude >= high)
     return weak.astype(np.uint8) + strong
-
-
-def _thresholds(dtype: np.dtype, params: CannyParams, scaled: bool = False):
-    """Thresholds as skimage takes them (image units); ``scaled``: for a [0, 1] image."""
-    top = 1.0 if dtype.kind == "f" else float(np.iinfo(dtype).max)
-    low = params.low if params.low is not None else 0.1 * top
-    high = params.high if params.high is not None else 0.2 * top
-    return (low / top, high / top) if scaled else (low, high)
 
 
 # The 13 directions of a 26-neighbourhood, one of each opposite pair.
@@ -99,8 +162,6 @@ def canny_3d_maxima(image: np.ndarray, params: CannyParams) -> tuple[np.ndarray,
     one of 13 neighbour directions closest to its gradient. The outermost voxels of
     the volume are never edges (as in skimage's 2D canny).
     """
-    from skimage.util import img_as_float
-
     f = img_as_float(image)
     smoothed = ndi.gaussian_filter(f, params.sigma, mode=params.mode, cval=params.cval)
     grads = np.stack([ndi.sobel(smoothed, axis=a) for a in range(3)], axis=-1)
@@ -144,6 +205,7 @@ register(
         accepts=("image",),
         produces="mask",
         decide=keep_strong,
+        resolve=resolve_canny,
         peaks=True,
         summary="Canny edges: 2D as skimage.feature.canny; 3D with 3D suppression; "
         "hysteresis stitched across blocks.",

@@ -83,9 +83,22 @@ class Histogram:
         return bool(self.vmin == self.vmax)
 
 
-def value_range(stats: Stats) -> tuple:
-    """The input's minimum and maximum (one pass)."""
-    out = stats.reduce(block_range, merge_range, name="range")
+def _derived(block, box, core, *, values, func, **kw):
+    """``func`` applied to the values ``values(block, box, core)`` derives from a block."""
+    return func(values(block, box, core), **kw)
+
+
+def value_range(stats: Stats, values=None, halo=None) -> tuple:
+    """The input's minimum and maximum (one pass).
+
+    With ``values(block, box, core) -> array``, of the values derived from each block
+    (grown by ``halo``) instead.
+    """
+    if values is None:
+        out = stats.reduce(block_range, merge_range, name="range")
+    else:
+        func = partial(_derived, values=values, func=block_range)
+        out = stats.reduce(func, merge_range, halo=halo, name="range")
     if out is None:
         raise ValueError("the image is empty")
     return out
@@ -118,10 +131,10 @@ def global_histogram(stats: Stats, nbins: int = 256) -> Histogram:
 
 
 def _interval_parts(
-    block: np.ndarray, box=None, core=None, *, intervals: tuple, gather: tuple
+    block: np.ndarray, box=None, core=None, *, intervals: tuple, gather: tuple, values=None
 ) -> list:
     """Per interval ``[a, b]``: its values (when gathered) or counts in equal sub-bins."""
-    flat = block.ravel()
+    flat = (block if values is None else values(block, box, core)).ravel()
     out = []
     for (a, b), take in zip(intervals, gather, strict=True):
         sel = flat[(flat >= a) & (flat <= b)]
@@ -141,13 +154,19 @@ def _merge_parts(a: list, b: list, *, gather: tuple) -> list:
     ]
 
 
-def order_statistics(stats: Stats, ranks: list[int]) -> dict[int, object]:
+def order_statistics(
+    stats: Stats, ranks: list[int], values=None, halo=None, dtype=None
+) -> dict[int, object]:
     """The ``k``-th smallest value of the input (0-based) for each ``k`` in ``ranks``.
 
     Exact for any dtype: integer images of up to 16 bits use one counting pass; other
     images narrow an interval around each rank with sub-bin counts until the values
-    in it are few enough to gather and sort (about three passes).
+    in it are few enough to gather and sort (about three passes). With
+    ``values(block, box, core)`` (of ``dtype``, from blocks grown by ``halo``), of
+    those derived values instead, one per voxel.
     """
+    if values is not None:
+        return _narrow(stats, ranks, values, halo, np.dtype(dtype))
     dtype = stats.dtype
     if dtype.kind == "b":
         raise ValueError("needs a grayscale image, got a mask")
@@ -155,7 +174,11 @@ def order_statistics(stats: Stats, ranks: list[int]) -> dict[int, object]:
         h = global_histogram(stats)
         cum = np.cumsum(h.counts)
         return {k: dtype.type(h.centers[int(np.searchsorted(cum, k, side="right"))]) for k in ranks}
-    lo, hi = value_range(stats)
+    return _narrow(stats, ranks, None, None, dtype)
+
+
+def _narrow(stats: Stats, ranks: list[int], values, halo, dtype: np.dtype) -> dict:
+    lo, hi = value_range(stats, values, halo)
     n = int(np.prod(stats.shape))
     # Per rank: interval [a, b] holding it, voxels below a, voxels in [a, b].
     state: dict[int, tuple] = {k: (lo, hi, 0, n) for k in ranks}
@@ -170,8 +193,9 @@ def order_statistics(stats: Stats, ranks: list[int]) -> dict[int, object]:
         intervals = tuple((a, b) for a, b, _, _ in todo)
         gather = tuple(count <= GATHER_LIMIT for *_, count in todo)
         parts = stats.reduce(
-            partial(_interval_parts, intervals=intervals, gather=gather),
+            partial(_interval_parts, intervals=intervals, gather=gather, values=values),
             partial(_merge_parts, gather=gather),
+            halo=halo,
             name="order statistics",
         )
         for k in ranks:

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage import feature, measure
 
-from pipeline.ops.edges import CannyParams, edge_grades
+from pipeline.ops.edges import CannyArgs, CannyParams, edge_grades
 from tests.conftest import run_steps
 
 
@@ -49,7 +49,7 @@ def test_canny_3d_equals_whole_volume(chunks):
     img = _cells((16, 24, 22), seed=1)
     p = CannyParams(sigma=1.0, low=15, high=35)
     out, _ = run_steps(img, {"e": ("canny", p, ("input",))}, "e", chunks)
-    grades = edge_grades(img, p)
+    grades = edge_grades(img, CannyArgs(p, 15 / 255, 35 / 255))
     lab = measure.label(grades > 0, connectivity=3)
     strong = np.zeros(lab.max() + 1, bool)
     strong[np.unique(lab[grades == 2])] = True
@@ -62,3 +62,27 @@ def test_canny_3d_equals_whole_volume(chunks):
 def test_canny_low_above_high_is_an_error():
     with pytest.raises(ValueError, match="low .* must not exceed high"):
         CannyParams(low=5, high=1)
+
+
+@pytest.mark.parametrize("chunks", [(7, 9), (30, 64), (64, 70)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_canny_2d_quantile_thresholds_of_the_whole_image(chunks, dtype):
+    img = _cells((64, 70), seed=4)
+    if dtype == np.float64:
+        img = img / 255.0
+    p = CannyParams(sigma=1.5, low=0.7, high=0.9, use_quantiles=True)
+    out, _ = run_steps(img, {"e": ("canny", p, ("input",))}, "e", chunks)
+    ref = feature.canny(img, sigma=1.5, low_threshold=0.7, high_threshold=0.9, use_quantiles=True)
+    assert ref.sum() > 50
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_canny_3d_quantiles_and_bad_quantile():
+    img = _cells((12, 20, 18), seed=5)
+    p = CannyParams(low=0.8, high=0.95, use_quantiles=True)
+    out_a, _ = run_steps(img, {"e": ("canny", p, ("input",))}, "e", (4, 7, 6))
+    out_b, _ = run_steps(img, {"e": ("canny", p, ("input",))}, "e", (12, 20, 18))
+    assert out_a.any()
+    np.testing.assert_array_equal(out_a, out_b)
+    with pytest.raises(ValueError, match="quantile thresholds must be between 0 and 1"):
+        CannyParams(low=2, high=3, use_quantiles=True)
