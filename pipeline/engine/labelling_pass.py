@@ -122,10 +122,14 @@ def resolve_filter(engine, node: Node) -> None:
     else:
         base = resolve_labelling(engine, node, node.name)
     objects = ObjectTable(base.sizes, base.border, base.peaks, base.bbox)
-    keep = np.asarray(node.op.decide(node.params, objects), dtype=bool)
+    decided = np.asarray(node.op.decide(node.params, objects))
+    keep = decided.astype(bool)
     negate = node.op.negate
     mapping = np.zeros(len(base.sizes) + 1, dtype=np.int64)
-    if node.role == "mask":
+    if decided.dtype != np.bool_:  # new ids, given per object
+        mapping[1:] = decided
+        dtype = np.uint32 if decided.max(initial=0) < 2**32 else np.uint64
+    elif node.role == "mask":
         mapping[0] = negate
         mapping[1:] = keep ^ negate
         dtype = np.bool_
@@ -141,11 +145,14 @@ def resolve_filter(engine, node: Node) -> None:
         lut = stitch.block_lut(final, base.offsets, b, dtype)
         lut[0] = mapping[0]
         luts.append(lut)
+    count = int(keep.sum())
+    if node.op.finish is not None and node.role == "labels" and src.name in engine.labellings:
+        count = engine.labellings[src.name].count  # the input's objects, completed
     engine.labellings[node.name] = Labelling(
         base.connectivity,
         base.local_of,
         luts,
-        int(keep.sum()),
+        count,
         base.sizes[keep],
         base.offsets,
         final,

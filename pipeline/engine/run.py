@@ -150,7 +150,11 @@ class Engine:
             return (tasks.read_block, self.source, box)
         lab = self.labellings[name]
         lut = lab.luts[self.plan.linear(index)]
-        return (tasks.relabel, self.local_key(lab.local_of, index), lut)
+        task = (tasks.relabel, self.local_key(lab.local_of, index), lut)
+        if node.op.finish is not None and node.role == "labels":
+            original = self._program_key(node.inputs[0], index, keep=False)
+            return (tasks.filter_finish, task, original, node.op.finish, node.params)
+        return task
 
     def producer_key(self, name: str, index) -> tuple:
         """Key of the task giving producer ``name`` on block ``index``."""

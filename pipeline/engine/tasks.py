@@ -100,12 +100,16 @@ def label_block(
     if prepare is None:
         return local_label(data, connectivity), (data if keep_values else None), None
     mask = prepare.func(data, prepare.params)
+    peaks = prepare.peaks
+    if isinstance(mask, tuple):  # the mask, and what the summary takes peaks of
+        mask, data = mask
+        peaks = True
     if prepare.margin is not None:
         grown = program.out_box(box, shape)
         mask, data = crop(mask, grown, box), crop(data, grown, box)
     if mask.dtype != np.bool_:  # graded: objects are its non-zero part, peaks its values
         data, mask = mask, mask > 0
-    return local_label(mask, connectivity), None, (data if prepare.peaks else None)
+    return local_label(mask, connectivity), None, (data if peaks else None)
 
 
 def label_block_kept(
@@ -153,6 +157,11 @@ def pairs(plan, index, connectivity, own, neighbour_keys, *neighbours):
     return stitch.block_pairs(
         plan, index, connectivity, own, dict(zip(neighbour_keys, neighbours, strict=True))
     )
+
+
+def filter_finish(filtered: np.ndarray, original: np.ndarray, finish, params) -> np.ndarray:
+    """An object filter's output from its relabelled objects and its input block."""
+    return finish(original, filtered, params)
 
 
 def relabel(local, lut: np.ndarray) -> np.ndarray:

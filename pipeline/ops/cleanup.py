@@ -66,6 +66,43 @@ def background(mask: np.ndarray, params: BaseModel) -> np.ndarray:
     return ~mask.astype(bool, copy=False)
 
 
+def background_and_neighbours(image: np.ndarray, params: FillHolesParams):
+    """The background, and what fill_holes decides on.
+
+    For a mask: its background. For labels: the background, and per voxel the largest
+    and (negated) smallest label among its neighbours, so that each background
+    component learns which objects enclose it.
+    """
+    if image.dtype == np.bool_:
+        return ~image
+    from scipy import ndimage as ndi
+
+    footprint = ndi.generate_binary_structure(image.ndim, params.connectivity)
+    labels = image.astype(np.int64)
+    largest = ndi.maximum_filter(labels, footprint=footprint, mode="constant", cval=0)
+    none = np.iinfo(np.int64).max
+    smallest = ndi.minimum_filter(
+        np.where(labels == 0, none, labels), footprint=footprint, mode="constant", cval=none
+    )
+    return labels == 0, np.stack([largest, -smallest], axis=-1)
+
+
+def fill_enclosed(params: FillHolesParams, objects: ObjectTable) -> np.ndarray:
+    """Mask input: keep the background that reaches the border (the rest are holes).
+    Labels input: each background component enclosed by one object only, and not on the
+    border, takes that object's id (others stay background)."""
+    if objects.peaks is None:
+        return objects.border
+    largest, smallest = objects.peaks[:, 0], -objects.peaks[:, 1]
+    hole = ~objects.border & (largest > 0) & (largest == smallest)
+    return np.where(hole, largest, 0)
+
+
+def keep_labels_fill_holes(original: np.ndarray, filled: np.ndarray, params) -> np.ndarray:
+    """The input labels, with the filled holes' ids where the input is background."""
+    return np.where(original == 0, filled.astype(original.dtype), original)
+
+
 def above_low(image: np.ndarray, params: HysteresisParams) -> np.ndarray:
     """Candidate voxels of hysteresis: ``image > low`` (``>=`` when inclusive)."""
     return image >= params.low if params.inclusive else image > params.low
@@ -79,11 +116,6 @@ def keep_inner(params: ClearBorderParams, objects: ObjectTable) -> np.ndarray:
 def keep_large_background(params: HolesParams, objects: ObjectTable) -> np.ndarray:
     """Background components larger than ``max_size`` stay background; smaller fill."""
     return objects.sizes > params.max_size
-
-
-def keep_outside(params: FillHolesParams, objects: ObjectTable) -> np.ndarray:
-    """Background components that reach the border stay; enclosed ones are holes."""
-    return objects.border
 
 
 def keep_strong(params: HysteresisParams, objects: ObjectTable) -> np.ndarray:
@@ -124,12 +156,16 @@ register(
         name="fill_holes",
         kind="object_filter",
         params=FillHolesParams,
-        func=background,
-        accepts=("mask",),
+        func=background_and_neighbours,
+        halo=lambda params, ndim: (1,) * ndim,
+        accepts=("mask", "labels"),
         produces="mask",
-        decide=keep_outside,
+        role=lambda params, roles: roles[0],
+        decide=fill_enclosed,
         negate=True,
-        summary="Fill background enclosed by foreground (scipy.ndimage.binary_fill_holes).",
+        finish=keep_labels_fill_holes,
+        summary="Fill background enclosed by foreground (scipy.ndimage.binary_fill_holes); "
+        "for labels, background enclosed by one object takes its id.",
         exact="exact: a hole may span any number of blocks",
     )
 )

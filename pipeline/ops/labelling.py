@@ -145,9 +145,10 @@ def summarise_block(
             border[hi[a]] = True
     peaks = None
     if peak_source is not None:
-        src = peak_source.ravel()[fg]
+        channels = peak_source.shape[labels.ndim :]  # one peak per channel, if any
+        src = peak_source.reshape(-1, *channels)[fg]
         low = -np.inf if src.dtype.kind == "f" else np.iinfo(src.dtype).min
-        peaks = np.full(n + 1, low, dtype=src.dtype)
+        peaks = np.full((n + 1, *channels), low, dtype=src.dtype)
         np.maximum.at(peaks, ids, src)
         peaks = peaks[1:]
     return BlockLabels(n, first, sizes, lo, hi, lo_v, hi_v, border[1:], peaks, bbox)

@@ -55,8 +55,9 @@ class OpInfo:
         ``role(params, input_roles) -> role`` when the output role depends on them.
     decide : callable or None
         For ``object_filter`` ops: ``decide(params, objects) -> keep`` per stitched
-        object (see :class:`ObjectTable`). Their ``func``, when set, turns the input
-        block into the mask whose components are the objects.
+        object (see :class:`ObjectTable`), or the new id of each object (integers).
+        Their ``func``, when set, turns the input block into the mask whose components
+        are the objects (or a tuple: that mask and the values to take peaks of).
     negate : bool
         For mask outputs of ``object_filter`` ops: the output is everything but the
         kept objects (filling holes: keep the background that reaches the border).
@@ -64,6 +65,9 @@ class OpInfo:
         For ``object_filter`` ops: whether ``decide`` needs each object's largest input value.
     needs_box : bool
         ``func`` takes the box its block covers as a last argument (global coordinates).
+    finish : callable or None
+        For ``object_filter`` ops with a labels output: ``finish(input, objects, params)``
+        makes the output block from the input block and the relabelled objects.
     preflight : tuple or None
         ``(parameter, check)``: before the op runs, the mask step named by ``parameter``
         is labelled across blocks and ``check(params, objects)`` may return a warning.
@@ -87,6 +91,7 @@ class OpInfo:
     peaks: bool = False
     needs_box: bool = False
     preflight: tuple[str, Callable] | None = None
+    finish: Callable | None = None
 
     def output_role(self, params: BaseModel, input_roles: list[str]) -> str:
         """Role of the output given the parameters and the roles of the inputs."""

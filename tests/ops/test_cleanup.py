@@ -16,7 +16,7 @@ from pipeline.ops.cleanup import (
 from pipeline.ops.labelling import LabelParams
 from tests.conftest import run_steps
 
-CHUNKS = [(2, 3, 4), (4, 9, 7), (5, 8, 30), (12, 30, 30)]
+CHUNKS = [(3, 5, 6), (4, 9, 7), (5, 8, 30), (12, 30, 30)]
 CHUNKS_2D = [(3, 4), (7, 11), (40, 40)]
 
 
@@ -110,3 +110,36 @@ def test_hysteresis(shape, chunks, inclusive, conn):
 def test_hysteresis_low_above_high_is_an_error():
     with pytest.raises(ValueError, match="low .* must not exceed high"):
         HysteresisParams(low=2, high=1)
+
+
+def _fill_per_object_reference(labels: np.ndarray, conn: int) -> np.ndarray:
+    """Background components off the border whose neighbours are all one object."""
+    footprint = ndi.generate_binary_structure(labels.ndim, conn)
+    comps = measure.label(labels == 0, connectivity=conn)
+    out = labels.copy()
+    for region in measure.regionprops(comps):
+        comp = comps == region.label
+        if any(np.take(comp, i, axis=a).any() for a in range(labels.ndim) for i in (0, -1)):
+            continue
+        around = np.unique(labels[ndi.binary_dilation(comp, footprint) & ~comp])
+        if len(around) == 1 and around[0] != 0:
+            out[comp] = around[0]
+    return out
+
+
+@pytest.mark.parametrize(
+    "shape, chunks", [((12, 30, 30), (3, 5, 6)), ((12, 30, 30), (5, 8, 30)), ((40, 40), (3, 4))]
+)
+@pytest.mark.parametrize("conn", [1, 2])
+def test_fill_holes_per_object(shape, chunks, conn):
+    rings = _rings(shape)
+    labels_in = measure.label(rings, connectivity=1)
+    steps = {
+        "obj": ("label", LabelParams(connectivity=1), ("input",)),
+        "f": ("fill_holes", FillHolesParams(connectivity=conn), ("obj",)),
+    }
+    out, engine = run_steps(rings, steps, "f", chunks, role="mask")
+    ref = _fill_per_object_reference(labels_in, conn)
+    assert (ref != labels_in).any()
+    np.testing.assert_array_equal(out, ref)
+    assert engine.labellings["f"].count == labels_in.max()
