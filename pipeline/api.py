@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -17,9 +17,12 @@ from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch
-from pipeline.errors import DataError, OutputExistsError
+from pipeline.errors import ConfigError, DataError, OutputExistsError
+from pipeline.graph.dag import without_resample
 from pipeline.io import ome_zarr
 from pipeline.io.readers import Source, close_files, open_source, output_inside
+from pipeline.io.resized import ResizedSource
+from pipeline.ops.resample import convert, output_shape, plan_resize
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,9 @@ class RunResult:
     summary: dict
 
 
-def plan_for(cfg: LoadedConfig, source: Source) -> BlockPlan:
-    """The block plan of a config on its source."""
-    chunks = cfg.spec.input.chunks
+def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> BlockPlan:
+    """The block plan of a config on its source (``auto_only``: ignore input.chunks)."""
+    chunks = "auto" if auto_only else cfg.spec.input.chunks
     shape = source.shape
     if chunks == "auto":
         block = auto_block(shape, source.storage_chunks, 8)
@@ -72,6 +75,44 @@ def _check_roles(cfg: LoadedConfig, source: Source) -> None:
     dtype = np.dtype(source.dtype)
     if dtype.kind not in "uifb":
         raise DataError(f"{source.path}: cannot segment dtype {dtype}")
+
+
+def _resized(cfg: LoadedConfig, source, target: str):
+    """The DAG and source to run: with a resize step, the resized input is the source."""
+    dag, step = without_resample(cfg.dag)
+    if step is None:
+        return dag, source
+    if step.name == target:
+        raise ConfigError(f"output.labels: step {target!r} only resizes; name a later step")
+    try:
+        out_shape = output_shape(source.shape, source.spacing, step.params)
+        r = plan_resize(
+            source.shape, out_shape, source.dtype, cfg.dag.nodes["input"].role, step.params
+        )
+    except ValueError as exc:
+        raise DataError(f"step {step.name!r}: {exc}") from None
+    if r.order > 0:  # skimage clips to the whole input's range
+        lo, hi = _input_range(cfg, source)
+        conv = convert(np.array([lo, hi], dtype=source.dtype), r)
+        r = replace(r, clip=(conv[0].item(), conv[1].item()))
+    return dag, ResizedSource(source, r)
+
+
+def _input_range(cfg: LoadedConfig, source) -> tuple:
+    """Minimum and maximum of the input image (one pass over its blocks)."""
+    from types import SimpleNamespace
+
+    from pipeline.graph.dag import SOURCE, Dag, Node
+    from pipeline.ops.histogram import block_range, merge_range
+
+    dag = Dag({SOURCE: Node(SOURCE, None, None, (), "image")}, {SOURCE: []})
+    plan = plan_for(cfg, source, auto_only=True)
+    engine = Engine(dag, source, plan, scheduler=cfg.spec.engine.scheduler)
+    try:
+        node = SimpleNamespace(name="input-range", inputs=(SOURCE,))
+        return engine.reduce(node, block_range, merge_range, None, 1, "range input")
+    finally:
+        engine.close()
 
 
 def _prepare_output(path: Path, overwrite: bool, source: Source) -> None:
@@ -112,11 +153,12 @@ def run(
     cfg = load_config(config, overrides)
     source = open_input(cfg)
     _check_roles(cfg, source)
+    target = cfg.spec.output.labels
+    dag, source = _resized(cfg, source, target)
     plan = plan_for(cfg, source)
     out = Path(cfg.spec.output.path)
-    target = cfg.spec.output.labels
     engine = Engine(
-        cfg.dag,
+        dag,
         source,
         plan,
         scheduler=cfg.spec.engine.scheduler,

@@ -10,24 +10,40 @@ from pipeline.api import open_input, plan_for
 from pipeline.config import load_config
 from pipeline.engine.program import make_program
 from pipeline.engine.run import Engine
+from pipeline.graph.dag import without_resample
+from pipeline.io.resized import ResizedSource
+from pipeline.ops.resample import output_shape, plan_resize
 
 
 def describe_plan(config, overrides=()) -> str:
     """A text description of what a run of ``config`` would do."""
     cfg = load_config(config, overrides)
     source = open_input(cfg)
+    dag, step = without_resample(cfg.dag)
+    resize_line = None
+    if step is not None:  # the steps after a resize run on the resized grid
+        shape = output_shape(source.shape, source.spacing, step.params)
+        role = cfg.dag.nodes["input"].role
+        r = plan_resize(source.shape, shape, source.dtype, role, step.params)
+        resize_line = (
+            f"resize:  step {step.name!r}: {source.shape} -> {shape}, order {r.order}, "
+            f"anti-aliasing sigma {r.sigma}"
+        )
+        source = ResizedSource(source, r)
     plan = plan_for(cfg, source)
     ndim = len(plan.shape)
     block = tuple(c[0] for c in plan.chunks)
-    engine = Engine(cfg.dag, source, plan)
+    engine = Engine(dag, source, plan)
     lines = [
         f"input:   {source.path}  axes {source.axes}  shape {source.shape}  {source.dtype}",
         f"spacing: {source.spacing} {source.unit or ''}",
         f"blocks:  {block} -> grid {plan.grid} = {plan.nblocks} blocks",
         "steps:",
     ]
+    if resize_line:
+        lines.insert(2, resize_line)
     max_bytes = 0
-    for name, node in cfg.dag.nodes.items():
+    for name, node in dag.nodes.items():
         if node.op is None:
             continue
         halo = node.halo(ndim)

@@ -116,9 +116,51 @@ def build_dag(
         consumers[name] = []
         for i in inputs:
             consumers[i].append(name)
+    problems.extend(_resample_problems(nodes, where))
     if problems:
         raise ConfigError(problems)
     return Dag(nodes, consumers)
+
+
+def _resample_problems(nodes: dict[str, Node], where: dict[str, str]) -> list[str]:
+    """A resize changes the grid: it reads the input, and nothing else does."""
+    resamples = [n for n in nodes.values() if n.kind == "resample"]
+    if not resamples:
+        return []
+    problems = []
+    for n in resamples[1:]:
+        problems.append(f"{where.get(n.name, n.name)}: only one resize step per pipeline")
+    first = resamples[0]
+    if first.inputs != (SOURCE,):
+        problems.append(
+            f"{where.get(first.name, first.name)}: a resize reads the input image "
+            f"(input: {SOURCE}), not step {first.inputs[0]!r}"
+        )
+    for n in nodes.values():
+        if n.kind != "resample" and SOURCE in n.inputs:
+            problems.append(
+                f"{where.get(n.name, n.name)}: reads the input image, but step {first.name!r} "
+                f"resizes it: read {first.name!r} instead"
+            )
+    return problems
+
+
+def without_resample(dag: Dag) -> tuple[Dag, Node | None]:
+    """The DAG with its resize step turned into the source (its consumers read the input)."""
+    resample = next((n for n in dag.nodes.values() if n.kind == "resample"), None)
+    if resample is None:
+        return dag, None
+    nodes: dict[str, Node] = {SOURCE: Node(SOURCE, None, None, (), resample.role)}
+    consumers: dict[str, list[str]] = {SOURCE: []}
+    for name, n in dag.nodes.items():
+        if name in (SOURCE, resample.name):
+            continue
+        inputs = tuple(SOURCE if i == resample.name else i for i in n.inputs)
+        nodes[name] = Node(name, n.op, n.params, inputs, n.role)
+        consumers[name] = []
+        for i in inputs:
+            consumers[i].append(name)
+    return Dag(nodes, consumers), resample
 
 
 def _extra_names(op: OpInfo, params: BaseModel) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel
 
-Kind = Literal["pointwise", "neighbourhood", "global", "labelling", "object_filter"]
+Kind = Literal["pointwise", "neighbourhood", "global", "labelling", "object_filter", "resample"]
 Role = Literal["image", "mask", "labels", "color"]
 Box = tuple[tuple[int, int], ...]
 
@@ -182,6 +182,7 @@ def _load_all() -> None:
         model,
         morphology,
         normalize,
+        resample,
         threshold,
         watershed,
     )
