@@ -22,7 +22,10 @@ class InputStats:
         self.dtype = np.dtype(engine.dtype_of(node.inputs[0]))
         self.dtypes = tuple(np.dtype(engine.dtype_of(i)) for i in node.inputs)
         self.shape = tuple(engine.plan.shape)
-        self.colour = engine.dag.nodes[node.inputs[0]].role == "color"
+        main = engine.dag.nodes[node.inputs[0]]
+        self.colour = main.role == "color" or (
+            main.kind == "source" and bool(getattr(engine.source, "color", False))
+        )
 
     def reduce(
         self,

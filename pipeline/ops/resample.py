@@ -129,7 +129,8 @@ def plan_resize(
         )
     if anti and dtype == np.bool_:
         raise ValueError("anti_aliasing must be off for a mask")
-    sigma = tuple(np.maximum(0, (np.divide(in_shape, out_shape) - 1) / 2)) if anti else None
+    sigma = tuple(float(v) for v in np.maximum(0, (np.divide(in_shape, out_shape) - 1) / 2))
+    sigma = sigma if anti else None
     return Resize(
         tuple(in_shape), tuple(out_shape), order, sigma, NDI_MODE[params.mode],
         params.preserve_range, dtype.str, None,

@@ -74,3 +74,32 @@ def test_kmeans_needs_k_distinct_values():
     img = np.repeat([[1.0, 2.0]], 10, axis=0)
     with pytest.raises(DataError, match="fewer than k=3 distinct"):
         run_steps(img, {"c": ("kmeans", KMeansParams(k=3, sample=20), ("input",))}, "c", (5, 2))
+
+
+def test_kmeans_on_an_rgb_tiff(tmp_path):
+    import tifffile
+    import zarr
+
+    import pipeline
+
+    rng = np.random.default_rng(6)
+    colours = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200]], np.float64)
+    truth = rng.integers(0, 3, (12, 10)).repeat(4, axis=0).repeat(4, axis=1)
+    rgb = np.clip(colours[truth] + rng.normal(0, 10, (*truth.shape, 3)), 0, 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    cfg = {
+        "input": {"path": str(tmp_path / "rgb.tif"), "chunks": [16, 12]},
+        "steps": {"c": {"op": "kmeans", "k": 3, "sample": 1000, "seed": 2}},
+        "output": {"path": str(tmp_path / "out"), "labels": "c"},
+    }
+    res = pipeline.run(cfg)
+    got = np.asarray(zarr.open_group(str(res.labels_path), mode="r")["0"])
+    # Centres sorted by mean channel value; the three colours have equal means, so
+    # compare partitions: each true colour maps to exactly one class.
+    pairs = {(int(t), int(g)) for t, g in zip(truth.ravel(), got.ravel(), strict=True)}
+    assert len(pairs) == 3 and len({g for _, g in pairs}) == 3
+    params = KMeansParams(k=3, sample=1000, seed=2)
+    coords = tuple(sample_coordinates(truth.shape, params).T)
+    centres = fit_centres(rgb.astype(np.float64)[coords], params)
+    d = ((rgb.astype(np.float64)[..., None, :] - centres) ** 2).sum(-1)
+    np.testing.assert_array_equal(got, np.argmin(d, axis=-1))
