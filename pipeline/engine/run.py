@@ -12,7 +12,7 @@ import dask
 import dask.threaded
 import numpy as np
 
-from pipeline.engine import tasks
+from pipeline.engine import tasks, tiles
 from pipeline.engine.blocks import BlockPlan, grow
 from pipeline.engine.labelling_pass import (
     Labelling,
@@ -26,7 +26,7 @@ from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
 from pipeline.graph.dag import Dag, Node
 
-PRODUCER_KINDS = ("source", "labelling", "object_filter")
+PRODUCER_KINDS = ("source", "labelling", "object_filter", "tiled")
 
 
 @dataclass
@@ -148,6 +148,8 @@ class Engine:
             return (tasks.load_block, self.scratch.path(name, index))
         if node.kind == "source":
             return (tasks.read_block, self.source, box)
+        if node.kind == "tiled":
+            return self._blend_task(node, index)
         lab = self.labellings[name]
         lut = lab.luts[self.plan.linear(index)]
         task = (tasks.relabel, self.local_key(lab.local_of, index), lut)
@@ -155,6 +157,30 @@ class Engine:
             original = self._program_key(node.inputs[0], index, keep=False)
             return (tasks.filter_finish, task, original, node.op.finish, node.params)
         return task
+
+    def _blend_task(self, node: Node, index) -> tuple:
+        """A tiled node's block: its tiles (predicted once each) blended."""
+        overlap = node.halo(self.ndim)
+        box = self.plan.box(index)
+        blend = node.params.blend
+        near = (
+            [index] if blend == "crop" else self.plan.blocks_in(grow(box, overlap, self.plan.shape))
+        )
+        keys, tile_boxes, cores = [], [], []
+        for j in near:
+            key = ("tile-" + node.name, *j)
+            if key not in self._dsk:
+                self._dsk[key] = (
+                    tiles.predict_tile,
+                    self.grown_key(node.inputs[0], j, overlap),
+                    node.op.func,
+                    node.params,
+                    self.scratch.path("tile-" + node.name, j),
+                )
+            keys.append(key)
+            tile_boxes.append(grow(self.plan.box(j), overlap, self.plan.shape))
+            cores.append(self.plan.box(j))
+        return (tiles.blend_block, box, self.plan.shape, blend, keys, tile_boxes, cores)
 
     def producer_key(self, name: str, index) -> tuple:
         """Key of the task giving producer ``name`` on block ``index``."""
@@ -389,6 +415,8 @@ class Engine:
             return np.dtype(self.source.dtype)
         if node.kind in ("labelling", "object_filter"):
             return np.dtype(np.uint32) if node.role == "labels" else np.dtype(bool)
+        if node.kind == "tiled":
+            return np.dtype(np.float32)
         step = self._step_of_static(name)
         probes = [np.zeros(self._probe_shape(i), self._dtype_probe(i)) for i in node.inputs]
         extra = (((0, 3),) * self.ndim,) if step.with_box else ()

@@ -1,12 +1,14 @@
 """A user's trained network, run per block with a halo of context.
 
-The network gets the block grown by ``halo`` as a (1, 1, *spatial) float32 tensor and
-must return (1, C, *spatial) of the same spatial size (a fully convolutional network).
-The block's own part of the chosen output channel is kept. When the network's
+The network gets each tile (a block grown by ``halo``) as a (1, 1, *spatial) float32
+tensor and must return (1, C, *spatial) of the same spatial size (a fully convolutional
+network). With ``blend: crop`` a block keeps its own tile's centre: when the network's
 receptive field reaches no further than ``halo``, every kept voxel saw all the context
 it would see in a whole-image run, so the result equals whole-image inference within
 float tolerance (convolution algorithms may sum in a different order for another tile
-size).
+size). ``linear`` and ``gaussian`` average the overlapping tiles with weights that fall
+towards each tile's inner edges, which hides seams of networks whose receptive field
+is larger than the halo.
 
 ONNX files run with onnxruntime (``pip install segpipe[onnx]``), TorchScript files with
 torch (``segpipe[torch]``). Sessions are cached per process, so each worker loads the
@@ -39,6 +41,12 @@ class ModelParams(BaseModel):
     )
     channel: int = Field(0, ge=0, description="Output channel kept.")
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the network runs.")
+    blend: Literal["crop", "linear", "gaussian"] = Field(
+        "crop",
+        description="crop: each block keeps its own tile's centre (exact when the receptive "
+        "field fits the halo); linear / gaussian: overlapping tiles are averaged with weights "
+        "falling towards tile edges.",
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -122,14 +130,15 @@ def model_halo(params: ModelParams, ndim: int) -> tuple[int, ...]:
 register(
     OpInfo(
         name="model",
-        kind="neighbourhood",
+        kind="tiled",
         params=ModelParams,
         func=run_model,
         halo=model_halo,
         accepts=("image",),
         produces="image",
-        summary="A trained fully convolutional network (ONNX or TorchScript) per block with "
-        "a halo; one output channel.",
-        exact="yes within float tolerance, when the receptive field fits the halo",
+        summary="A trained fully convolutional network (ONNX or TorchScript) on tiles of each "
+        "block plus a halo; one output channel; tiles cropped or blended.",
+        exact="crop: yes within float tolerance when the receptive field fits the halo; "
+        "linear/gaussian blending: measured",
     )
 )

@@ -9,7 +9,9 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel
 
-Kind = Literal["pointwise", "neighbourhood", "global", "labelling", "object_filter", "resample"]
+Kind = Literal[
+    "pointwise", "neighbourhood", "global", "labelling", "object_filter", "resample", "tiled"
+]
 Role = Literal["image", "mask", "labels", "color"]
 Box = tuple[tuple[int, int], ...]
 

@@ -87,3 +87,50 @@ def test_missing_model_and_bad_channel_are_data_errors(tmp_path):
     p = ModelParams(path=str(path), halo=2, channel=5)
     with pytest.raises(DataError, match="channel 5 asked, the output has 2"):
         run_steps(img, {"m": ("model", p, ("input",))}, "m", (4, 4))
+
+
+def _pointwise_net(path):
+    """A 1×1 convolution and a sigmoid: no context, so every tile predicts every voxel right."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.array([[[[3.0]]]], np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "pointwise",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "c", "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("blend", ["linear", "gaussian"])
+def test_blended_tiles_average_to_the_whole_image_prediction(tmp_path, blend):
+    # Where all tiles agree (no context needed), any weighting must return that value.
+    path = tmp_path / "pw.onnx"
+    _pointwise_net(path)
+    img = np.random.default_rng(3).random((45, 38)).astype(np.float32)
+    p = ModelParams(path=str(path), halo=4, blend=blend)
+    out, _ = run_steps(img, {"m": ("model", p, ("input",))}, "m", (10, 9))
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-3 * img)), rtol=1e-5, atol=1e-6)
+
+
+def test_blending_hides_seams_of_a_too_small_halo(tmp_path):
+    path = tmp_path / "net.onnx"
+    weights = _conv_net(path, 2)
+    img = np.random.default_rng(4).random((60, 60)).astype(np.float32)
+    ref = _reference(img, weights)
+
+    def error(halo, blend):
+        p = ModelParams(path=str(path), halo=halo, channel=1, blend=blend)
+        out, _ = run_steps(img, {"m": ("model", p, ("input",))}, "m", (15, 15))
+        return float(np.abs(out - ref).max())
+
+    assert error(2, "crop") < 1e-4  # the receptive field fits: exact
+    assert error(4, "linear") < error(1, "crop")  # blending a wider overlap beats a seam
