@@ -16,12 +16,9 @@ from pipeline.engine import tasks, tiles
 from pipeline.engine.blocks import BlockPlan, grow
 from pipeline.engine.labelling_pass import (
     Labelling,
-    preflight,
-    resolve_filter,
-    resolve_labelling,
 )
+from pipeline.engine.passes import Passes
 from pipeline.engine.program import Program, Step, make_program
-from pipeline.engine.reduce import InputStats, tree_reduce
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
 from pipeline.graph.dag import Dag, Node
@@ -30,7 +27,7 @@ PRODUCER_KINDS = ("source", "labelling", "object_filter", "tiled")
 
 
 @dataclass
-class Engine:
+class Engine(Passes):
     """Runs a DAG over a block plan with the current Dask scheduler."""
 
     dag: Dag
@@ -222,32 +219,6 @@ class Engine:
             )
         return key
 
-    def reduce(self, node: Node, func: Callable, combine, halo, n_inputs: int, label: str):
-        """One reduction pass of global op ``node`` (see :class:`InputStats`)."""
-        self.reset_graph()
-        inputs = node.inputs[:n_inputs]
-        grown = halo is not None and any(halo)
-        # A computed input is kept in scratch by its first pass; later passes read it.
-        keep = {i: not grown and not self._is_producer(i) for i in inputs}
-        self._passes[node.name] = n = self._passes.get(node.name, 0) + 1
-        parts = []
-        for idx in self.plan.indices():
-            core = self.plan.box(idx)
-            if grown:
-                keys = [self.grown_key(i, idx, halo) for i in inputs]
-                box = grow(core, halo, self.plan.shape)
-            else:
-                keys = [self._program_key(i, idx, keep[i]) for i in inputs]
-                box = core
-            pk = (f"part-{node.name}-{n}", *idx)
-            self._dsk[pk] = (tasks.partial_result, func, box, core, *keys)
-            parts.append(pk)
-        total = tree_reduce(self._dsk, parts, f"reduce-{node.name}-{n}", combine)
-        out = self.compute([total], label)[0]
-        self._kept.update(i for i, k in keep.items() if k)
-        self.reset_graph()
-        return out
-
     def local_key(self, name: str, index, keep: bool = False) -> tuple:
         """Key of the locally labelled block of labelling node ``name``.
 
@@ -345,92 +316,6 @@ class Engine:
                 self._kept_local.discard(name)
                 self.scratch.drop_later("local-" + name)
                 self.scratch.drop_later("values-" + name)
-
-    # ---- passes -------------------------------------------------------------
-    def resolve(self, targets: list[str]) -> None:
-        """Run the statistics and labelling passes that ``targets`` need."""
-        need: list[str] = []
-        for t in targets:
-            for n in self.dag.upstream(t):
-                if n not in need:
-                    need.append(n)
-        for name in list(self.dag.nodes):
-            if name not in need:
-                continue
-            node = self.dag.nodes[name]
-            if node.kind == "global" and name not in self.resolved:
-                try:
-                    self.resolved[name] = node.op.resolve(node.params, InputStats(self, node))
-                except ValueError as exc:
-                    raise DataError(f"step {name!r}: {exc}") from None
-            elif node.kind == "labelling":
-                resolve_labelling(self, node, node.name)
-            if node.op is not None and node.op.preflight and name not in self._checked:
-                self._checked.add(name)
-                warning = preflight(self, node)
-                if warning:
-                    self.warnings.append(f"step {name!r}: {warning}")
-            elif node.kind == "object_filter":
-                if node.op.resolve is not None and name not in self.resolved:
-                    self.resolved[name] = node.op.resolve(node.params, InputStats(self, node))
-                resolve_filter(self, node)
-
-    def check(self, targets: list[str]) -> None:
-        """Check dtypes and dimensions against the ops before any pass runs.
-
-        Raises
-        ------
-        DataError
-            An op that cannot take what its input step gives.
-        """
-        for t in targets:
-            for name in self.dag.upstream(t):
-                node = self.dag.nodes[name]
-                if node.kind in ("labelling", "object_filter"):
-                    self._connectivity(node)
-                    dtype = self._dtype_probe(node.inputs[0])
-                    if dtype.kind == "f" and node.op.func is None:
-                        raise DataError(
-                            f"step {name!r}: labelling needs a mask or an integer image, "
-                            f"step {node.inputs[0]!r} gives {dtype}"
-                        )
-                elif (
-                    node.kind == "global"
-                    and "mask" not in node.op.accepts
-                    and self._dtype_probe(node.inputs[0]).kind == "b"
-                ):
-                    raise DataError(
-                        f"step {name!r}: {node.op.name} needs a grayscale image, got a mask"
-                    )
-                elif node.op is not None and node.op.halo is not None:
-                    try:
-                        node.halo(self.ndim)
-                    except ValueError as exc:
-                        raise DataError(f"step {name!r}: {exc}") from None
-
-    def _dtype_probe(self, name: str) -> np.dtype:
-        """Dtype of node ``name``, from computing it on a tiny box."""
-        node = self.dag.nodes[name]
-        if node.kind == "source":
-            return np.dtype(self.source.dtype)
-        if node.kind in ("labelling", "object_filter"):
-            return np.dtype(np.uint32) if node.role == "labels" else np.dtype(bool)
-        if node.kind == "tiled":
-            return np.dtype(np.float32)
-        step = self._step_of_static(name)
-        probes = [np.zeros(self._probe_shape(i), self._dtype_probe(i)) for i in node.inputs]
-        extra = (((0, 3),) * self.ndim,) if step.with_box else ()
-        return np.asarray(step.func(*probes, step.arg, *extra)).dtype
-
-    def dtype_of(self, name: str) -> np.dtype:
-        """Dtype of the blocks of node ``name``."""
-        return self._dtype_probe(name)
-
-    def _probe_shape(self, name: str) -> tuple[int, ...]:
-        shape = (3,) * self.ndim
-        if self.dag.nodes[name].role == "color":
-            return (*shape, self.source.native_shape[self.source.native_axes.index("c")])
-        return shape
 
     # ---- final pass ---------------------------------------------------------
     def block_keys(self, target: str) -> dict[tuple[int, ...], tuple]:

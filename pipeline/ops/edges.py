@@ -20,7 +20,7 @@ from scipy import ndimage as ndi
 from skimage.util import img_as_float
 
 from pipeline.ops.histogram import order_statistics, percentile_from, percentile_ranks
-from pipeline.ops.registry import ObjectTable, OpInfo, Stats, register
+from pipeline.ops.registry import ObjectTable, OpInfo, Stats, core_slices, register
 
 
 class CannyParams(BaseModel):
@@ -108,8 +108,7 @@ def gradient_magnitude(image: np.ndarray, params: CannyParams) -> np.ndarray:
 
 
 def _core_magnitude(block, box, core, *, params: CannyParams) -> np.ndarray:
-    inner = tuple(slice(c0 - b0, c1 - b0) for (b0, _), (c0, c1) in zip(box, core, strict=True))
-    return gradient_magnitude(block, params)[inner]
+    return gradient_magnitude(block, params)[core_slices(box, core)]
 
 
 def edge_grades(image: np.ndarray, args: CannyArgs) -> np.ndarray:

@@ -148,6 +148,11 @@ class Stats(Protocol):
         ...
 
 
+def core_slices(box: Box, core: Box) -> tuple[slice, ...]:
+    """Where a block's own box ``core`` lies in an array covering ``box``."""
+    return tuple(slice(c0 - b0, c1 - b0) for (b0, _), (c0, c1) in zip(box, core, strict=True))
+
+
 OPS: dict[str, OpInfo] = {}
 
 

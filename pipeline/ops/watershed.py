@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from pipeline.ops.histogram import value_range
-from pipeline.ops.registry import OpInfo, Stats, register
+from pipeline.ops.registry import OpInfo, Stats, core_slices, register
 
 
 class PeaksParams(BaseModel):
@@ -45,7 +45,7 @@ def _candidates(image, box, core, *, size, threshold):
     """Local maxima of one block's core above ``threshold`` (coords, values), and how
     many of its voxels are not local maxima (none in a flat image)."""
     is_max = image == ndi.maximum_filter(image, size=size, mode="nearest")
-    inner = tuple(slice(c0 - b0, c1 - b0) for (b0, _), (c0, c1) in zip(box, core, strict=True))
+    inner = core_slices(box, core)
     is_max, image = is_max[inner], image[inner]
     not_max = int(is_max.size - np.count_nonzero(is_max))
     local = np.nonzero(is_max & (image > threshold))
