@@ -33,6 +33,7 @@ class Labelling:
 def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
     """Label ``node`` block by block, stitch, and record its relabel tables."""
     conn = engine._connectivity(node)
+    planar = bool(getattr(node.params, "planes", False))
     in_dtype = engine._dtype_probe(node.inputs[0])
     if in_dtype.kind == "f" and node.op.func is None:
         raise DataError(
@@ -56,7 +57,7 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
         ck = ("counts-" + node.name, *i)
         engine._dsk[ck] = (tasks.counts_part, summary[i])
         count_keys.append(ck)
-        nbs = lower_neighbours(engine.plan, i, conn)
+        nbs = lower_neighbours(engine.plan, i, conn, planar)
         if nbs:
             pk = ("pairs-" + node.name, *i)
             engine._dsk[pk] = (
@@ -64,6 +65,7 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
                 engine.plan,
                 i,
                 conn,
+                planar,
                 summary[i],
                 nbs,
                 *[summary[n] for n in nbs],
@@ -162,15 +164,19 @@ def resolve_filter(engine, node: Node) -> None:
     )
 
 
-def lower_neighbours(plan: BlockPlan, index, conn: int) -> list[tuple[int, ...]]:
-    """Blocks whose last slabs touch the first slabs of ``index``."""
+def lower_neighbours(
+    plan: BlockPlan, index, conn: int, planar: bool = False
+) -> list[tuple[int, ...]]:
+    """Blocks whose last slabs touch the first slabs of ``index`` (``planar``: in plane)."""
     out = set()
     ndim = len(index)
     for a in range(ndim):
-        if index[a] == 0:
+        if index[a] == 0 or (planar and a == 0):
             continue
         for shift in itertools.product((-1, 0, 1), repeat=ndim - 1):
             if conn == 1 and any(shift):
+                continue
+            if planar and shift[0]:
                 continue
             nb = list(index)
             nb[a] -= 1

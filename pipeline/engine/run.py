@@ -233,7 +233,8 @@ class Engine(Passes):
             if node.op is not None and node.op.func is not None and node.kind == "object_filter":
                 margin = node.halo(self.ndim) if node.op.halo is not None else None
                 params = self.resolved.get(name, node.params)
-                prepare = tasks.Prepare(node.op.func, params, node.op.peaks, margin)
+                planar = bool(getattr(node.params, "planes", False))
+                prepare = tasks.Prepare(node.op.func, params, node.op.peaks, margin, planar)
             keep_values = prepare is None and self._role_of(src) != "mask"
             paths = (
                 self.scratch.path("local-" + name, index),

@@ -40,18 +40,20 @@ def block_pairs(
     connectivity: int,
     own: BlockLabels,
     neighbours: dict[tuple[int, ...], BlockLabels],
+    planar: bool = False,
 ) -> np.ndarray:
     """Pairs of composite ids that touch across the lower faces of block ``index``.
 
     ``neighbours`` holds the summaries of the blocks before ``index`` along one axis
-    (and, for connectivity > 1, their neighbours along the other axes).
+    (and, for connectivity > 1, their neighbours along the other axes). With
+    ``planar``, objects connect within planes of constant first index only.
     Returns an ``(K, 2)`` int64 array without duplicates.
     """
     ndim = len(index)
     own_linear = plan.linear(index)
     found = []
     for a in range(ndim):
-        if index[a] == 0:
+        if index[a] == 0 or (planar and a == 0):
             continue
         upper = _composite(own.lo_faces[a], own_linear)
         upper_v = own.lo_values[a] if own.lo_values is not None else None
@@ -62,6 +64,8 @@ def block_pairs(
         own_box = plan.box(index)
         for shift in itertools.product((-1, 0, 1), repeat=ndim - 1):
             if connectivity == 1 and any(shift):
+                continue
+            if planar and shift[0]:  # perp[0] is the plane axis
                 continue
             nb = list(index)
             nb[a] -= 1
@@ -88,6 +92,8 @@ def block_pairs(
             if lower_v is not None:
                 lower_v[tuple(dst_sl)] = src_v[tuple(src_sl)]
         for d in _offsets(ndim - 1, connectivity):
+            if planar and d[0]:
+                continue
             sl = tuple(slice(1 + x, 1 + x + n) for x, n in zip(d, upper.shape, strict=True))
             low = lower[sl]
             hit = (upper != 0) & (low != 0)

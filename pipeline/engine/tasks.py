@@ -79,6 +79,7 @@ class Prepare:
     params: object
     peaks: bool  # whether the summary records each label's largest input value
     margin: tuple[int, ...] | None = None  # context func needs beyond the block
+    planar: bool = False  # objects connect within planes of constant first index only
 
 
 def label_block(
@@ -109,7 +110,8 @@ def label_block(
         mask, data = crop(mask, grown, box), crop(data, grown, box)
     if mask.dtype != np.bool_:  # graded: objects are its non-zero part, peaks its values
         data, mask = mask, mask > 0
-    return local_label(mask, connectivity), None, (data if peaks else None)
+    labels = local_label(mask, connectivity, planar=prepare.planar)
+    return labels, None, (data if peaks else None)
 
 
 def label_block_kept(
@@ -152,10 +154,10 @@ def counts_part(summary: BlockLabels):
     return summary.n, summary.first, summary.sizes, summary.border, summary.peaks, summary.bbox
 
 
-def pairs(plan, index, connectivity, own, neighbour_keys, *neighbours):
+def pairs(plan, index, connectivity, planar, own, neighbour_keys, *neighbours):
     """Touching pairs across the lower faces of one block."""
     return stitch.block_pairs(
-        plan, index, connectivity, own, dict(zip(neighbour_keys, neighbours, strict=True))
+        plan, index, connectivity, own, dict(zip(neighbour_keys, neighbours, strict=True)), planar
     )
 
 

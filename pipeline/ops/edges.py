@@ -42,6 +42,9 @@ class CannyParams(BaseModel):
     use_quantiles: bool = Field(
         False, description="low and high are quantiles (0..1) of the whole volume's gradient."
     )
+    planes: bool = Field(
+        False, description="3D stack: 2D canny in each plane, edges connect within planes."
+    )
 
     @model_validator(mode="after")
     def _order(self) -> CannyParams:
@@ -76,7 +79,7 @@ def resolve_canny(params: CannyParams, stats: Stats) -> CannyArgs:
     high = params.high if params.high is not None else 0.2
     n = int(np.prod(stats.shape))
     ranks = sorted(set(percentile_ranks(n, 100.0 * low) + percentile_ranks(n, 100.0 * high)))
-    halo = (int(4.0 * params.sigma + 0.5) + 1,) * len(stats.shape)
+    halo = tuple(max(h - 1, 0) for h in canny_halo(params, len(stats.shape)))
     values = partial(_core_magnitude, params=params)
     dtype = np.float32 if stats.dtype in (np.float16, np.float32) else np.float64
     found = order_statistics(stats, ranks, values, halo, dtype)
@@ -91,6 +94,8 @@ def gradient_magnitude(image: np.ndarray, params: CannyParams) -> np.ndarray:
     2D: as ``skimage.feature.canny`` computes it (Gaussian with edge-weight correction
     in mode constant, then Sobel); 3D: :func:`canny_3d_maxima`'s.
     """
+    if image.ndim == 3 and params.planes:
+        return np.stack([gradient_magnitude(plane, params) for plane in image])
     if image.ndim != 2:
         return canny_3d_maxima(image, params)[0]
     from skimage.filters import gaussian
@@ -129,6 +134,8 @@ def edge_grades(image: np.ndarray, args: CannyArgs) -> np.ndarray:
         hysteresis). 3D: the same from :func:`canny_3d_maxima`.
     """
     params, low, high = args.params, args.low, args.high
+    if image.ndim == 3 and params.planes:
+        return np.stack([edge_grades(plane, args) for plane in image])
     if image.ndim == 2:
         from skimage.feature import canny
 
@@ -185,8 +192,10 @@ def canny_3d_maxima(image: np.ndarray, params: CannyParams) -> tuple[np.ndarray,
 
 
 def canny_halo(params: CannyParams, ndim: int) -> tuple[int, ...]:
-    """Gaussian radius, plus one voxel for the gradient and one for the suppression."""
-    return (int(4.0 * params.sigma + 0.5) + 2,) * ndim
+    """Gaussian radius, plus one voxel for the gradient and one for the suppression
+    (none across planes when each plane is on its own)."""
+    h = int(4.0 * params.sigma + 0.5) + 2
+    return (0, *(h,) * (ndim - 1)) if params.planes and ndim == 3 else (h,) * ndim
 
 
 def keep_strong(params: CannyParams, objects: ObjectTable) -> np.ndarray:

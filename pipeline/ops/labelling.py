@@ -45,7 +45,7 @@ class RemoveSmallObjectsParams(BaseModel):
     renumber: bool = Field(True, description="Renumber the remaining objects 1..N in raster order.")
 
 
-def local_label(block: np.ndarray, connectivity: int) -> np.ndarray:
+def local_label(block: np.ndarray, connectivity: int, planar: bool = False) -> np.ndarray:
     """Label connected components of one block.
 
     Parameters
@@ -61,6 +61,14 @@ def local_label(block: np.ndarray, connectivity: int) -> np.ndarray:
         The same partition as ``skimage.measure.label(block, connectivity=connectivity)``;
         label order is not necessarily raster order.
     """
+    if planar and block.ndim > 2:  # each plane on its own; ids stay distinct
+        out = np.zeros(block.shape, dtype=np.uint32)
+        offset = 0
+        for z in range(block.shape[0]):
+            plane = local_label(block[z], min(connectivity, block.ndim - 1))
+            out[z] = np.where(plane > 0, plane + np.uint32(offset), 0)
+            offset += int(plane.max()) if plane.size else 0
+        return out
     conn = _CC3D_CONNECTIVITY.get(block.ndim, {}).get(connectivity)
     if conn is not None and block.size:
         src = block if block.dtype != np.bool_ else block.view(np.uint8)

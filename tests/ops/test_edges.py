@@ -86,3 +86,23 @@ def test_canny_3d_quantiles_and_bad_quantile():
     np.testing.assert_array_equal(out_a, out_b)
     with pytest.raises(ValueError, match="quantile thresholds must be between 0 and 1"):
         CannyParams(low=2, high=3, use_quantiles=True)
+
+
+@pytest.mark.parametrize("chunks", [(3, 9, 11), (5, 30, 64), (12, 64, 70)])
+def test_canny_per_plane_of_a_stack_equals_skimage_per_plane(chunks):
+    stack = np.stack([_cells((64, 70), seed=s) for s in range(12)])
+    p = CannyParams(sigma=1.5, low=10, high=40, planes=True)
+    out, _ = run_steps(stack, {"e": ("canny", p, ("input",))}, "e", chunks)
+    ref = np.stack(
+        [feature.canny(plane, sigma=1.5, low_threshold=10, high_threshold=40) for plane in stack]
+    )
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_canny_per_plane_quantiles_are_of_the_whole_stack():
+    stack = np.stack([_cells((40, 44), seed=s) for s in range(5)])
+    p = CannyParams(low=0.8, high=0.95, use_quantiles=True, planes=True)
+    out_a, _ = run_steps(stack, {"e": ("canny", p, ("input",))}, "e", (2, 9, 11))
+    out_b, _ = run_steps(stack, {"e": ("canny", p, ("input",))}, "e", (5, 40, 44))
+    assert out_a.any()
+    np.testing.assert_array_equal(out_a, out_b)
