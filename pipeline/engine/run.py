@@ -14,9 +14,7 @@ import numpy as np
 
 from pipeline.engine import tasks, tiles
 from pipeline.engine.blocks import BlockPlan, grow
-from pipeline.engine.labelling_pass import (
-    Labelling,
-)
+from pipeline.engine.labelling_pass import Labelling
 from pipeline.engine.passes import Passes
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.scratch import Scratch
