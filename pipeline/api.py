@@ -18,7 +18,7 @@ from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import ConfigError, DataError, OutputExistsError
-from pipeline.graph.dag import without_resample
+from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io import ome_zarr
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
@@ -155,6 +155,7 @@ def run(
     _check_roles(cfg, source)
     target = cfg.spec.output.labels
     dag, source = _resized(cfg, source, target)
+    dag = with_input_spacing(dag, source.spacing)
     plan = plan_for(cfg, source)
     out = Path(cfg.spec.output.path)
     engine = Engine(

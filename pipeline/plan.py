@@ -10,7 +10,7 @@ from pipeline.api import open_input, plan_for
 from pipeline.config import load_config
 from pipeline.engine.program import make_program
 from pipeline.engine.run import Engine
-from pipeline.graph.dag import without_resample
+from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.resample import output_shape, plan_resize
 
@@ -30,6 +30,7 @@ def describe_plan(config, overrides=()) -> str:
             f"anti-aliasing sigma {r.sigma}"
         )
         source = ResizedSource(source, r)
+    dag = with_input_spacing(dag, source.spacing)
     plan = plan_for(cfg, source)
     ndim = len(plan.shape)
     block = tuple(c[0] for c in plan.chunks)

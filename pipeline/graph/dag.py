@@ -183,3 +183,14 @@ def extra_inputs(op: OpInfo, params: BaseModel) -> tuple[str, ...]:
             continue
         out.extend(value if isinstance(value, list | tuple) else [value])
     return tuple(out)
+
+
+def with_input_spacing(dag: Dag, spacing: tuple[float, ...]) -> Dag:
+    """The DAG with every ``spacing: input`` parameter set to the image's voxel size."""
+    nodes = {}
+    for name, n in dag.nodes.items():
+        if getattr(n.params, "spacing", None) == "input":
+            params = n.params.model_copy(update={"spacing": [float(v) for v in spacing]})
+            n = Node(name, n.op, params, n.inputs, n.role)
+        nodes[name] = n
+    return Dag(nodes, dag.consumers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,12 +23,16 @@ class DistanceParams(BaseModel):
         description="Distances are exact up to this value and capped at it; sets the halo "
         "(use at least the largest object radius).",
     )
-    spacing: list[float] | None = Field(
-        None, description="Voxel size per axis (z, y, x) in the unit of max_distance."
+    spacing: list[float] | Literal["input"] | None = Field(
+        None,
+        description="Voxel size per axis (z, y, x) in the unit of max_distance; 'input': the "
+        "image's own voxel size (metadata or input.spacing); default 1.",
     )
 
     def sampling(self, ndim: int) -> tuple[float, ...]:
         """Voxel size per axis."""
+        if self.spacing == "input":
+            raise ValueError("spacing 'input' is replaced by the image's voxel size before a run")
         s = self.spacing or [1.0] * ndim
         if len(s) != ndim:
             raise ValueError(f"spacing has {len(s)} values, the image has {ndim} axes")
@@ -88,7 +93,9 @@ class ExpandParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     distance: float = Field(1.0, gt=0, le=256, description="How far labels grow into background.")
-    spacing: list[float] | None = Field(None, description="Voxel size per axis (z, y, x).")
+    spacing: list[float] | Literal["input"] | None = Field(
+        None, description="Voxel size per axis (z, y, x), or 'input': the image's own."
+    )
 
     def sampling(self, ndim: int) -> tuple[float, ...]:
         """Voxel size per axis."""

@@ -159,3 +159,28 @@ def test_expand_labels(chunks, distance, spacing):
         measure.label(mask), distance, spacing=spacing if spacing else 1
     )
     np.testing.assert_array_equal(out, ref)
+
+
+def test_distance_in_the_images_own_voxel_size(tmp_path):
+    import zarr
+
+    import pipeline
+
+    mask = _mask((10, 24, 22), fill=0.8)
+    np.save(tmp_path / "m.npy", mask.astype(np.uint8))
+    cfg = {
+        "input": {"path": str(tmp_path / "m.npy"), "chunks": [3, 7, 5], "spacing": [2, 0.5, 0.5]},
+        "steps": {
+            "m": {"op": "threshold", "value": 0},
+            "d": {"op": "distance_transform", "max_distance": 3.0, "spacing": "input"},
+            "core": {"op": "threshold", "value": 1.2},
+            "obj": {"op": "label"},
+        },
+        "output": {"path": str(tmp_path / "out"), "labels": "obj"},
+    }
+    res = pipeline.run(cfg)
+    from skimage.measure import label
+
+    dist = np.minimum(ndi.distance_transform_edt(mask, sampling=(2, 0.5, 0.5)), 3.0)
+    got = np.asarray(zarr.open_group(str(res.labels_path), mode="r")["0"])
+    np.testing.assert_array_equal(got, label(dist > 1.2))
