@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.engine import stitch, tasks
-from pipeline.engine.blocks import BlockPlan
+from pipeline.engine.blocks import BlockPlan, grow
 from pipeline.errors import DataError
 from pipeline.graph.dag import Node
 from pipeline.ops.registry import ObjectTable
@@ -204,3 +204,61 @@ def preflight(engine, node: Node) -> str | None:
         )
     lab = engine.labellings.get(name) or resolve_labelling(engine, engine.dag.nodes[name], name)
     return check(node.params, ObjectTable(lab.sizes, lab.border, lab.peaks, lab.bbox))
+
+
+def resolve_instances(engine, node: Node) -> Labelling:
+    """Stitch a tiled node's instance tiles: match ids by IoU in the tiles' overlaps."""
+    from pipeline.engine import instances
+
+    engine.reset_graph()
+    plan = engine.plan
+    local, ids, summary = {}, {}, {}
+    for i in plan.indices():
+        lk = ("local-" + node.name, *i)
+        path = engine.scratch.path("local-" + node.name, i)
+        box = plan.box(i)
+        engine._dsk[lk] = (
+            instances.local_block,
+            engine.tile_key(node, i),
+            engine.tile_box(node, i),
+            box,
+            path,
+        )
+        ids[i] = ("ids-" + node.name, *i)
+        engine._dsk[ids[i]] = (instances.ids_of, lk)
+        summary[i] = ("summary-" + node.name, *i)
+        engine._dsk[summary[i]] = (instances.summarise_local, lk, box, plan.shape)
+        local[i] = lk
+    count_keys, pair_keys = [], []
+    for i in plan.indices():
+        ck = ("counts-" + node.name, *i)
+        engine._dsk[ck] = (tasks.counts_part, summary[i])
+        count_keys.append(ck)
+        ones = (1,) * engine.ndim
+        for j in plan.blocks_in(grow(plan.box(i), ones, plan.shape)):
+            if plan.linear(j) >= plan.linear(i):
+                continue
+            pk = ("pairs-" + node.name, *i, *j)
+            engine._dsk[pk] = (
+                instances.matched_pairs,
+                engine.tile_key(node, j), engine.tile_box(node, j), ids[j], plan.linear(j),
+                engine.tile_key(node, i), engine.tile_box(node, i), ids[i], plan.linear(i),
+                node.params.min_iou,
+            )  # fmt: skip
+            pair_keys.append(pk)
+    out = engine.compute(count_keys + pair_keys, f"match {node.name}")
+    engine._kept_local.add(node.name)
+    engine.reset_graph()
+    parts, pair_list = out[: len(count_keys)], out[len(count_keys) :]
+    offsets, final, sizes, _ = stitch.resolve(
+        plan, [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], pair_list
+    )
+    dtype = np.uint32 if len(sizes) < 2**32 else np.uint64
+    luts = [stitch.block_lut(final, offsets, b, dtype) for b in range(plan.nblocks)]
+    border = _per_object(final, len(sizes), [p[3] for p in parts], np.logical_or, False)
+    bbox = _object_boxes(final, len(sizes), [p[5] for p in parts], engine.ndim)
+    lab = Labelling(
+        engine.ndim, node.name, luts, len(sizes), sizes, offsets, final, border, None, bbox
+    )
+    engine.labellings[node.name] = lab
+    return lab

@@ -8,7 +8,12 @@ import numpy as np
 
 from pipeline.engine import tasks
 from pipeline.engine.blocks import grow
-from pipeline.engine.labelling_pass import preflight, resolve_filter, resolve_labelling
+from pipeline.engine.labelling_pass import (
+    preflight,
+    resolve_filter,
+    resolve_instances,
+    resolve_labelling,
+)
 from pipeline.engine.reduce import InputStats, tree_reduce
 from pipeline.errors import DataError
 from pipeline.graph.dag import Node
@@ -61,6 +66,8 @@ class Passes:
                     raise DataError(f"step {name!r}: {exc}") from None
             elif node.kind == "labelling":
                 resolve_labelling(self, node, node.name)
+            elif node.kind == "tiled" and getattr(node.params, "instances", False):
+                resolve_instances(self, node)
             if node.op is not None and node.op.preflight and name not in self._checked:
                 self._checked.add(name)
                 warning = preflight(self, node)

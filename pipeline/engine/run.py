@@ -143,7 +143,7 @@ class Engine(Passes):
             return (tasks.load_block, self.scratch.path(name, index))
         if node.kind == "source":
             return (tasks.read_block, self.source, box)
-        if node.kind == "tiled":
+        if node.kind == "tiled" and not getattr(node.params, "instances", False):
             return self._blend_task(node, index)
         lab = self.labellings[name]
         lut = lab.luts[self.plan.linear(index)]
@@ -161,21 +161,28 @@ class Engine(Passes):
         near = (
             [index] if blend == "crop" else self.plan.blocks_in(grow(box, overlap, self.plan.shape))
         )
-        keys, tile_boxes, cores = [], [], []
-        for j in near:
-            key = ("tile-" + node.name, *j)
-            if key not in self._dsk:
-                self._dsk[key] = (
-                    tiles.predict_tile,
-                    self.grown_key(node.inputs[0], j, overlap),
-                    node.op.func,
-                    node.params,
-                    self.scratch.path("tile-" + node.name, j),
-                )
-            keys.append(key)
-            tile_boxes.append(grow(self.plan.box(j), overlap, self.plan.shape))
-            cores.append(self.plan.box(j))
+        keys = [self.tile_key(node, j) for j in near]
+        tile_boxes = [self.tile_box(node, j) for j in near]
+        cores = [self.plan.box(j) for j in near]
         return (tiles.blend_block, box, self.plan.shape, blend, keys, tile_boxes, cores)
+
+    def tile_box(self, node: Node, index) -> tuple:
+        """The box of a tiled node's tile for block ``index`` (grown by the overlap)."""
+        return grow(self.plan.box(index), node.halo(self.ndim), self.plan.shape)
+
+    def tile_key(self, node: Node, index) -> tuple:
+        """Key of the task predicting (once) the tile of block ``index``; gives its file."""
+        key = ("tile-" + node.name, *index)
+        if key not in self._dsk:
+            self._dsk[key] = (
+                tiles.predict_tile,
+                self.grown_key(node.inputs[0], index, node.halo(self.ndim)),
+                node.op.func,
+                node.params,
+                self.scratch.path("tile-" + node.name, index),
+                bool(getattr(node.params, "instances", False)),
+            )
+        return key
 
     def producer_key(self, name: str, index) -> tuple:
         """Key of the task giving producer ``name`` on block ``index``."""
@@ -233,7 +240,7 @@ class Engine(Passes):
                 params = self.resolved.get(name, node.params)
                 planar = bool(getattr(node.params, "planes", False))
                 prepare = tasks.Prepare(node.op.func, params, node.op.peaks, margin, planar)
-            keep_values = prepare is None and self._role_of(src) != "mask"
+            keep_values = prepare is None and node.kind != "tiled" and self._role_of(src) != "mask"
             paths = (
                 self.scratch.path("local-" + name, index),
                 self.scratch.path("values-" + name, index),

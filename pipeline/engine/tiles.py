@@ -17,10 +17,15 @@ from pipeline.engine import scratch
 from pipeline.engine.blocks import Box, crop, intersect
 
 
-def predict_tile(tile: np.ndarray, func, params, path: str) -> str:
-    """Predict one tile and keep it in scratch (a kept tile is not predicted again)."""
+def predict_tile(tile: np.ndarray, func, params, path: str, instances: bool = False) -> str:
+    """Predict one tile and keep it in scratch (a kept tile is not predicted again).
+
+    Instance maps are rounded to integer ids; other predictions stay float32.
+    """
     if not os.path.exists(path):
-        scratch.save(path, np.asarray(func(tile, params), dtype=np.float32))
+        pred = np.asarray(func(tile, params))
+        pred = np.rint(pred).astype(np.int64) if instances else pred.astype(np.float32)
+        scratch.save(path, pred)
     return path
 
 

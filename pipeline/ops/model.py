@@ -41,6 +41,12 @@ class ModelParams(BaseModel):
     )
     channel: int = Field(0, ge=0, description="Output channel kept.")
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the network runs.")
+    instances: bool = Field(
+        False,
+        description="The channel is an instance label map per tile: ids of neighbouring "
+        "tiles that overlap with IoU >= min_iou become one object.",
+    )
+    min_iou: float = Field(0.5, gt=0, le=1, description="Overlap needed to join instances.")
     blend: Literal["crop", "linear", "gaussian"] = Field(
         "crop",
         description="crop: each block keeps its own tile's centre (exact when the receptive "
@@ -131,6 +137,7 @@ register(
     OpInfo(
         name="model",
         kind="tiled",
+        role=lambda params, roles: "labels" if params.instances else "image",
         params=ModelParams,
         func=run_model,
         halo=model_halo,
