@@ -134,3 +134,20 @@ def test_blending_hides_seams_of_a_too_small_halo(tmp_path):
 
     assert error(2, "crop") < 1e-4  # the receptive field fits: exact
     assert error(4, "linear") < error(1, "crop")  # blending a wider overlap beats a seam
+
+
+def test_torchscript_model_equals_whole_image(tmp_path):
+    torch = pytest.importorskip(
+        "torch", reason="torch is not installed (pip install segpipe[torch])"
+    )
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(3, 2, 3, padding=1)
+    )
+    path = tmp_path / "net.pt"
+    torch.jit.script(net.eval()).save(str(path))
+    img = np.random.default_rng(5).random((37, 41)).astype(np.float32)
+    p = ModelParams(path=str(path), halo=2, channel=1)
+    out, _ = run_steps(img, {"m": ("model", p, ("input",))}, "m", (9, 13))
+    with torch.no_grad():
+        ref = net(torch.from_numpy(img)[None, None]).numpy()[0, 1]
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
