@@ -177,6 +177,9 @@ def run(
 
 
 def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
+    final = engine.dag.nodes[target]
+    if final.kind == "resample":  # labels made on this grid, written on another
+        return _execute_resized(cfg, source, plan, engine, final, out, t_start)
     engine.resolve([target])
     lab = engine.labellings.get(target)
     dtype = lab.luts[0].dtype if lab else engine.dtype_of(target)
@@ -199,11 +202,68 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
     summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
     summary["timings"]["total"] = time.perf_counter() - t_start
-    summary_path = out / "summary.json"
+    return RunResult(count, labels_path, _write_summary(out, summary), summary)
+
+
+def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResult:
+    """Make the labels of the step the final resize reads, keep them, and write them
+    resized (nearest for labels and masks) on the new grid."""
+    from pipeline.graph.dag import SOURCE, Dag, Node
+
+    made = final.inputs[0]
+    engine.resolve([made])
+    lab = engine.labellings.get(made)
+    dtype = lab.luts[0].dtype if lab else engine.dtype_of(made)
+    dtype = np.dtype(np.uint8) if dtype == np.bool_ else np.dtype(dtype)
+    kept = out / ".before-resize.zarr"
+    block = tuple(c[0] for c in plan.chunks)
+    ome_zarr.create_labels(kept, plan.shape, block, dtype, 1, source.spatial_axes)
+    engine.for_each_block(made, _write, f"keep {made}", str(kept), 1, dtype, False)
+    try:
+        grid = open_source(kept / "0", spacing=list(source.spacing), unit=source.unit)
+        try:
+            shape = output_shape(grid.shape, grid.spacing, final.params)
+            r = plan_resize(grid.shape, shape, grid.dtype, final.role, final.params)
+        except ValueError as exc:
+            raise DataError(f"step {final.name!r}: {exc}") from None
+        if r.order > 0:
+            lo, hi = _input_range(cfg, grid)
+            r = replace(r, clip=(float(lo), float(hi)))
+        resized = ResizedSource(grid, r)
+        plan2 = plan_for(cfg, resized)
+        dag = Dag({SOURCE: Node(SOURCE, None, None, (), final.role)}, {SOURCE: []})
+        writer = Engine(dag, resized, plan2, scheduler=cfg.spec.engine.scheduler)
+        try:
+            levels = ome_zarr.pyramid_levels(plan2.shape, tuple(c[0] for c in plan2.chunks))
+            labels_path = out / f"{final.name}.ome.zarr"
+            out_dtype = resized.resize.out_dtype
+            axes = source.spatial_axes
+            block2 = tuple(c[0] for c in plan2.chunks)
+            ome_zarr.create_labels(labels_path, plan2.shape, block2, out_dtype, levels, axes)
+            ids = writer.for_each_block(
+                SOURCE, _write, "write labels", str(labels_path), levels, out_dtype, True
+            )
+            engine.timings.update(writer.timings)
+        finally:
+            writer.close()
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)
+    count = len(np.unique(np.concatenate([np.zeros(0, out_dtype), *ids])))
+    ome_zarr.finish_labels(
+        labels_path, final.name, levels, axes, resized.spacing, source.unit, count
+    )
+    summary = _summary(cfg, resized, plan2, engine, final.name, count, labels_path, levels)
+    summary["timings"]["total"] = time.perf_counter() - t_start
+    return RunResult(count, labels_path, _write_summary(out, summary), summary)
+
+
+def _write_summary(out: Path, summary: dict) -> Path:
+    """Write ``summary.json`` last, under a temporary name first: its presence means done."""
+    path = out / "summary.json"
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
-    tmp.replace(summary_path)
-    return RunResult(count, labels_path, summary_path, summary)
+    tmp.replace(path)
+    return path
 
 
 def _write(box, data, path, levels, dtype, count_ids: bool):

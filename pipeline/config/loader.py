@@ -153,6 +153,12 @@ def load_config(
         raise ConfigError(problems)
     where = {n: _where(marks, filename, ("steps", n)) for n in parsed}
     dag = build_dag(parsed, where=where)
+    for node in dag.nodes.values():
+        if node.kind == "resample" and node.inputs != (SOURCE,) and node.name != spec.output.labels:
+            raise ConfigError(
+                f"{where[node.name]}: a resize of step {node.inputs[0]!r} must be the output "
+                f"step (output.labels: {node.name}); resize the input with input: {SOURCE}"
+            )
     if dag.nodes[spec.output.labels].role not in ("labels", "mask"):
         raise ConfigError(
             f"{_where(marks, filename, ('output', 'labels'))}: step {spec.output.labels!r} "

@@ -123,31 +123,38 @@ def build_dag(
 
 
 def _resample_problems(nodes: dict[str, Node], where: dict[str, str]) -> list[str]:
-    """A resize changes the grid: it reads the input, and nothing else does."""
-    resamples = [n for n in nodes.values() if n.kind == "resample"]
-    if not resamples:
-        return []
+    """A resize changes the grid: one may read the input (and then nothing else does),
+    one may resize a step at the end of the pipeline (its labels are written)."""
     problems = []
-    for n in resamples[1:]:
-        problems.append(f"{where.get(n.name, n.name)}: only one resize step per pipeline")
-    first = resamples[0]
-    if first.inputs != (SOURCE,):
+    first = [n for n in nodes.values() if n.kind == "resample" and n.inputs == (SOURCE,)]
+    last = [n for n in nodes.values() if n.kind == "resample" and n.inputs != (SOURCE,)]
+    for n in first[1:] + last[1:]:
         problems.append(
-            f"{where.get(first.name, first.name)}: a resize reads the input image "
-            f"(input: {SOURCE}), not step {first.inputs[0]!r}"
+            f"{where.get(n.name, n.name)}: at most one resize of the input and one "
+            "of the result per pipeline"
         )
-    for n in nodes.values():
-        if n.kind != "resample" and SOURCE in n.inputs:
+    if first:
+        for n in nodes.values():
+            if n.kind != "resample" and SOURCE in n.inputs:
+                problems.append(
+                    f"{where.get(n.name, n.name)}: reads the input image, but step "
+                    f"{first[0].name!r} resizes it: read {first[0].name!r} instead"
+                )
+    for n in last:
+        if any(n.name in m.inputs for m in nodes.values()):
             problems.append(
-                f"{where.get(n.name, n.name)}: reads the input image, but step {first.name!r} "
-                f"resizes it: read {first.name!r} instead"
+                f"{where.get(n.name, n.name)}: a resize of a step is the last step: "
+                "nothing may read it"
             )
     return problems
 
 
 def without_resample(dag: Dag) -> tuple[Dag, Node | None]:
-    """The DAG with its resize step turned into the source (its consumers read the input)."""
-    resample = next((n for n in dag.nodes.values() if n.kind == "resample"), None)
+    """The DAG with its resize of the input turned into the source (its consumers read
+    the input)."""
+    resample = next(
+        (n for n in dag.nodes.values() if n.kind == "resample" and n.inputs == (SOURCE,)), None
+    )
     if resample is None:
         return dag, None
     nodes: dict[str, Node] = {SOURCE: Node(SOURCE, None, None, (), resample.role)}

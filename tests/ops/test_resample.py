@@ -127,5 +127,32 @@ def test_resize_must_read_the_input(tmp_path):
         },
         "output": {"path": str(tmp_path / "o"), "labels": "mask"},
     }
-    with pytest.raises(ConfigError, match="a resize reads the input image"):
+    with pytest.raises(ConfigError, match="a resize of step 'smooth' must be the output step"):
         load_config(cfg)
+
+
+@pytest.mark.parametrize("chunks", [(4, 8, 8), (12, 30, 28)])
+def test_segment_small_write_labels_at_full_size(tmp_path, chunks):
+    img = _image((12, 30, 28))
+    np.save(tmp_path / "in.npy", img)
+    cfg = {
+        "input": {"path": str(tmp_path / "in.npy"), "chunks": list(chunks)},
+        "steps": {
+            "small": {"op": "resize", "scale": 0.5},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "obj": {"op": "label"},
+            "full": {"op": "resize", "shape": [12, 30, 28]},
+        },
+        "output": {"path": str(tmp_path / "out"), "labels": "full"},
+    }
+    res = pipeline.run(cfg)
+    from skimage.filters import threshold_otsu
+
+    small = transform.rescale(img, 0.5, order=1, preserve_range=True)
+    objects = measure.label(small > threshold_otsu(small))
+    ref = transform.resize(objects, img.shape, order=0, preserve_range=True, anti_aliasing=False)
+    got = np.asarray(zarr.open_group(str(res.labels_path), mode="r")["0"])
+    np.testing.assert_array_equal(got, ref)
+    assert res.count == len(np.unique(ref)) - 1
+    assert json.loads(res.summary_path.read_text())["shape"] == [12, 30, 28]
+    assert not (tmp_path / "out" / ".before-resize.zarr").exists()
