@@ -15,6 +15,7 @@ halo; the agreement is measured, not assumed (see the README).
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +40,21 @@ class PeaksParams(BaseModel):
     num_peaks: int | None = Field(
         None, ge=1, description="Keep at most this many, brightest first."
     )
+    footprint: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        description="Box (size per axis) in which a peak is the maximum; default a cube of "
+        "2·min_distance+1 (skimage's footprint=np.ones(sizes)).",
+    )
+
+    def window(self, ndim: int) -> tuple[int, ...]:
+        """Size per axis of the maximum filter."""
+        if self.footprint is None:
+            return (2 * self.min_distance + 1,) * ndim
+        if len(self.footprint) != ndim:
+            raise ValueError(
+                f"footprint has {len(self.footprint)} sizes, the image has {ndim} axes"
+            )
+        return tuple(self.footprint)
 
 
 def _candidates(image, box, core, *, size, threshold):
@@ -87,8 +103,9 @@ def resolve_peaks(params: PeaksParams, stats: Stats) -> np.ndarray:
         threshold = lo if threshold is None else threshold
         if params.threshold_rel is not None:
             threshold = max(threshold, params.threshold_rel * hi)
-    halo = (md,) * len(stats.shape)
-    func = partial(_candidates, size=2 * md + 1, threshold=threshold)
+    window = params.window(len(stats.shape))
+    halo = tuple(w // 2 for w in window)
+    func = partial(_candidates, size=window, threshold=threshold)
     coords, values, not_max = stats.reduce(func, _concat, halo=halo, name="peaks")
     if not_max == 0:  # every voxel is its neighbourhood's maximum: skimage finds no peak
         return np.zeros((0, len(stats.shape)), dtype=np.int64)

@@ -29,6 +29,7 @@ def touching_spheres(shape=(24, 48, 48), n=14, seed=0):
 def _peaks_ref(image, p: PeaksParams):
     coords = feature.peak_local_max(
         image,
+        footprint=np.ones(p.footprint, bool) if p.footprint else None,
         min_distance=p.min_distance,
         threshold_abs=p.threshold_abs,
         threshold_rel=p.threshold_rel,
@@ -48,6 +49,7 @@ def _peaks_ref(image, p: PeaksParams):
         PeaksParams(min_distance=3, threshold_rel=0.3),
         PeaksParams(min_distance=4, exclude_border=False, num_peaks=9),
         PeaksParams(min_distance=2, threshold_abs=2.0),
+        PeaksParams(min_distance=2, footprint=[3, 7, 5]),
     ],
 )
 def test_peaks_equal_skimage(chunks, p):
