@@ -10,6 +10,7 @@ from pipeline.api import open_input, plan_for
 from pipeline.config import load_config
 from pipeline.engine.program import make_program
 from pipeline.engine.run import Engine
+from pipeline.errors import DataError
 from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.resample import output_shape, plan_resize
@@ -47,7 +48,10 @@ def describe_plan(config, overrides=()) -> str:
     for name, node in dag.nodes.items():
         if node.op is None:
             continue
-        halo = node.halo(ndim)
+        try:
+            halo = node.halo(ndim)
+        except ValueError as exc:
+            raise DataError(f"step {name!r}: {exc}") from None
         prog = make_program(node.inputs[0], engine._step_of_static, ndim)
         margin = prog.margins.get(prog.leaves[0], (0,) * ndim) if prog.leaves else (0,) * ndim
         margin = tuple(m + h for m, h in zip(margin, halo, strict=True))

@@ -323,3 +323,16 @@ def test_slice_of_the_wrong_shape(here, capsys):
     tifffile.imwrite(here / path / "z3.tif", np.zeros((40, 30), np.uint16))
     with pytest.raises(DataError, match=r"z3\.tif|wrong shape"):
         source.read(((0, 8), (0, 40), (0, 40)))
+
+
+def test_missing_model_file_is_one_line_before_any_pass(here, capsys):
+    src = here / write_input("tiff", blobs(), here, stem="model")
+    steps = {
+        "prob": {"op": "model", "path": "no_such_net.onnx", "halo": 2},
+        "mask": {"op": "threshold", "value": 0.5},
+        "objects": {"op": "label"},
+    }
+    rc, out, err = run(capsys, write_config(here, src.name, steps=steps))
+    assert_one_error(rc, out, err, r"step 'prob': model file no_such_net\.onnx not found")
+    assert main(["plan", "config.yaml"]) == 3
+    assert "not found" in capsys.readouterr().err
