@@ -22,6 +22,7 @@ from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io import ome_zarr
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
+from pipeline.ops import measure
 from pipeline.ops.resample import convert, output_shape, plan_resize
 
 
@@ -190,9 +191,20 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     levels = ome_zarr.pyramid_levels(plan.shape, block)
     axes = source.spatial_axes
     ome_zarr.create_labels(labels_path, plan.shape, block, dtype, levels, axes)
-    ids = engine.for_each_block(
-        target, _write, "write labels", str(labels_path), levels, dtype, lab is None
+    spec = cfg.spec.output.table
+    also = (spec.intensity,) if spec is not None and spec.intensity else ()
+    written = engine.for_each_block(
+        target,
+        _write,
+        "write labels",
+        str(labels_path),
+        levels,
+        dtype,
+        lab is None,
+        spec is not None,
+        also=also,
     )
+    ids = [w[0] for w in written]
     # Stitched labels know their count; other label images (watershed, classes) count
     # the distinct ids written.
     if lab is None:
@@ -201,8 +213,52 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
         count = lab.count
     ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
     summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
+    if spec is not None:
+        summary["table"] = _write_table(cfg, out, target, [w[1] for w in written], source, summary)
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(count, labels_path, _write_summary(out, summary), summary)
+
+
+def _write_table(cfg, out: Path, name: str, partials: list, source, summary: dict) -> str:
+    """The objects' table from the blocks' partial aggregates (Parquet or CSV)."""
+    spec = cfg.spec.output.table
+    props = tuple(
+        spec.properties
+        or [p for p in measure.PROPERTIES if p not in measure.INTENSITY or spec.intensity]
+    )
+    merged = measure.merge(partials)
+    try:
+        cols = measure.table(merged, tuple(source.spacing), props)
+    except ValueError as exc:
+        raise DataError(f"output.table: {exc}") from None
+    n = len(merged.ids)
+    if "area" in props:
+        cols["unit"] = np.array([source.unit or "voxel"] * n, dtype=object)
+    path = out / f"{name}.{spec.format}"
+    if spec.format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        meta = {
+            "segpipe": json.dumps(
+                {
+                    "config_sha256": summary["config_sha256"],
+                    "versions": summary["versions"],
+                    "labels": summary["labels"],
+                }
+            )
+        }
+        t = pa.table({k: pa.array(v) for k, v in cols.items()}).replace_schema_metadata(meta)
+        pq.write_table(t, path)
+    else:
+        import csv
+
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(list(cols))
+            for row in zip(*[c.tolist() for c in cols.values()], strict=True):
+                w.writerow(row)
+    return str(path)
 
 
 def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResult:
@@ -211,6 +267,8 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     from pipeline.graph.dag import SOURCE, Dag, Node
 
     made = final.inputs[0]
+    if cfg.spec.output.table is not None:
+        raise DataError("output.table: a table of labels resized by the last step is not supported")
     engine.resolve([made])
     lab = engine.labellings.get(made)
     dtype = lab.luts[0].dtype if lab else engine.dtype_of(made)
@@ -240,9 +298,12 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
             axes = source.spatial_axes
             block2 = tuple(c[0] for c in plan2.chunks)
             ome_zarr.create_labels(labels_path, plan2.shape, block2, out_dtype, levels, axes)
-            ids = writer.for_each_block(
-                SOURCE, _write, "write labels", str(labels_path), levels, out_dtype, True
-            )
+            ids = [
+                w[0]
+                for w in writer.for_each_block(
+                    SOURCE, _write, "write labels", str(labels_path), levels, out_dtype, True
+                )
+            ]
             engine.timings.update(writer.timings)
         finally:
             writer.close()
@@ -266,11 +327,14 @@ def _write_summary(out: Path, summary: dict) -> Path:
     return path
 
 
-def _write(box, data, path, levels, dtype, count_ids: bool):
-    """Write one block; the distinct non-zero ids in it when ``count_ids``."""
+def _write(box, data, path, levels, dtype, count_ids: bool, measures: bool = False, *also):
+    """Write one block. Returns the distinct non-zero ids in it (when ``count_ids``) and
+    its objects' partial measurements (when ``measures``; ``also``: the intensity block)."""
     data = data.astype(dtype, copy=False)
     ome_zarr.write_block(path, levels, box, data)
-    return np.unique(data[data != 0]) if count_ids else None
+    ids = np.unique(data[data != 0]) if count_ids else None
+    part = measure.block_partial(data, also[0] if also else None, box) if measures else None
+    return ids, part
 
 
 def _json_default(o):

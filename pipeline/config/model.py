@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from pipeline.ops.measure import PROPERTIES
 from pipeline.ops.registry import all_ops
 
 
@@ -29,12 +30,25 @@ class InputSpec(_Frozen):
     unit: str | None = Field(None, description="Unit of the spacing, e.g. micrometer.")
 
 
+class TableSpec(_Frozen):
+    """A table of the written objects (one row each), like skimage's regionprops_table."""
+
+    format: Literal["parquet", "csv"] = Field("parquet", description="File format.")
+    intensity: str | None = Field(
+        None, description="Image step whose values intensity_* columns measure."
+    )
+    properties: list[Literal[PROPERTIES]] | None = Field(  # type: ignore[valid-type]
+        None, description="Columns to compute (default: all that apply)."
+    )
+
+
 class OutputSpec(_Frozen):
     """What is written where."""
 
     path: str = Field(..., description="Output folder (labels as OME-Zarr, summary.json).")
     labels: str = Field(..., description="Step whose labels are written.")
     overwrite: bool = Field(False, description="Replace an existing output folder.")
+    table: TableSpec | None = Field(None, description="Also write a table of the objects.")
 
 
 class EngineSpec(_Frozen):

@@ -328,17 +328,21 @@ class Engine(Passes):
         """Keys computing ``target`` on every block (in the current graph)."""
         return {i: self.program_key(target, i) for i in self.plan.indices()}
 
-    def for_each_block(self, target: str, func: Callable, label: str, *args) -> list:
-        """The last pass: ``func(box, block, *args)`` on every block of ``target``.
+    def for_each_block(
+        self, target: str, func: Callable, label: str, *args, also: tuple[str, ...] = ()
+    ) -> list:
+        """The last pass: ``func(box, block, *args, *also_blocks)`` on every block.
 
-        Runs after :meth:`resolve`; kept blocks this pass does not read are deleted
-        while it runs. Returns the results in raster order of the blocks.
+        ``also`` names further steps whose blocks ``func`` gets too. Runs after
+        :meth:`resolve`; kept blocks this pass does not read are deleted while it runs.
+        Returns the results in raster order of the blocks.
         """
         self.reset_graph()
         keys = []
         for i, k in self.block_keys(target).items():
             key = ("each-" + target, *i)
-            self._dsk[key] = (func, self.plan.box(i), k, *args)
+            extra = [self.program_key(name, i) for name in also]
+            self._dsk[key] = (func, self.plan.box(i), k, *args, *extra)
             keys.append(key)
         self.drop_unread()
         return self.compute(keys, label)

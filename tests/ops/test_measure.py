@@ -1,0 +1,108 @@
+"""The objects' table equals skimage.measure.regionprops_table on the whole array."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import zarr
+from scipy import ndimage as ndi
+from skimage.measure import regionprops_table
+
+import pipeline
+from pipeline.errors import ConfigError
+
+PROPS = (
+    "label", "num_pixels", "area", "centroid", "bbox", "equivalent_diameter_area",
+    "intensity_mean", "intensity_min", "intensity_max", "intensity_std",
+)  # fmt: skip
+
+
+def _run(tmp_path, img, chunks, fmt="parquet", spacing=None, intensity="input"):
+    np.save(tmp_path / "in.npy", img)
+    cfg = {
+        "input": {"path": str(tmp_path / "in.npy"), "chunks": list(chunks)},
+        "steps": {
+            "mask": {"op": "threshold", "method": "otsu"},
+            "obj": {"op": "label", "connectivity": 1},
+        },
+        "output": {
+            "path": str(tmp_path / "out"),
+            "labels": "obj",
+            "overwrite": True,
+            "table": {"format": fmt, "intensity": intensity},
+        },
+    }
+    if spacing:
+        cfg["input"]["spacing"] = spacing
+    res = pipeline.run(cfg)
+    labels = np.asarray(zarr.open_group(str(res.labels_path), mode="r")["0"])
+    return res, labels
+
+
+def _read(path):
+    if str(path).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(path)
+        return {k: t.column(k).to_numpy() for k in t.column_names}, t.schema.metadata
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    cols = {k: np.array([r[i] for r in rows[1:]]) for i, k in enumerate(rows[0])}
+    return cols, None
+
+
+def _image(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return (1000 * ndi.gaussian_filter(rng.random(shape), 1.5) + rng.normal(0, 5, shape)).astype(
+        np.uint16
+    )
+
+
+@pytest.mark.parametrize(
+    "shape, chunks, spacing",
+    [
+        ((12, 30, 28), (4, 9, 8), None),
+        ((12, 30, 28), (5, 30, 10), [2.0, 0.5, 0.5]),
+        ((60, 70), (13, 17), [0.25, 0.25]),
+    ],
+)
+def test_table_equals_regionprops(tmp_path, shape, chunks, spacing):
+    img = _image(shape)
+    res, labels = _run(tmp_path, img, chunks, spacing=spacing)
+    cols, meta = _read(res.summary["table"])
+    sp = tuple(spacing) if spacing else (1.0,) * len(shape)
+    ref = regionprops_table(labels, img, properties=PROPS, spacing=sp)
+    assert len(ref["label"]) == res.count > 5
+    for k, v in ref.items():
+        exact = k.startswith(("label", "num_pixels", "bbox", "centroid", "area", "intensity_m"))
+        if exact:
+            np.testing.assert_array_equal(cols[k], v, err_msg=k)
+        else:
+            np.testing.assert_allclose(cols[k], v, rtol=1e-9, err_msg=k)
+    for a in range(len(shape)):  # centroid_index: in voxels
+        np.testing.assert_allclose(cols[f"centroid_index-{a}"] * sp[a], cols[f"centroid-{a}"])
+    assert b"segpipe" in meta and res.summary["config_sha256"].encode() in meta[b"segpipe"]
+
+
+def test_csv_round_trip_and_no_intensity(tmp_path):
+    img = _image((40, 44), seed=2)
+    res, labels = _run(tmp_path, img, (11, 13), fmt="csv", intensity=None)
+    cols, _ = _read(res.summary["table"])
+    assert "intensity_mean" not in cols
+    ref = regionprops_table(labels, properties=("label", "area", "bbox"))
+    np.testing.assert_array_equal(cols["label"].astype(int), ref["label"])
+    np.testing.assert_array_equal(cols["area"].astype(float), ref["area"])
+    np.testing.assert_array_equal(cols["bbox-3"].astype(int), ref["bbox-3"])
+
+
+def test_intensity_must_name_an_image_step(tmp_path):
+    np.save(tmp_path / "in.npy", np.zeros((4, 4), np.uint8))
+    cfg = {
+        "input": {"path": str(tmp_path / "in.npy")},
+        "steps": {"mask": {"op": "threshold", "value": 0}, "obj": {"op": "label"}},
+        "output": {"path": str(tmp_path / "o"), "labels": "obj", "table": {"intensity": "mask"}},
+    }
+    with pytest.raises(ConfigError, match=r"output\.table\.intensity: step 'mask' gives mask"):
+        pipeline.run(cfg)
