@@ -213,6 +213,9 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
         count = lab.count
     ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
     summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
+    summary["objects_per_block"] = _objects_per_block(lab, ids)
+    if engine.dag.nodes[target].kind == "global":  # a class image (kmeans, multi_otsu)
+        summary["voxels_per_class"] = _voxels_per_id([w[2] for w in written])
     if spec is not None:
         summary["table"] = _write_table(cfg, out, target, [w[1] for w in written], source, summary)
     summary["timings"]["total"] = time.perf_counter() - t_start
@@ -318,6 +321,43 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     return RunResult(count, labels_path, _write_summary(out, summary), summary)
 
 
+def _size_statistics(sizes: np.ndarray, spacing, unit) -> dict:
+    """Object sizes in voxels: min, percentiles, max; and in physical units."""
+    if len(sizes) == 0:
+        return {"count": 0}
+    q = np.percentile(sizes, [5, 25, 50, 75, 95])
+    voxel = float(np.prod(spacing))
+    return {
+        "count": len(sizes),
+        "min": int(sizes.min()),
+        "p5": float(q[0]),
+        "p25": float(q[1]),
+        "median": float(q[2]),
+        "p75": float(q[3]),
+        "p95": float(q[4]),
+        "max": int(sizes.max()),
+        "voxel_size": voxel,
+        "unit": f"{unit}^{len(spacing)}" if unit else "voxels",
+        "median_physical": float(q[2]) * voxel,
+    }
+
+
+def _voxels_per_id(parts: list) -> dict[str, int]:
+    """Voxels of each non-zero id over all blocks (class images: per class)."""
+    total: dict[int, int] = {}
+    for ids, counts in parts:
+        for i, c in zip(ids.tolist(), counts.tolist(), strict=True):
+            total[i] = total.get(i, 0) + c
+    return {str(k): v for k, v in sorted(total.items())}
+
+
+def _objects_per_block(lab, ids: list) -> list[int]:
+    """Objects present in each block, in raster order of the blocks."""
+    if lab is not None:
+        return [int(np.count_nonzero(np.unique(lut[1:]))) for lut in lab.luts]
+    return [0 if i is None else len(i) for i in ids]
+
+
 def _write_summary(out: Path, summary: dict) -> Path:
     """Write ``summary.json`` last, under a temporary name first: its presence means done."""
     path = out / "summary.json"
@@ -332,9 +372,12 @@ def _write(box, data, path, levels, dtype, count_ids: bool, measures: bool = Fal
     its objects' partial measurements (when ``measures``; ``also``: the intensity block)."""
     data = data.astype(dtype, copy=False)
     ome_zarr.write_block(path, levels, box, data)
-    ids = np.unique(data[data != 0]) if count_ids else None
+    ids = counts = None
+    if count_ids:
+        ids, counts = np.unique(data[data != 0], return_counts=True)
+        counts = (ids, counts)
     part = measure.block_partial(data, also[0] if also else None, box) if measures else None
-    return ids, part
+    return ids, part, counts
 
 
 def _json_default(o):
@@ -389,11 +432,7 @@ def _summary(cfg, source, plan, engine, target, count, labels_path, levels) -> d
         # Steps of the config (not the engine's own checks, whose names hold a colon).
         "counts": {k: v.count for k, v in engine.labellings.items() if ":" not in k},
         "warnings": list(engine.warnings),
-        "object_sizes": {
-            "min": int(sizes.min()) if len(sizes) else None,
-            "median": float(np.median(sizes)) if len(sizes) else None,
-            "max": int(sizes.max()) if len(sizes) else None,
-        },
+        "object_sizes": _size_statistics(sizes, source.spacing, source.unit),
         "timings": dict(engine.timings),
         "versions": _versions(),
         "config": resolved,

@@ -106,3 +106,32 @@ def test_intensity_must_name_an_image_step(tmp_path):
     }
     with pytest.raises(ConfigError, match=r"output\.table\.intensity: step 'mask' gives mask"):
         pipeline.run(cfg)
+
+
+def test_summary_sizes_per_block_and_per_class(tmp_path):
+    img = _image((12, 30, 28), seed=4)
+    res, labels = _run(tmp_path, img, (4, 15, 14), spacing=[2.0, 1.0, 1.0])
+    sizes = np.bincount(labels.ravel())[1:]
+    s = res.summary["object_sizes"]
+    assert s["count"] == res.count and s["min"] == sizes.min() and s["max"] == sizes.max()
+    assert [s["p5"], s["median"], s["p95"]] == list(np.percentile(sizes, [5, 50, 95]))
+    assert s["median_physical"] == np.median(sizes) * 2.0
+    per_block = [
+        len(np.unique(labels[z : z + 4, y : y + 15, x : x + 14])) - 1
+        for z in range(0, 12, 4)
+        for y in range(0, 30, 15)
+        for x in range(0, 28, 14)
+    ]
+    assert res.summary["objects_per_block"] == per_block
+
+    np.save(tmp_path / "in.npy", img)
+    cfg = {
+        "input": {"path": str(tmp_path / "in.npy"), "chunks": [4, 15, 14]},
+        "steps": {"classes": {"op": "threshold", "method": "multi_otsu", "classes": 3}},
+        "output": {"path": str(tmp_path / "cls"), "labels": "classes"},
+    }
+    res = pipeline.run(cfg)
+    classes = np.asarray(zarr.open_group(str(res.labels_path), mode="r")["0"])
+    ids, counts = np.unique(classes[classes > 0], return_counts=True)
+    want = {str(c): int(n) for c, n in zip(ids, counts, strict=True)}
+    assert res.summary["voxels_per_class"] == want and res.count == 2
