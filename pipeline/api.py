@@ -237,6 +237,7 @@ def _write_table(cfg, out: Path, name: str, partials: list, source, summary: dic
     n = len(merged.ids)
     if "area" in props:
         cols["unit"] = np.array([source.unit or "voxel"] * n, dtype=object)
+    blocks = measure.object_blocks(partials, merged.ids)
     path = out / f"{name}.{spec.format}"
     if spec.format == "parquet":
         import pyarrow as pa
@@ -251,15 +252,18 @@ def _write_table(cfg, out: Path, name: str, partials: list, source, summary: dic
                 }
             )
         }
-        t = pa.table({k: pa.array(v) for k, v in cols.items()}).replace_schema_metadata(meta)
+        arrays = {k: pa.array(v) for k, v in cols.items()}
+        arrays["blocks"] = pa.array([b.tolist() for b in blocks], type=pa.list_(pa.int64()))
+        t = pa.table(arrays).replace_schema_metadata(meta)
         pq.write_table(t, path)
     else:
         import csv
 
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(list(cols))
-            for row in zip(*[c.tolist() for c in cols.values()], strict=True):
+            w.writerow([*cols, "blocks"])
+            joined = [";".join(map(str, b.tolist())) for b in blocks]
+            for row in zip(*[c.tolist() for c in cols.values()], joined, strict=True):
                 w.writerow(row)
     return str(path)
 

@@ -119,6 +119,22 @@ def merge(parts: list[Partial]) -> Partial:
     return merged
 
 
+def object_blocks(parts: list[Partial], ids: np.ndarray) -> list[np.ndarray]:
+    """For each object of ``ids`` (sorted), the raster indices of the blocks it touches.
+
+    ``parts`` are the blocks' partials in raster order of the blocks.
+    """
+    if not parts:
+        return []
+    obj = np.concatenate([p.ids for p in parts])
+    block = np.concatenate([np.full(len(p.ids), b, np.int64) for b, p in enumerate(parts)])
+    order = np.lexsort((block, obj))
+    obj, block = obj[order], block[order]
+    starts = np.searchsorted(obj, ids)
+    stops = np.searchsorted(obj, ids, side="right")
+    return [block[a:b] for a, b in zip(starts, stops, strict=True)]
+
+
 def table(
     merged: Partial,
     spacing: tuple[float, ...],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 
 import numpy as np
 import pytest
@@ -84,6 +85,22 @@ def test_table_equals_regionprops(tmp_path, shape, chunks, spacing):
     for a in range(len(shape)):  # centroid_index: in voxels
         np.testing.assert_allclose(cols[f"centroid_index-{a}"] * sp[a], cols[f"centroid-{a}"])
     assert b"segpipe" in meta and res.summary["config_sha256"].encode() in meta[b"segpipe"]
+    # The blocks each object touches, as raster indices of the block grid.
+    import pyarrow.parquet as pq
+
+    blocks = pq.read_table(res.summary["table"]).column("blocks").to_pylist()
+    grid = [range(0, n, c) for n, c in zip(shape, chunks, strict=True)]
+    boxes = [
+        tuple((s, s + c) for s, c in zip(starts, chunks, strict=True))
+        for starts in itertools.product(*grid)
+    ]
+    for label_id, touched in zip(cols["label"], blocks, strict=True):
+        want = [
+            b
+            for b, box in enumerate(boxes)
+            if (labels[tuple(slice(a, z) for a, z in box)] == label_id).any()
+        ]
+        assert touched == want
 
 
 def test_csv_round_trip_and_no_intensity(tmp_path):
@@ -95,6 +112,7 @@ def test_csv_round_trip_and_no_intensity(tmp_path):
     np.testing.assert_array_equal(cols["label"].astype(int), ref["label"])
     np.testing.assert_array_equal(cols["area"].astype(float), ref["area"])
     np.testing.assert_array_equal(cols["bbox-3"].astype(int), ref["bbox-3"])
+    assert all(b for b in cols["blocks"])  # ";"-joined block indices
 
 
 def test_intensity_must_name_an_image_step(tmp_path):
