@@ -187,30 +187,16 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     if dtype == np.bool_:
         dtype = np.dtype(np.uint8)
     labels_path = out / f"{target}.ome.zarr"
-    block = tuple(c[0] for c in plan.chunks)
-    levels = ome_zarr.pyramid_levels(plan.shape, block)
     axes = source.spatial_axes
-    ome_zarr.create_labels(labels_path, plan.shape, block, dtype, levels, axes)
     spec = cfg.spec.output.table
     also = (spec.intensity,) if spec is not None and spec.intensity else ()
-    written = engine.for_each_block(
-        target,
-        _write,
-        "write labels",
-        str(labels_path),
-        levels,
-        dtype,
-        lab is None,
-        spec is not None,
-        also=also,
+    levels, written = _write_labels(
+        engine, target, labels_path, dtype, axes, lab is None, spec is not None, also
     )
     ids = [w[0] for w in written]
     # Stitched labels know their count; other label images (watershed, classes) count
     # the distinct ids written.
-    if lab is None:
-        count = len(np.unique(np.concatenate([np.zeros(0, dtype), *ids])))
-    else:
-        count = lab.count
+    count = _distinct(ids, dtype) if lab is None else lab.count
     ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
     summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
     summary["objects_per_block"] = _objects_per_block(lab, ids)
@@ -281,9 +267,9 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     dtype = lab.luts[0].dtype if lab else engine.dtype_of(made)
     dtype = np.dtype(np.uint8) if dtype == np.bool_ else np.dtype(dtype)
     kept = out / ".before-resize.zarr"
-    block = tuple(c[0] for c in plan.chunks)
-    ome_zarr.create_labels(kept, plan.shape, block, dtype, 1, source.spatial_axes)
-    engine.for_each_block(made, _write, f"keep {made}", str(kept), 1, dtype, False)
+    _write_labels(
+        engine, made, kept, dtype, source.spatial_axes, False, levels=1, label=f"keep {made}"
+    )
     try:
         grid = open_source(kept / "0", spacing=list(source.spacing), unit=source.unit)
         try:
@@ -299,30 +285,53 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
         dag = Dag({SOURCE: Node(SOURCE, None, None, (), final.role)}, {SOURCE: []})
         writer = Engine(dag, resized, plan2, scheduler=cfg.spec.engine.scheduler)
         try:
-            levels = ome_zarr.pyramid_levels(plan2.shape, tuple(c[0] for c in plan2.chunks))
             labels_path = out / f"{final.name}.ome.zarr"
             out_dtype = resized.resize.out_dtype
             axes = source.spatial_axes
-            block2 = tuple(c[0] for c in plan2.chunks)
-            ome_zarr.create_labels(labels_path, plan2.shape, block2, out_dtype, levels, axes)
-            ids = [
-                w[0]
-                for w in writer.for_each_block(
-                    SOURCE, _write, "write labels", str(labels_path), levels, out_dtype, True
-                )
-            ]
+            levels, written = _write_labels(writer, SOURCE, labels_path, out_dtype, axes, True)
             engine.timings.update(writer.timings)
         finally:
             writer.close()
     finally:
         shutil.rmtree(kept, ignore_errors=True)
-    count = len(np.unique(np.concatenate([np.zeros(0, out_dtype), *ids])))
+    count = _distinct([w[0] for w in written], out_dtype)
     ome_zarr.finish_labels(
         labels_path, final.name, levels, axes, resized.spacing, source.unit, count
     )
     summary = _summary(cfg, resized, plan2, engine, final.name, count, labels_path, levels)
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(count, labels_path, _write_summary(out, summary), summary)
+
+
+def _write_labels(
+    engine,
+    target,
+    path: Path,
+    dtype,
+    axes,
+    count_ids,
+    measures=False,
+    also=(),
+    levels=None,
+    label="write labels",
+):
+    """Create the label image of ``target`` and write every block (the last pass).
+
+    Returns the number of pyramid levels and, per block, what :func:`_write` gives.
+    """
+    plan = engine.plan
+    block = tuple(c[0] for c in plan.chunks)
+    levels = levels or ome_zarr.pyramid_levels(plan.shape, block)
+    ome_zarr.create_labels(path, plan.shape, block, dtype, levels, axes)
+    written = engine.for_each_block(
+        target, _write, label, str(path), levels, dtype, count_ids, measures, also=also
+    )
+    return levels, written
+
+
+def _distinct(ids: list, dtype) -> int:
+    """How many distinct non-zero ids the blocks wrote."""
+    return len(np.unique(np.concatenate([np.zeros(0, dtype), *ids])))
 
 
 def _size_statistics(sizes: np.ndarray, spacing, unit) -> dict:

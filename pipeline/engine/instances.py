@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.engine import scratch
 from pipeline.engine.blocks import Box, crop, intersect
-from pipeline.engine.stitch import SHIFT, resolve, unique_pairs
+from pipeline.engine.stitch import SHIFT, unique_pairs
 
 
 def local_block(tile_path: str, tile_box: Box, box: Box, path: str):
@@ -67,8 +67,3 @@ def matched_pairs(
                 [(np.int64(linear_a) << SHIFT) | (ka + 1), (np.int64(linear_b) << SHIFT) | (kb + 1)]
             )
     return unique_pairs(np.array(out, dtype=np.int64).reshape(-1, 2))
-
-
-def resolve_tiles(plan, counts, firsts, sizes, pairs):
-    """Object ids of every local label (see :func:`pipeline.engine.stitch.resolve`)."""
-    return resolve(plan, counts, firsts, sizes, pairs)

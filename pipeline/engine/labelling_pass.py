@@ -72,9 +72,18 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
             )
             pair_keys.append(pk)
     out = engine.compute(count_keys + pair_keys, f"label {node.name}")
-    engine._kept_local.add(node.name)
+    return _stitched(engine, node.name, conn, local_of, out, len(count_keys))
+
+
+def _stitched(engine, name: str, conn: int, local_of: str, out: list, n_blocks: int):
+    """Merge a pass's block summaries and touching pairs into ``name``'s Labelling.
+
+    ``out`` holds each block's counts part, then the pairs; the local labels the pass
+    kept in scratch are read back by later passes.
+    """
+    engine._kept_local.add(name)
     engine.reset_graph()
-    parts, pair_list = out[: len(count_keys)], out[len(count_keys) :]
+    parts, pair_list = out[:n_blocks], out[n_blocks:]
     offsets, final, sizes, _ = stitch.resolve(
         engine.plan,
         [p[0] for p in parts],
@@ -91,7 +100,7 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
         peaks = _per_object(final, len(sizes), [p[4] for p in parts], np.maximum, low)
     bbox = _object_boxes(final, len(sizes), [p[5] for p in parts], engine.ndim)
     lab = Labelling(conn, local_of, luts, len(sizes), sizes, offsets, final, border, peaks, bbox)
-    engine.labellings[node.name] = lab
+    engine.labellings[name] = lab
     return lab
 
 
@@ -247,18 +256,4 @@ def resolve_instances(engine, node: Node) -> Labelling:
             )  # fmt: skip
             pair_keys.append(pk)
     out = engine.compute(count_keys + pair_keys, f"match {node.name}")
-    engine._kept_local.add(node.name)
-    engine.reset_graph()
-    parts, pair_list = out[: len(count_keys)], out[len(count_keys) :]
-    offsets, final, sizes, _ = stitch.resolve(
-        plan, [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], pair_list
-    )
-    dtype = np.uint32 if len(sizes) < 2**32 else np.uint64
-    luts = [stitch.block_lut(final, offsets, b, dtype) for b in range(plan.nblocks)]
-    border = _per_object(final, len(sizes), [p[3] for p in parts], np.logical_or, False)
-    bbox = _object_boxes(final, len(sizes), [p[5] for p in parts], engine.ndim)
-    lab = Labelling(
-        engine.ndim, node.name, luts, len(sizes), sizes, offsets, final, border, None, bbox
-    )
-    engine.labellings[node.name] = lab
-    return lab
+    return _stitched(engine, node.name, engine.ndim, node.name, out, len(count_keys))

@@ -47,6 +47,7 @@ class Engine(Passes):
     _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
     _passes: dict[str, int] = field(default_factory=dict)  # reduction passes per global op
     _checked: set[str] = field(default_factory=set)  # steps whose pre-flight check ran
+    _overlaps: dict[str, tuple[int, ...]] = field(default_factory=dict)  # tiled ops' halos
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -155,7 +156,7 @@ class Engine(Passes):
 
     def _blend_task(self, node: Node, index) -> tuple:
         """A tiled node's block: its tiles (predicted once each) blended."""
-        overlap = node.halo(self.ndim)
+        overlap = self._overlap(node)
         box = self.plan.box(index)
         blend = node.params.blend
         near = (
@@ -168,7 +169,13 @@ class Engine(Passes):
 
     def tile_box(self, node: Node, index) -> tuple:
         """The box of a tiled node's tile for block ``index`` (grown by the overlap)."""
-        return grow(self.plan.box(index), node.halo(self.ndim), self.plan.shape)
+        return grow(self.plan.box(index), self._overlap(node), self.plan.shape)
+
+    def _overlap(self, node: Node) -> tuple[int, ...]:
+        # A tiled op's halo, worked out (and its file checked) once, not once per tile.
+        if node.name not in self._overlaps:
+            self._overlaps[node.name] = node.halo(self.ndim)
+        return self._overlaps[node.name]
 
     def tile_key(self, node: Node, index) -> tuple:
         """Key of the task predicting (once) the tile of block ``index``; gives its file."""
@@ -176,7 +183,7 @@ class Engine(Passes):
         if key not in self._dsk:
             self._dsk[key] = (
                 tiles.predict_tile,
-                self.grown_key(node.inputs[0], index, node.halo(self.ndim)),
+                self.grown_key(node.inputs[0], index, self._overlap(node)),
                 node.op.func,
                 node.params,
                 self.scratch.path("tile-" + node.name, index),

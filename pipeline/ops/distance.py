@@ -31,14 +31,19 @@ class DistanceParams(BaseModel):
 
     def sampling(self, ndim: int) -> tuple[float, ...]:
         """Voxel size per axis."""
-        if self.spacing == "input":
-            raise ValueError("spacing 'input' is replaced by the image's voxel size before a run")
-        s = self.spacing or [1.0] * ndim
-        if len(s) != ndim:
-            raise ValueError(f"spacing has {len(s)} values, the image has {ndim} axes")
-        if any(v <= 0 for v in s):
-            raise ValueError(f"spacing must be positive, got {s}")
-        return tuple(float(v) for v in s)
+        return voxel_size(self.spacing, ndim)
+
+
+def voxel_size(spacing, ndim: int) -> tuple[float, ...]:
+    """Voxel size per axis from a ``spacing`` parameter (default 1 on every axis)."""
+    if spacing == "input":
+        raise ValueError("spacing 'input' is replaced by the image's voxel size before a run")
+    s = spacing or [1.0] * ndim
+    if len(s) != ndim:
+        raise ValueError(f"spacing has {len(s)} values, the image has {ndim} axes")
+    if any(v <= 0 for v in s):
+        raise ValueError(f"spacing must be positive, got {s}")
+    return tuple(float(v) for v in s)
 
 
 def distance_transform(mask: np.ndarray, params: DistanceParams) -> np.ndarray:
@@ -99,7 +104,7 @@ class ExpandParams(BaseModel):
 
     def sampling(self, ndim: int) -> tuple[float, ...]:
         """Voxel size per axis."""
-        return DistanceParams(max_distance=self.distance, spacing=self.spacing).sampling(ndim)
+        return voxel_size(self.spacing, ndim)
 
 
 def expand_labels(labels: np.ndarray, params: ExpandParams) -> np.ndarray:
