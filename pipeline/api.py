@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import time
 from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +19,17 @@ from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io import ome_zarr
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
+from pipeline.io.table import write_table
 from pipeline.ops import measure
+from pipeline.ops.projection import projection_factor
 from pipeline.ops.resample import convert, output_shape, plan_resize
+from pipeline.summary import (
+    make_summary,
+    objects_per_block,
+    size_statistics,
+    write_summary,
+)
+from pipeline.write import voxels_per_id, write_pass
 
 
 @dataclass(frozen=True)
@@ -186,72 +192,100 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     dtype = lab.luts[0].dtype if lab else engine.dtype_of(target)
     if dtype == np.bool_:
         dtype = np.dtype(np.uint8)
+    spec = cfg.spec.output
+    image = None
     labels_path = out / f"{target}.ome.zarr"
-    axes = source.spatial_axes
-    spec = cfg.spec.output.table
-    also = (spec.intensity,) if spec is not None and spec.intensity else ()
-    levels, written = _write_labels(
-        engine, target, labels_path, dtype, axes, lab is None, spec is not None, also
+    if spec.image is not None:  # the labels go into the image's labels/ group
+        image = (out / "image.ome.zarr", spec.image)
+        labels_path = image[0] / "labels" / target
+    overview = _overview_step(cfg, source)
+    levels, written, merged = write_pass(
+        engine,
+        target,
+        labels_path,
+        dtype,
+        source.spatial_axes,
+        count_ids=lab is None,
+        measures=spec.table is not None,
+        intensity=spec.table.intensity if spec.table is not None else None,
+        image=image,
+        projection=projection_factor(plan.shape) if spec.report else None,
+        overview=overview if spec.report else None,
     )
-    ids = [w[0] for w in written]
-    # Stitched labels know their count; other label images (watershed, classes) count
-    # the distinct ids written.
-    count = _distinct(ids, dtype) if lab is None else lab.count
-    ome_zarr.finish_labels(labels_path, target, levels, axes, source.spacing, source.unit, count)
-    summary = _summary(cfg, source, plan, engine, target, count, labels_path, levels)
-    summary["objects_per_block"] = _objects_per_block(lab, ids)
-    if engine.dag.nodes[target].kind == "global":  # a class image (kmeans, multi_otsu)
-        summary["voxels_per_class"] = _voxels_per_id([w[2] for w in written])
-    if spec is not None:
-        summary["table"] = _write_table(cfg, out, target, [w[1] for w in written], source, summary)
+    if lab is not None:  # stitched labels know their ids and sizes
+        ids, sizes = np.arange(1, lab.count + 1), lab.sizes
+    else:  # other label images (watershed, classes): the ids written
+        ids, sizes = voxels_per_id(written)
+    count = len(ids)
+    summary = make_summary(cfg, source, plan, engine, target, count, labels_path, levels)
+    summary["object_sizes"] = size_statistics(sizes, source.spacing, source.unit)
+    summary["objects_per_block"] = objects_per_block(lab, written)
+    if final.kind == "global":  # a class image (kmeans, multi_otsu)
+        summary["voxels_per_class"] = {str(i): int(c) for i, c in zip(ids, sizes, strict=True)}
+    if spec.table is not None:
+        summary["table"] = str(_write_table(cfg, out, target, merged, source, summary))
+    props = {"num_pixels": np.asarray(sizes, np.int64)}
+    props["area"] = props["num_pixels"] * float(np.prod(source.spacing))
+    finish = (labels_path, target, levels, source.spatial_axes, source.spacing, source.unit)
+    if image is not None:
+        ome_zarr.finish_labels(*finish, ids, props, source_image="../../")
+        ome_zarr.finish_image(image[0], spec.image, *finish[2:], labels=[target])
+        summary["image"] = str(image[0])
+    else:
+        ome_zarr.finish_labels(*finish, ids, props)
+    if spec.report:
+        summary["report"] = _report(out, source, plan, written, sizes, summary, overview)
     summary["timings"]["total"] = time.perf_counter() - t_start
-    return RunResult(count, labels_path, _write_summary(out, summary), summary)
+    return RunResult(count, labels_path, write_summary(out, summary), summary)
 
 
-def _write_table(cfg, out: Path, name: str, partials: list, source, summary: dict) -> str:
-    """The objects' table from the blocks' partial aggregates (Parquet or CSV)."""
+def _overview_step(cfg, source) -> str | None:
+    """The image the report's overview shows: output.image, the intensity image, or
+    the input when it is not RGB."""
+    spec = cfg.spec.output
+    if spec.image is not None:
+        return spec.image
+    if spec.table is not None and spec.table.intensity is not None:
+        return spec.table.intensity
+    return None if source.color else "input"
+
+
+def _report(out: Path, source, plan, written, sizes, summary: dict, overview) -> str:
+    """Write report/ (pictures and an HTML page); its path."""
+    from pipeline.io.report import write_report
+    from pipeline.ops.projection import assemble_projection
+
+    factor = projection_factor(plan.shape)
+    labels = assemble_projection([w.label_piece for w in written], plan.shape, factor)
+    image = None
+    if overview is not None:
+        image = assemble_projection([w.image_piece for w in written], plan.shape, factor)
+    voxel = float(np.prod(source.spacing))
+    unit = f"{source.unit}^{len(source.spacing)}" if source.unit else "voxels"
+    per_block = np.asarray(summary["objects_per_block"]).reshape(plan.grid)
+    path = write_report(
+        out / "report", image, labels, np.asarray(sizes) * voxel, unit, per_block, summary
+    )
+    return str(path)
+
+
+def _write_table(cfg, out: Path, name: str, merged, source, summary: dict) -> Path:
+    """The objects' table from the merged partial aggregates (Parquet or CSV)."""
     spec = cfg.spec.output.table
     props = tuple(
         spec.properties
         or [p for p in measure.PROPERTIES if p not in measure.INTENSITY or spec.intensity]
     )
-    merged = measure.merge(partials)
     try:
         cols = measure.table(merged, tuple(source.spacing), props)
     except ValueError as exc:
         raise DataError(f"output.table: {exc}") from None
-    n = len(merged.ids)
     if "area" in props:
-        cols["unit"] = np.array([source.unit or "voxel"] * n, dtype=object)
-    blocks = measure.object_blocks(partials, merged.ids)
+        cols["unit"] = np.array([source.unit or "voxel"] * len(merged.ids), dtype=object)
     path = out / f"{name}.{spec.format}"
-    if spec.format == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        meta = {
-            "segpipe": json.dumps(
-                {
-                    "config_sha256": summary["config_sha256"],
-                    "versions": summary["versions"],
-                    "labels": summary["labels"],
-                }
-            )
-        }
-        arrays = {k: pa.array(v) for k, v in cols.items()}
-        arrays["blocks"] = pa.array([b.tolist() for b in blocks], type=pa.list_(pa.int64()))
-        t = pa.table(arrays).replace_schema_metadata(meta)
-        pq.write_table(t, path)
-    else:
-        import csv
-
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow([*cols, "blocks"])
-            joined = [";".join(map(str, b.tolist())) for b in blocks]
-            for row in zip(*[c.tolist() for c in cols.values()], joined, strict=True):
-                w.writerow(row)
-    return str(path)
+    provenance = {k: summary[k] for k in ("config_sha256", "versions", "labels")}
+    write_table(path, cols, measure.object_blocks(merged), spec.format, provenance)
+    return path
 
 
 def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResult:
@@ -260,16 +294,18 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     from pipeline.graph.dag import SOURCE, Dag, Node
 
     made = final.inputs[0]
-    if cfg.spec.output.table is not None:
-        raise DataError("output.table: a table of labels resized by the last step is not supported")
+    for key in ("table", "image", "report"):
+        if getattr(cfg.spec.output, key):
+            raise DataError(
+                f"output.{key}: not supported for labels resized by the last step "
+                f"({final.name!r}); resize the input instead"
+            )
     engine.resolve([made])
     lab = engine.labellings.get(made)
     dtype = lab.luts[0].dtype if lab else engine.dtype_of(made)
     dtype = np.dtype(np.uint8) if dtype == np.bool_ else np.dtype(dtype)
     kept = out / ".before-resize.zarr"
-    _write_labels(
-        engine, made, kept, dtype, source.spatial_axes, False, levels=1, label=f"keep {made}"
-    )
+    write_pass(engine, made, kept, dtype, source.spatial_axes, levels=1, label=f"keep {made}")
     try:
         grid = open_source(kept / "0", spacing=list(source.spacing), unit=source.unit)
         try:
@@ -288,166 +324,17 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
             labels_path = out / f"{final.name}.ome.zarr"
             out_dtype = resized.resize.out_dtype
             axes = source.spatial_axes
-            levels, written = _write_labels(writer, SOURCE, labels_path, out_dtype, axes, True)
+            levels, written, _ = write_pass(
+                writer, SOURCE, labels_path, out_dtype, axes, count_ids=True
+            )
             engine.timings.update(writer.timings)
         finally:
             writer.close()
     finally:
         shutil.rmtree(kept, ignore_errors=True)
-    count = _distinct([w[0] for w in written], out_dtype)
-    ome_zarr.finish_labels(
-        labels_path, final.name, levels, axes, resized.spacing, source.unit, count
-    )
-    summary = _summary(cfg, resized, plan2, engine, final.name, count, labels_path, levels)
+    ids, sizes = voxels_per_id(written)
+    ome_zarr.finish_labels(labels_path, final.name, levels, axes, resized.spacing, source.unit, ids)
+    summary = make_summary(cfg, resized, plan2, engine, final.name, len(ids), labels_path, levels)
+    summary["object_sizes"] = size_statistics(sizes, resized.spacing, source.unit)
     summary["timings"]["total"] = time.perf_counter() - t_start
-    return RunResult(count, labels_path, _write_summary(out, summary), summary)
-
-
-def _write_labels(
-    engine,
-    target,
-    path: Path,
-    dtype,
-    axes,
-    count_ids,
-    measures=False,
-    also=(),
-    levels=None,
-    label="write labels",
-):
-    """Create the label image of ``target`` and write every block (the last pass).
-
-    Returns the number of pyramid levels and, per block, what :func:`_write` gives.
-    """
-    plan = engine.plan
-    block = tuple(c[0] for c in plan.chunks)
-    levels = levels or ome_zarr.pyramid_levels(plan.shape, block)
-    ome_zarr.create_labels(path, plan.shape, block, dtype, levels, axes)
-    written = engine.for_each_block(
-        target, _write, label, str(path), levels, dtype, count_ids, measures, also=also
-    )
-    return levels, written
-
-
-def _distinct(ids: list, dtype) -> int:
-    """How many distinct non-zero ids the blocks wrote."""
-    return len(np.unique(np.concatenate([np.zeros(0, dtype), *ids])))
-
-
-def _size_statistics(sizes: np.ndarray, spacing, unit) -> dict:
-    """Object sizes in voxels: min, percentiles, max; and in physical units."""
-    if len(sizes) == 0:
-        return {"count": 0}
-    q = np.percentile(sizes, [5, 25, 50, 75, 95])
-    voxel = float(np.prod(spacing))
-    return {
-        "count": len(sizes),
-        "min": int(sizes.min()),
-        "p5": float(q[0]),
-        "p25": float(q[1]),
-        "median": float(q[2]),
-        "p75": float(q[3]),
-        "p95": float(q[4]),
-        "max": int(sizes.max()),
-        "voxel_size": voxel,
-        "unit": f"{unit}^{len(spacing)}" if unit else "voxels",
-        "median_physical": float(q[2]) * voxel,
-    }
-
-
-def _voxels_per_id(parts: list) -> dict[str, int]:
-    """Voxels of each non-zero id over all blocks (class images: per class)."""
-    total: dict[int, int] = {}
-    for ids, counts in parts:
-        for i, c in zip(ids.tolist(), counts.tolist(), strict=True):
-            total[i] = total.get(i, 0) + c
-    return {str(k): v for k, v in sorted(total.items())}
-
-
-def _objects_per_block(lab, ids: list) -> list[int]:
-    """Objects present in each block, in raster order of the blocks."""
-    if lab is not None:
-        return [int(np.count_nonzero(np.unique(lut[1:]))) for lut in lab.luts]
-    return [0 if i is None else len(i) for i in ids]
-
-
-def _write_summary(out: Path, summary: dict) -> Path:
-    """Write ``summary.json`` last, under a temporary name first: its presence means done."""
-    path = out / "summary.json"
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
-    tmp.replace(path)
-    return path
-
-
-def _write(box, data, path, levels, dtype, count_ids: bool, measures: bool = False, *also):
-    """Write one block. Returns the distinct non-zero ids in it (when ``count_ids``) and
-    its objects' partial measurements (when ``measures``; ``also``: the intensity block)."""
-    data = data.astype(dtype, copy=False)
-    ome_zarr.write_block(path, levels, box, data)
-    ids = counts = None
-    if count_ids:
-        ids, counts = np.unique(data[data != 0], return_counts=True)
-        counts = (ids, counts)
-    part = measure.block_partial(data, also[0] if also else None, box) if measures else None
-    return ids, part, counts
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))
-
-
-def _versions() -> dict:
-    out = {}
-    for pkg in (
-        "segpipe",
-        "dask",
-        "numpy",
-        "scipy",
-        "scikit-image",
-        "zarr",
-        "tifffile",
-        "connected-components-3d",
-        "pydantic",
-    ):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def _summary(cfg, source, plan, engine, target, count, labels_path, levels) -> dict:
-    resolved = cfg.spec.model_dump(mode="json")
-    blob = json.dumps(resolved, sort_keys=True).encode()
-    lab = engine.labellings.get(target)
-    sizes = lab.sizes if lab is not None else np.zeros(0)
-    return {
-        "count": int(count),
-        "labels": str(labels_path),
-        "labels_step": target,
-        "input": {
-            "path": source.path,
-            "axes": source.axes,
-            "dtype": source.dtype,
-            "spacing": list(source.spacing),
-            "unit": source.unit,
-        },
-        "shape": list(plan.shape),
-        "chunks": [list(c) for c in plan.chunks],
-        "blocks": plan.nblocks,
-        "pyramid_levels": levels,
-        "thresholds": engine.thresholds,
-        # Steps of the config (not the engine's own checks, whose names hold a colon).
-        "counts": {k: v.count for k, v in engine.labellings.items() if ":" not in k},
-        "warnings": list(engine.warnings),
-        "object_sizes": _size_statistics(sizes, source.spacing, source.unit),
-        "timings": dict(engine.timings),
-        "versions": _versions(),
-        "config": resolved,
-        "config_sha256": hashlib.sha256(blob).hexdigest(),
-    }
+    return RunResult(len(ids), labels_path, write_summary(out, summary), summary)

@@ -68,8 +68,9 @@ def _dispatch(args) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"objects: {res.count}")
         print(f"labels:  {res.labels_path}")
-        if "table" in res.summary:
-            print(f"table:   {res.summary['table']}")
+        for key in ("image", "table", "report"):
+            if key in res.summary:
+                print(f"{key + ':':<8} {res.summary[key]}")
         print(f"summary: {res.summary_path}")
         return 0
     if args.command == "validate":

@@ -154,13 +154,18 @@ def load_config(
     where = {n: _where(marks, filename, ("steps", n)) for n in parsed}
     dag = build_dag(parsed, where=where)
     table = spec.output.table
-    if table is not None and table.intensity is not None:
-        loc = _where(marks, filename, ("output", "table", "intensity"))
-        if table.intensity not in dag.nodes:
+    images = {("output", "image"): spec.output.image}
+    if table is not None:
+        images["output", "table", "intensity"] = table.intensity
+    for key, name in images.items():
+        if name is None:
+            continue
+        loc = _where(marks, filename, key)
+        if name not in dag.nodes:
             raise ConfigError(f"{loc}: names no step (steps: {', '.join(dag.nodes)})")
-        role = dag.nodes[table.intensity].role
+        role = dag.nodes[name].role
         if role != "image":
-            raise ConfigError(f"{loc}: step {table.intensity!r} gives {role}, expected an image")
+            raise ConfigError(f"{loc}: step {name!r} gives {role}, expected an image")
     for node in dag.nodes.values():
         if node.kind == "resample" and node.inputs != (SOURCE,) and node.name != spec.output.labels:
             raise ConfigError(

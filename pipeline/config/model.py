@@ -49,6 +49,14 @@ class OutputSpec(_Frozen):
     labels: str = Field(..., description="Step whose labels are written.")
     overwrite: bool = Field(False, description="Replace an existing output folder.")
     table: TableSpec | None = Field(None, description="Also write a table of the objects.")
+    image: str | None = Field(
+        None,
+        description="Step (or input) written as an OME-Zarr image pyramid (image.ome.zarr), "
+        "with the labels in its labels/ group.",
+    )
+    report: bool = Field(
+        False, description="Write report/: overview, size histogram, objects per block, HTML."
+    )
 
 
 class EngineSpec(_Frozen):

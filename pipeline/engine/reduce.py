@@ -55,20 +55,32 @@ class InputStats:
         return self._engine.reduce(self._node, func, combine, halo, n_inputs, label)
 
 
-def tree_reduce(dsk: dict, keys: list, name: str, combine: Callable | None, fan_in: int = 8):
-    """Add tasks merging ``keys`` ``fan_in`` at a time; the key of the result."""
+def tree_reduce(
+    dsk: dict,
+    keys: list,
+    name: str,
+    combine: Callable | None,
+    fan_in: int = 8,
+    many: bool = False,
+):
+    """Add tasks merging ``keys`` ``fan_in`` at a time; the key of the result.
+
+    ``combine(a, b)`` merges two partial results, or with ``many`` ``combine(list)``
+    merges a list of them at once.
+    """
+    merge = tasks.merge_all if many else tasks.merge
     level = 0
     while len(keys) > 1:
         nxt = []
         for j in range(0, len(keys), fan_in):
             k = (name, level, j)
-            dsk[k] = (tasks.merge, combine, *keys[j : j + fan_in])
+            dsk[k] = (merge, combine, *keys[j : j + fan_in])
             nxt.append(k)
         keys, level = nxt, level + 1
     if not keys:
         raise ValueError("nothing to reduce")
     if level == 0:  # a single block: still drop a None partial the same way
         k = (name, 0, 0)
-        dsk[k] = (tasks.merge, combine, keys[0])
+        dsk[k] = (merge, combine, keys[0])
         return k
     return keys[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pipeline.engine.blocks import BlockPlan, grow
 from pipeline.engine.labelling_pass import Labelling
 from pipeline.engine.passes import Passes
 from pipeline.engine.program import Program, Step, make_program
+from pipeline.engine.reduce import tree_reduce
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
 from pipeline.graph.dag import Dag, Node
@@ -336,13 +338,21 @@ class Engine(Passes):
         return {i: self.program_key(target, i) for i in self.plan.indices()}
 
     def for_each_block(
-        self, target: str, func: Callable, label: str, *args, also: tuple[str, ...] = ()
-    ) -> list:
+        self,
+        target: str,
+        func: Callable,
+        label: str,
+        *args,
+        also: tuple[str, ...] = (),
+        merge: Callable | None = None,
+    ) -> list | tuple[list, object]:
         """The last pass: ``func(box, block, *args, *also_blocks)`` on every block.
 
         ``also`` names further steps whose blocks ``func`` gets too. Runs after
         :meth:`resolve`; kept blocks this pass does not read are deleted while it runs.
-        Returns the results in raster order of the blocks.
+        Returns the results in raster order of the blocks. With ``merge``, ``func``
+        returns a pair: the first items are returned per block, the second are merged in
+        a tree by ``merge(list)`` and returned once, as ``(firsts, merged)``.
         """
         self.reset_graph()
         keys = []
@@ -352,7 +362,17 @@ class Engine(Passes):
             self._dsk[key] = (func, self.plan.box(i), k, *args, *extra)
             keys.append(key)
         self.drop_unread()
-        return self.compute(keys, label)
+        if merge is None:
+            return self.compute(keys, label)
+        firsts, seconds = [], []
+        for key in keys:
+            firsts.append(("first", *key))
+            seconds.append(("second", *key))
+            self._dsk[firsts[-1]] = (operator.getitem, key, 0)
+            self._dsk[seconds[-1]] = (operator.getitem, key, 1)
+        total = tree_reduce(self._dsk, seconds, "merge-" + target, merge, many=True)
+        *out, merged = self.compute([*firsts, total], label)
+        return out, merged
 
     def to_numpy(self, target: str) -> np.ndarray:
         """Compute ``target`` on the whole volume in memory (tests, small images)."""

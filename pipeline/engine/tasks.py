@@ -187,3 +187,9 @@ def merge(combine, *parts):
         else:
             out = combine(out, p) if combine is not None else out + p
     return out
+
+
+def merge_all(combine, *parts):
+    """Merge partial results with ``combine(list)``, skipping None."""
+    parts = [p for p in parts if p is not None]
+    return combine(parts) if parts else None

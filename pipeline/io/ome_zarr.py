@@ -1,7 +1,8 @@
-"""OME-Zarr 0.5 (Zarr v3) label image writer.
+"""OME-Zarr 0.5 (Zarr v3) writers: label images, and images with their labels.
 
 Arrays are created once on the client; tasks write chunk-aligned regions of every
-pyramid level; metadata is written last.
+pyramid level; metadata is written last. An image written with its labels follows the
+NGFF layout: ``image.ome.zarr/{0,1,...}`` and ``image.ome.zarr/labels/<name>/{0,1,...}``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def create_labels(
     dtype: np.dtype,
     levels: int,
     axes: str,
+    compressors=(LABEL_CODEC,),
 ) -> None:
     """Create the group and one array per pyramid level (no data, no OME metadata yet)."""
     root = zarr.open_group(str(path), mode="w", zarr_format=3)
@@ -55,8 +57,49 @@ def create_labels(
             dtype=dtype,
             fill_value=0,
             dimension_names=list(axes),
-            compressors=[LABEL_CODEC],
+            compressors=list(compressors),
         )
+
+
+def create_image(path, shape, block, dtype, levels, axes) -> None:
+    """Create an image's group and pyramid arrays (Zstd), and its empty ``labels`` group."""
+    codec = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    create_labels(path, shape, block, dtype, levels, axes, compressors=(codec,))
+    zarr.open_group(os.path.join(str(path), "labels"), mode="w", zarr_format=3)
+
+
+def downsample_mean(data: np.ndarray, f: int) -> np.ndarray:
+    """Mean over cubes of ``f`` voxels per axis (cut-off cubes at the end: their own mean).
+
+    Integer images are rounded to the nearest value of their dtype.
+    """
+    if f == 1:
+        return data
+    out_shape = tuple(-(-n // f) for n in data.shape)
+    pad = [(0, o * f - n) for o, n in zip(out_shape, data.shape, strict=True)]
+    inter = [d for o in out_shape for d in (o, f)]
+    axes = tuple(range(1, 2 * data.ndim, 2))
+    total = np.pad(data.astype(np.float64), pad).reshape(inter).sum(axis=axes)
+    count = np.pad(np.ones(data.shape, np.float32), pad).reshape(inter).sum(axis=axes)
+    mean = total / count
+    if data.dtype.kind in "uib":
+        return np.rint(mean).astype(data.dtype)
+    return mean.astype(data.dtype)
+
+
+def write_image_block(path: str, levels: int, box: Box, data: np.ndarray) -> None:
+    """Write one block of an image into every level (mean downsampling).
+
+    Blocks start at multiples of ``2**(levels-1)`` (see :func:`pyramid_levels`).
+    """
+    for k in range(levels):
+        f = 2**k
+        arr = zarr.open_array(os.path.join(path, str(k)), mode="r+")
+        sub = downsample_mean(data, f)
+        region = tuple(
+            slice(lo // f, lo // f + n) for (lo, _), n in zip(box, sub.shape, strict=True)
+        )
+        arr[region] = sub
 
 
 def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
@@ -85,18 +128,9 @@ def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
     return int(data.size)
 
 
-def finish_labels(
-    path: str | os.PathLike,
-    name: str,
-    levels: int,
-    axes: str,
-    spacing: tuple[float, ...],
-    unit: str | None,
-    count: int,
-    max_colors: int = 1024,
-) -> None:
-    """Write the multiscales and image-label metadata (last, once all data is in)."""
-    rng = np.random.default_rng(0)
+def _multiscales(name, levels, axes, spacing, unit, centred=False) -> dict:
+    """Multiscales metadata; ``centred``: level k's voxels are means of 2**k voxels, so
+    its first voxel sits (2**k - 1) / 2 voxels of level 0 in (not so for subsampling)."""
     ome_axes = []
     for a in axes:
         entry = {"name": a, "type": "space"}
@@ -107,20 +141,77 @@ def finish_labels(
         {
             "path": str(k),
             "coordinateTransformations": [
-                {"type": "scale", "scale": [float(s) * 2**k for s in spacing]}
+                {"type": "scale", "scale": [float(s) * 2**k for s in spacing]},
+                *(
+                    [
+                        {
+                            "type": "translation",
+                            "translation": [float(s) * (2**k - 1) / 2 for s in spacing],
+                        }
+                    ]
+                    if centred and k
+                    else []
+                ),
             ],
         }
         for k in range(levels)
     ]
+    return {"name": name, "axes": ome_axes, "datasets": datasets}
+
+
+def label_colours(ids: np.ndarray) -> np.ndarray:
+    """A fixed, distinct-looking RGB colour (40..255 per channel) for each label id."""
+    h = (np.asarray(ids, np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    rgb = np.stack([(h >> np.uint64(s)) & np.uint64(0xFF) for s in (0, 8, 16)], axis=-1)
+    return (40 + rgb.astype(np.int64) * 216 // 256).astype(np.uint8)
+
+
+def finish_labels(
+    path: str | os.PathLike,
+    name: str,
+    levels: int,
+    axes: str,
+    spacing: tuple[float, ...],
+    unit: str | None,
+    ids: np.ndarray,
+    properties: dict[str, np.ndarray] | None = None,
+    source_image: str | None = None,
+    max_entries: int = 10_000,
+) -> None:
+    """Write the multiscales and image-label metadata (last, once all data is in).
+
+    ``ids`` are the label values present; each gets a colour, and the values of
+    ``properties`` (one array per property, aligned with ``ids``), when there are at
+    most ``max_entries`` labels (the metadata is one JSON document).
+    """
+    ids = np.asarray(ids)
     image_label: dict = {"version": NGFF_VERSION}
-    if count <= max_colors:
-        colours = rng.integers(40, 256, size=(count, 3))
+    if len(ids) <= max_entries:
         image_label["colors"] = [
-            {"label-value": i + 1, "rgba": [*map(int, c), 255]} for i, c in enumerate(colours)
+            {"label-value": int(i), "rgba": [*map(int, c), 255]}
+            for i, c in zip(ids, label_colours(ids), strict=True)
         ]
+        if properties:
+            image_label["properties"] = [
+                {"label-value": int(i), **{k: v[j].item() for k, v in properties.items()}}
+                for j, i in enumerate(ids)
+            ]
+    if source_image is not None:
+        image_label["source"] = {"image": source_image}
     root = zarr.open_group(str(path), mode="r+")
     root.attrs["ome"] = {
         "version": NGFF_VERSION,
-        "multiscales": [{"name": name, "axes": ome_axes, "datasets": datasets}],
+        "multiscales": [_multiscales(name, levels, axes, spacing, unit)],
         "image-label": image_label,
     }
+
+
+def finish_image(path, name, levels, axes, spacing, unit, labels: list[str]) -> None:
+    """Write an image's multiscales metadata and list its label images."""
+    root = zarr.open_group(str(path), mode="r+")
+    root.attrs["ome"] = {
+        "version": NGFF_VERSION,
+        "multiscales": [_multiscales(name, levels, axes, spacing, unit, centred=True)],
+    }
+    group = zarr.open_group(os.path.join(str(path), "labels"), mode="r+")
+    group.attrs["ome"] = {"version": NGFF_VERSION, "labels": labels}

@@ -43,9 +43,12 @@ class Partial:
     i_sumsq: np.ndarray | None = None
     i_min: np.ndarray | None = None
     i_max: np.ndarray | None = None
+    # (object id, block index) for every object in every block merged so far
+    touch_ids: np.ndarray | None = None
+    touch_blocks: np.ndarray | None = None
 
 
-def block_partial(labels: np.ndarray, intensity: np.ndarray | None, box) -> Partial:
+def block_partial(labels: np.ndarray, intensity: np.ndarray | None, box, block: int = 0) -> Partial:
     """The aggregates of every object in one block of a label image.
 
     Parameters
@@ -56,6 +59,8 @@ def block_partial(labels: np.ndarray, intensity: np.ndarray | None, box) -> Part
         The same block of the intensity image.
     box : tuple of (start, stop)
         The block's place in the volume.
+    block : int
+        The block's raster index (recorded for each object: the blocks it touches).
     """
     ndim = labels.ndim
     flat = labels.ravel()
@@ -71,7 +76,9 @@ def block_partial(labels: np.ndarray, intensity: np.ndarray | None, box) -> Part
         np.add.at(coord_sums[:, a], inv, c)
         np.minimum.at(lo[:, a], inv, c)
         np.maximum.at(hi[:, a], inv, c + 1)
-    part = Partial(ids.astype(np.int64), counts, coord_sums, lo, hi)
+    ids = ids.astype(np.int64)
+    part = Partial(ids, counts, coord_sums, lo, hi)
+    part.touch_ids, part.touch_blocks = ids, np.full(k, block, np.int64)
     if intensity is not None:
         v = intensity.ravel()[fg].astype(np.float64)
         part.i_sum = np.bincount(inv, weights=v, minlength=k)
@@ -84,7 +91,8 @@ def block_partial(labels: np.ndarray, intensity: np.ndarray | None, box) -> Part
 
 
 def merge(parts: list[Partial]) -> Partial:
-    """One row per object from the partials of all blocks."""
+    """One row per object from the partials of blocks (or of earlier merges)."""
+    parts = [p for p in parts if p is not None]
     ndim = parts[0].coord_sums.shape[1] if parts else 0
     ids = np.concatenate([p.ids for p in parts]) if parts else np.zeros(0, np.int64)
     uniq, inv = np.unique(ids, return_inverse=True)
@@ -101,9 +109,23 @@ def merge(parts: list[Partial]) -> Partial:
         ufunc.at(out, inv, vals)
         return out
 
+    touch_ids = np.concatenate([p.touch_ids for p in parts]) if parts else uniq
+    touch_blocks = np.concatenate([p.touch_blocks for p in parts]) if parts else uniq
     if k == 0:
         empty = np.zeros((0, ndim), np.int64)
-        return Partial(uniq, np.zeros(0, np.int64), empty, empty, empty)
+        return Partial(
+            uniq,
+            np.zeros(0, np.int64),
+            empty,
+            empty,
+            empty,
+            None,
+            None,
+            None,
+            None,
+            touch_ids,
+            touch_blocks,
+        )
     merged = Partial(
         uniq,
         add("counts"),
@@ -116,22 +138,17 @@ def merge(parts: list[Partial]) -> Partial:
         merged.i_sumsq = add("i_sumsq")
         merged.i_min = reduce("i_min", np.minimum, np.inf)
         merged.i_max = reduce("i_max", np.maximum, -np.inf)
+    merged.touch_ids, merged.touch_blocks = touch_ids, touch_blocks
     return merged
 
 
-def object_blocks(parts: list[Partial], ids: np.ndarray) -> list[np.ndarray]:
-    """For each object of ``ids`` (sorted), the raster indices of the blocks it touches.
-
-    ``parts`` are the blocks' partials in raster order of the blocks.
-    """
-    if not parts:
-        return []
-    obj = np.concatenate([p.ids for p in parts])
-    block = np.concatenate([np.full(len(p.ids), b, np.int64) for b, p in enumerate(parts)])
+def object_blocks(merged: Partial) -> list[np.ndarray]:
+    """For each object of ``merged`` (by id), the raster indices of the blocks it touches."""
+    obj, block = merged.touch_ids, merged.touch_blocks
     order = np.lexsort((block, obj))
     obj, block = obj[order], block[order]
-    starts = np.searchsorted(obj, ids)
-    stops = np.searchsorted(obj, ids, side="right")
+    starts = np.searchsorted(obj, merged.ids)
+    stops = np.searchsorted(obj, merged.ids, side="right")
     return [block[a:b] for a, b in zip(starts, stops, strict=True)]
 
 

@@ -1,0 +1,105 @@
+"""summary.json: what a run did, with what, and what came out; written last."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+
+def size_statistics(sizes: np.ndarray, spacing, unit) -> dict:
+    """Object sizes in voxels: min, percentiles, max; and in physical units."""
+    if len(sizes) == 0:
+        return {"count": 0}
+    q = np.percentile(sizes, [5, 25, 50, 75, 95])
+    voxel = float(np.prod(spacing))
+    return {
+        "count": len(sizes),
+        "min": int(sizes.min()),
+        "p5": float(q[0]),
+        "p25": float(q[1]),
+        "median": float(q[2]),
+        "p75": float(q[3]),
+        "p95": float(q[4]),
+        "max": int(sizes.max()),
+        "voxel_size": voxel,
+        "unit": f"{unit}^{len(spacing)}" if unit else "voxels",
+        "median_physical": float(q[2]) * voxel,
+    }
+
+
+def objects_per_block(lab, written: list) -> list[int]:
+    """Objects present in each block, in raster order of the blocks (``lab``: the
+    stitched labelling, else the ids each block wrote)."""
+    if lab is not None:
+        return [int(np.count_nonzero(np.unique(lut[1:]))) for lut in lab.luts]
+    return [0 if w.ids is None else len(w.ids) for w in written]
+
+
+def write_summary(out: Path, summary: dict) -> Path:
+    """Write ``summary.json`` last, under a temporary name first: its presence means done."""
+    path = out / "summary.json"
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
+    tmp.replace(path)
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in (
+        "segpipe",
+        "dask",
+        "numpy",
+        "scipy",
+        "scikit-image",
+        "zarr",
+        "tifffile",
+        "connected-components-3d",
+        "pydantic",
+    ):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) -> dict:
+    resolved = cfg.spec.model_dump(mode="json")
+    blob = json.dumps(resolved, sort_keys=True).encode()
+    return {
+        "count": int(count),
+        "labels": str(labels_path),
+        "labels_step": target,
+        "input": {
+            "path": source.path,
+            "axes": source.axes,
+            "dtype": source.dtype,
+            "spacing": list(source.spacing),
+            "unit": source.unit,
+        },
+        "shape": list(plan.shape),
+        "chunks": [list(c) for c in plan.chunks],
+        "blocks": plan.nblocks,
+        "pyramid_levels": levels,
+        "thresholds": engine.thresholds,
+        # Steps of the config (not the engine's own checks, whose names hold a colon).
+        "counts": {k: v.count for k, v in engine.labellings.items() if ":" not in k},
+        "warnings": list(engine.warnings),
+        "timings": dict(engine.timings),
+        "versions": _versions(),
+        "config": resolved,
+        "config_sha256": hashlib.sha256(blob).hexdigest(),
+    }
