@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config.loader import LoadedConfig, load_config
+from pipeline.crop_pass import crop_pass
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch
@@ -23,6 +24,7 @@ from pipeline.io.table import write_table
 from pipeline.ops import measure
 from pipeline.ops.projection import projection_factor
 from pipeline.ops.resample import convert, output_shape, plan_resize
+from pipeline.ops.shape import CROP_PROPERTIES, check_crop_properties
 from pipeline.summary import (
     make_summary,
     objects_per_block,
@@ -162,6 +164,11 @@ def run(
     _check_roles(cfg, source)
     target = cfg.spec.output.labels
     dag, source = _resized(cfg, source, target)
+    if cfg.spec.output.table is not None:  # on the grid the labels are made on
+        try:
+            check_crop_properties(_table_properties(cfg.spec.output.table)[1], source.spacing)
+        except ValueError as exc:
+            raise DataError(f"output.table.properties: {exc}") from None
     dag = with_input_spacing(dag, source.spacing)
     plan = plan_for(cfg, source)
     out = Path(cfg.spec.output.path)
@@ -223,7 +230,8 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     if final.kind == "global":  # a class image (kmeans, multi_otsu)
         summary["voxels_per_class"] = {str(i): int(c) for i, c in zip(ids, sizes, strict=True)}
     if spec.table is not None:
-        summary["table"] = str(_write_table(cfg, out, target, merged, source, summary))
+        table = _write_table(cfg, engine, out, labels_path, merged, source, summary)
+        summary["table"] = str(table)
     props = {"num_pixels": np.asarray(sizes, np.int64)}
     props["area"] = props["num_pixels"] * float(np.prod(source.spacing))
     finish = (labels_path, target, levels, source.spatial_axes, source.spacing, source.unit)
@@ -269,20 +277,32 @@ def _report(out: Path, source, plan, written, sizes, summary: dict, overview) ->
     return str(path)
 
 
-def _write_table(cfg, out: Path, name: str, merged, source, summary: dict) -> Path:
-    """The objects' table from the merged partial aggregates (Parquet or CSV)."""
-    spec = cfg.spec.output.table
-    props = tuple(
-        spec.properties
-        or [p for p in measure.PROPERTIES if p not in measure.INTENSITY or spec.intensity]
+def _table_properties(spec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The table's aggregated properties and its crop properties."""
+    props = spec.properties or [
+        p for p in measure.PROPERTIES if p not in measure.INTENSITY or spec.intensity
+    ]
+    return (
+        tuple(p for p in props if p not in CROP_PROPERTIES),
+        tuple(p for p in props if p in CROP_PROPERTIES),
     )
+
+
+def _write_table(cfg, engine, out: Path, labels: Path, merged, source, summary: dict) -> Path:
+    """The objects' table from the merged partial aggregates (Parquet or CSV), with the
+    crop properties measured on the written labels."""
+    spec = cfg.spec.output.table
+    props, crops = _table_properties(spec)
+    spacing = tuple(source.spacing)
     try:
-        cols = measure.table(merged, tuple(source.spacing), props)
+        cols = measure.table(merged, spacing, props)
     except ValueError as exc:
         raise DataError(f"output.table: {exc}") from None
+    if crops:
+        cols.update(crop_pass(engine, labels, merged, crops, spacing))
     if "area" in props:
         cols["unit"] = np.array([source.unit or "voxel"] * len(merged.ids), dtype=object)
-    path = out / f"{name}.{spec.format}"
+    path = out / f"{summary['labels_step']}.{spec.format}"
     provenance = {k: summary[k] for k in ("config_sha256", "versions", "labels")}
     write_table(path, cols, measure.object_blocks(merged), spec.format, provenance)
     return path

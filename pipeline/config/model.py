@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from pipeline.ops.measure import PROPERTIES
 from pipeline.ops.registry import all_ops
+from pipeline.ops.shape import CROP_PROPERTIES
 
 
 class _Frozen(BaseModel):
@@ -37,8 +38,10 @@ class TableSpec(_Frozen):
     intensity: str | None = Field(
         None, description="Image step whose values intensity_* columns measure."
     )
-    properties: list[Literal[PROPERTIES]] | None = Field(  # type: ignore[valid-type]
-        None, description="Columns to compute (default: all that apply)."
+    properties: list[Literal[PROPERTIES + CROP_PROPERTIES]] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="Columns to compute (default: all that apply, except those measured on "
+        "each object's crop, which are computed only when listed).",
     )
 
 

@@ -374,6 +374,15 @@ class Engine(Passes):
         *out, merged = self.compute([*firsts, total], label)
         return out, merged
 
+    def map_calls(self, calls: list[tuple], label: str) -> list:
+        """Each ``(func, *args)`` of ``calls`` as a parallel task; the results in order."""
+        self.reset_graph()
+        keys = []
+        for i, call in enumerate(calls):
+            keys.append(("call-" + label, i))
+            self._dsk[keys[-1]] = call
+        return self.compute(keys, label) if keys else []
+
     def to_numpy(self, target: str) -> np.ndarray:
         """Compute ``target`` on the whole volume in memory (tests, small images)."""
         try:

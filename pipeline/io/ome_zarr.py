@@ -215,3 +215,9 @@ def finish_image(path, name, levels, axes, spacing, unit, labels: list[str]) -> 
     }
     group = zarr.open_group(os.path.join(str(path), "labels"), mode="r+")
     group.attrs["ome"] = {"version": NGFF_VERSION, "labels": labels}
+
+
+def read_region(path: str | os.PathLike, box: Box, level: int = 0) -> np.ndarray:
+    """The voxels of ``box`` from pyramid level ``level`` of an image or label image."""
+    arr = zarr.open_array(os.path.join(str(path), str(level)), mode="r")
+    return arr[tuple(slice(lo, hi) for lo, hi in box)]

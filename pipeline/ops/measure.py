@@ -93,8 +93,10 @@ def block_partial(labels: np.ndarray, intensity: np.ndarray | None, box, block: 
 def merge(parts: list[Partial]) -> Partial:
     """One row per object from the partials of blocks (or of earlier merges)."""
     parts = [p for p in parts if p is not None]
-    ndim = parts[0].coord_sums.shape[1] if parts else 0
-    ids = np.concatenate([p.ids for p in parts]) if parts else np.zeros(0, np.int64)
+    if not parts:
+        raise ValueError("no partial measurements to merge")
+    ndim = parts[0].coord_sums.shape[1]
+    ids = np.concatenate([p.ids for p in parts])
     uniq, inv = np.unique(ids, return_inverse=True)
     k = len(uniq)
 
@@ -109,23 +111,6 @@ def merge(parts: list[Partial]) -> Partial:
         ufunc.at(out, inv, vals)
         return out
 
-    touch_ids = np.concatenate([p.touch_ids for p in parts]) if parts else uniq
-    touch_blocks = np.concatenate([p.touch_blocks for p in parts]) if parts else uniq
-    if k == 0:
-        empty = np.zeros((0, ndim), np.int64)
-        return Partial(
-            uniq,
-            np.zeros(0, np.int64),
-            empty,
-            empty,
-            empty,
-            None,
-            None,
-            None,
-            None,
-            touch_ids,
-            touch_blocks,
-        )
     merged = Partial(
         uniq,
         add("counts"),
@@ -138,7 +123,8 @@ def merge(parts: list[Partial]) -> Partial:
         merged.i_sumsq = add("i_sumsq")
         merged.i_min = reduce("i_min", np.minimum, np.inf)
         merged.i_max = reduce("i_max", np.maximum, -np.inf)
-    merged.touch_ids, merged.touch_blocks = touch_ids, touch_blocks
+    merged.touch_ids = np.concatenate([p.touch_ids for p in parts])
+    merged.touch_blocks = np.concatenate([p.touch_blocks for p in parts])
     return merged
 
 

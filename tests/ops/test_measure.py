@@ -191,3 +191,31 @@ def test_imagej_measurements_reproduced(tmp_path, chunks):
         assert float(cols["intensity_mean"][i]) == pytest.approx(float(row["Mean"]), abs=5e-4)
         assert float(cols["intensity_min"][i]) == float(row["Min"])
         assert float(cols["intensity_max"][i]) == float(row["Max"])
+
+
+def test_tree_of_merges_equals_one_merge():
+    """Merging partials in groups, then the groups (empty blocks among them), changes
+    nothing: the write pass merges in a tree."""
+    from pipeline.engine.blocks import BlockPlan
+    from pipeline.ops import measure
+
+    rng = np.random.default_rng(5)
+    labels = (rng.random((30, 40)) > 0.6) * rng.integers(1, 9, (30, 40))
+    labels[:, 20:] = 0  # blocks with no object
+    values = rng.integers(0, 1000, (30, 40)).astype(np.uint16)
+    plan = BlockPlan.regular(labels.shape, (7, 10))
+    parts = []
+    for r, i in enumerate(plan.indices()):
+        s = tuple(slice(a, b) for a, b in plan.box(i))
+        parts.append(measure.block_partial(labels[s], values[s], plan.box(i), r))
+    one = measure.merge(parts)
+    for fan_in in (2, 3, 8):
+        level = parts
+        while len(level) > 1:
+            level = [measure.merge(level[j : j + fan_in]) for j in range(0, len(level), fan_in)]
+        tree = level[0]
+        for name in ("ids", "counts", "coord_sums", "lo", "hi", "i_min", "i_max", "i_sumsq"):
+            np.testing.assert_array_equal(getattr(tree, name), getattr(one, name), err_msg=name)
+        got = [b.tolist() for b in measure.object_blocks(tree)]
+        assert got == [b.tolist() for b in measure.object_blocks(one)]
+    assert one.ids.tolist() == list(range(1, 9))
