@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import sys
 import time
 from collections.abc import Callable
@@ -16,9 +15,9 @@ import numpy as np
 from pipeline.engine import tasks, tiles
 from pipeline.engine.blocks import BlockPlan, grow
 from pipeline.engine.labelling_pass import Labelling
+from pipeline.engine.last_pass import LastPass
 from pipeline.engine.passes import Passes
 from pipeline.engine.program import Program, Step, make_program
-from pipeline.engine.reduce import tree_reduce
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import DataError
 from pipeline.graph.dag import Dag, Node
@@ -27,7 +26,7 @@ PRODUCER_KINDS = ("source", "labelling", "object_filter", "tiled")
 
 
 @dataclass
-class Engine(Passes):
+class Engine(Passes, LastPass):
     """Runs a DAG over a block plan with the current Dask scheduler."""
 
     dag: Dag
@@ -331,71 +330,6 @@ class Engine(Passes):
                 self._kept_local.discard(name)
                 self.scratch.drop_later("local-" + name)
                 self.scratch.drop_later("values-" + name)
-
-    # ---- final pass ---------------------------------------------------------
-    def block_keys(self, target: str) -> dict[tuple[int, ...], tuple]:
-        """Keys computing ``target`` on every block (in the current graph)."""
-        return {i: self.program_key(target, i) for i in self.plan.indices()}
-
-    def for_each_block(
-        self,
-        target: str,
-        func: Callable,
-        label: str,
-        *args,
-        also: tuple[str, ...] = (),
-        merge: Callable | None = None,
-    ) -> list | tuple[list, object]:
-        """The last pass: ``func(box, block, *args, *also_blocks)`` on every block.
-
-        ``also`` names further steps whose blocks ``func`` gets too. Runs after
-        :meth:`resolve`; kept blocks this pass does not read are deleted while it runs.
-        Returns the results in raster order of the blocks. With ``merge``, ``func``
-        returns a pair: the first items are returned per block, the second are merged in
-        a tree by ``merge(list)`` and returned once, as ``(firsts, merged)``.
-        """
-        self.reset_graph()
-        keys = []
-        for i, k in self.block_keys(target).items():
-            key = ("each-" + target, *i)
-            extra = [self.program_key(name, i) for name in also]
-            self._dsk[key] = (func, self.plan.box(i), k, *args, *extra)
-            keys.append(key)
-        self.drop_unread()
-        if merge is None:
-            return self.compute(keys, label)
-        firsts, seconds = [], []
-        for key in keys:
-            firsts.append(("first", *key))
-            seconds.append(("second", *key))
-            self._dsk[firsts[-1]] = (operator.getitem, key, 0)
-            self._dsk[seconds[-1]] = (operator.getitem, key, 1)
-        total = tree_reduce(self._dsk, seconds, "merge-" + target, merge, many=True)
-        *out, merged = self.compute([*firsts, total], label)
-        return out, merged
-
-    def map_calls(self, calls: list[tuple], label: str) -> list:
-        """Each ``(func, *args)`` of ``calls`` as a parallel task; the results in order."""
-        self.reset_graph()
-        keys = []
-        for i, call in enumerate(calls):
-            keys.append(("call-" + label, i))
-            self._dsk[keys[-1]] = call
-        return self.compute(keys, label) if keys else []
-
-    def to_numpy(self, target: str) -> np.ndarray:
-        """Compute ``target`` on the whole volume in memory (tests, small images)."""
-        try:
-            self.resolve([target])
-            self.reset_graph()
-            keys = self.block_keys(target)
-            blocks = self.compute(list(keys.values()), f"compute {target}")
-        finally:
-            self.close()
-        pieces = [(self.plan.box(i), b) for i, b in zip(keys, blocks, strict=True)]
-        from pipeline.engine.blocks import assemble
-
-        return assemble(pieces, tuple((0, n) for n in self.plan.shape))
 
 
 @contextmanager
