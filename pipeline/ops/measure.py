@@ -128,14 +128,16 @@ def merge(parts: list[Partial]) -> Partial:
     return merged
 
 
-def object_blocks(merged: Partial) -> list[np.ndarray]:
-    """For each object of ``merged`` (by id), the raster indices of the blocks it touches."""
-    obj, block = merged.touch_ids, merged.touch_blocks
-    order = np.lexsort((block, obj))
-    obj, block = obj[order], block[order]
-    starts = np.searchsorted(obj, merged.ids)
-    stops = np.searchsorted(obj, merged.ids, side="right")
-    return [block[a:b] for a, b in zip(starts, stops, strict=True)]
+def object_blocks(merged: Partial) -> tuple[np.ndarray, np.ndarray]:
+    """The raster indices of the blocks each object of ``merged`` touches.
+
+    Returns ``(offsets, blocks)``: object ``j``'s blocks are
+    ``blocks[offsets[j]:offsets[j + 1]]``, in increasing order.
+    """
+    order = np.lexsort((merged.touch_blocks, merged.touch_ids))
+    obj, blocks = merged.touch_ids[order], merged.touch_blocks[order]
+    offsets = np.searchsorted(obj, merged.ids).astype(np.int64)
+    return np.append(offsets, len(obj)), blocks
 
 
 def table(
