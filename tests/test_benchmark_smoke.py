@@ -23,3 +23,17 @@ def test_core_benchmark_small(tmp_path):
     assert "did not finish" not in proc.stdout and "WARNING" not in proc.stdout
     counts = {row.split("|")[4].strip() for row in table[1:]}
     assert len(counts) == 1 and counts.pop().isdigit()
+
+
+def test_objects_benchmark_small(tmp_path):
+    bench = BENCH.parent / "bench_objects.py"
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--objects", "8000", "--work", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 4 and "did not finish" not in proc.stdout  # header and three runs
+    assert "integer columns equal" in proc.stdout
