@@ -68,6 +68,8 @@ def _versions() -> dict:
         "tifffile",
         "connected-components-3d",
         "pydantic",
+        "pyarrow",
+        "matplotlib",
     ):
         try:
             out[pkg] = version(pkg)
@@ -77,6 +79,7 @@ def _versions() -> dict:
 
 
 def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) -> dict:
+    """The summary's common part: input, grid, thresholds, timings, versions, config."""
     resolved = cfg.spec.model_dump(mode="json")
     blob = json.dumps(resolved, sort_keys=True).encode()
     return {
