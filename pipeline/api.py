@@ -13,6 +13,7 @@ import numpy as np
 from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.crop_pass import crop_pass
 from pipeline.engine.blocks import BlockPlan, auto_block
+from pipeline.engine.cluster import connect
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import ConfigError, DataError, OutputExistsError
@@ -86,7 +87,7 @@ def _check_roles(cfg: LoadedConfig, source: Source) -> None:
         raise DataError(f"{source.path}: cannot segment dtype {dtype}")
 
 
-def _resized(cfg: LoadedConfig, source, target: str):
+def _resized(cfg: LoadedConfig, source, target: str, scheduler):
     """The DAG and source to run: with a resize step, the resized input is the source."""
     dag, step = without_resample(cfg.dag)
     if step is None:
@@ -101,13 +102,13 @@ def _resized(cfg: LoadedConfig, source, target: str):
     except ValueError as exc:
         raise DataError(f"step {step.name!r}: {exc}") from None
     if r.order > 0:  # skimage clips to the whole input's range
-        lo, hi = _input_range(cfg, source)
+        lo, hi = _input_range(cfg, source, scheduler)
         conv = convert(np.array([lo, hi], dtype=source.dtype), r)
         r = replace(r, clip=(conv[0].item(), conv[1].item()))
     return dag, ResizedSource(source, r)
 
 
-def _input_range(cfg: LoadedConfig, source) -> tuple:
+def _input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
     """Minimum and maximum of the input image (one pass over its blocks)."""
     from types import SimpleNamespace
 
@@ -116,7 +117,7 @@ def _input_range(cfg: LoadedConfig, source) -> tuple:
 
     dag = Dag({SOURCE: Node(SOURCE, None, None, (), "image")}, {SOURCE: []})
     plan = plan_for(cfg, source, auto_only=True)
-    engine = Engine(dag, source, plan, scheduler=cfg.spec.engine.scheduler)
+    engine = Engine(dag, source, plan, scheduler=scheduler)
     try:
         node = SimpleNamespace(name="input-range", inputs=(SOURCE,))
         return engine.reduce(node, block_range, merge_range, None, 1, "range input")
@@ -139,6 +140,8 @@ def run(
     overrides: list[str] | tuple[str, ...] = (),
     overwrite: bool | None = None,
     progress: bool = False,
+    scheduler: str | None = None,
+    cluster: str | None = None,
 ) -> RunResult:
     """Run a pipeline and write its outputs.
 
@@ -152,6 +155,9 @@ def run(
         Replace an existing output (default: the config's ``output.overwrite``).
     progress : bool
         Show a progress bar on stderr.
+    scheduler, cluster : str, optional
+        Replace the config's cluster section: an existing scheduler (address or
+        scheduler file), or a kind (threads, local, slurm, pbs, lsf).
 
     Returns
     -------
@@ -159,11 +165,20 @@ def run(
         Object count, the label image and summary paths, and the summary.
     """
     t_start = time.perf_counter()
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, overrides, scheduler, cluster)
     source = open_input(cfg)
     _check_roles(cfg, source)
+    spec = cfg.spec.cluster.model_dump(exclude_none=True) if cfg.spec.cluster else None
+    try:
+        with connect(spec) as get:
+            return _run(cfg, source, get or cfg.spec.engine.scheduler, overwrite, progress, t_start)
+    finally:
+        close_files()
+
+
+def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
     target = cfg.spec.output.labels
-    dag, source = _resized(cfg, source, target)
+    dag, source = _resized(cfg, source, target, scheduler)
     if cfg.spec.output.table is not None:  # on the grid the labels are made on
         try:
             check_crop_properties(_table_properties(cfg.spec.output.table)[1], source.spacing)
@@ -176,7 +191,7 @@ def run(
         dag,
         source,
         plan,
-        scheduler=cfg.spec.engine.scheduler,
+        scheduler=scheduler,
         num_workers=cfg.spec.engine.workers,
         progress=tty_progress if progress else None,
         scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch"),
@@ -187,7 +202,6 @@ def run(
         return _execute(cfg, source, plan, engine, target, out, t_start)
     finally:
         engine.close()
-        close_files()
 
 
 def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
@@ -334,12 +348,12 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
         except ValueError as exc:
             raise DataError(f"step {final.name!r}: {exc}") from None
         if r.order > 0:
-            lo, hi = _input_range(cfg, grid)
+            lo, hi = _input_range(cfg, grid, engine.scheduler)
             r = replace(r, clip=(float(lo), float(hi)))
         resized = ResizedSource(grid, r)
         plan2 = plan_for(cfg, resized)
         dag = Dag({SOURCE: Node(SOURCE, None, None, (), final.role)}, {SOURCE: []})
-        writer = Engine(dag, resized, plan2, scheduler=cfg.spec.engine.scheduler)
+        writer = Engine(dag, resized, plan2, scheduler=engine.scheduler)
         try:
             labels_path = out / f"{final.name}.ome.zarr"
             out_dtype = resized.resize.out_dtype

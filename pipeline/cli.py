@@ -1,4 +1,4 @@
-"""The ``segpipe`` command: run, validate, plan, ops, schema."""
+"""The ``segpipe`` command: run, validate, plan, jobscript, ops, schema."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--debug", action="store_true", help="show tracebacks")
         if name == "run":
             c.add_argument("--overwrite", action="store_true", help="replace existing output")
+        if name in ("run", "validate"):
+            c.add_argument(
+                "--scheduler",
+                metavar="ADDRESS|FILE",
+                help="run on an existing Dask scheduler (tcp://host:8786 or a scheduler file)",
+            )
+            c.add_argument(
+                "--cluster",
+                metavar="KIND",
+                help="threads, local (a LocalCluster), or slurm, pbs, lsf (batch jobs, "
+                "settings from the config's cluster.jobqueue and the site's jobqueue.yaml)",
+            )
+    j = sub.add_parser("jobscript", help="print the batch script of the config's worker jobs")
+    j.add_argument("config")
+    j.add_argument("--cluster", metavar="KIND", help="slurm, pbs or lsf (default: the config's)")
+    j.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     o = sub.add_parser("ops", help="list ops and their parameters")
     o.add_argument("--json", action="store_true")
     sub.add_parser("schema", help="print the config JSON schema")
@@ -63,6 +79,8 @@ def _dispatch(args) -> int:
             args.overrides,
             overwrite=args.overwrite or None,
             progress=sys.stderr.isatty(),
+            scheduler=args.scheduler,
+            cluster=args.cluster,
         )
         for warning in res.summary.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
@@ -76,8 +94,18 @@ def _dispatch(args) -> int:
     if args.command == "validate":
         from pipeline.config import load_config
 
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.overrides, args.scheduler, args.cluster)
         print(f"{args.config}: valid ({len(cfg.dag.nodes) - 1} steps)")
+        return 0
+    if args.command == "jobscript":
+        from pipeline.config import load_config
+        from pipeline.engine.cluster import job_script
+        from pipeline.errors import ConfigError
+
+        cfg = load_config(args.config, args.overrides, None, args.cluster)
+        if cfg.spec.cluster is None or cfg.spec.cluster.jobqueue is None:
+            raise ConfigError(f"{args.config}: cluster.jobqueue: needed (or give --cluster slurm)")
+        print(job_script(cfg.spec.cluster.jobqueue.model_dump(exclude_none=True)))
         return 0
     if args.command == "plan":
         from pipeline.plan import describe_plan

@@ -80,10 +80,40 @@ def _plain(value: object) -> object:
     raise ConfigError(f"<config>: {type(value).__name__} value {value!r} is not a config value")
 
 
+CLUSTER_KINDS = ("threads", "local", "slurm", "pbs", "lsf")
+
+
+def apply_cluster_flags(raw: dict, scheduler: str | None, cluster: str | None) -> None:
+    """Replace ``raw``'s cluster section as ``--scheduler`` / ``--cluster`` ask.
+
+    ``scheduler``: an address (``tcp://host:8786``) or a scheduler file. ``cluster``: one
+    of :data:`CLUSTER_KINDS`; a batch system keeps the config's jobqueue settings.
+    """
+    if scheduler and cluster:
+        raise ConfigError("--scheduler and --cluster: give one of them")
+    old = raw.get("cluster") if isinstance(raw.get("cluster"), dict) else {}
+    if scheduler:
+        raw["cluster"] = {"address" if "://" in scheduler else "scheduler_file": scheduler}
+    elif cluster == "threads":
+        raw.pop("cluster", None)
+    elif cluster == "local":
+        raw["cluster"] = {"local": old.get("local") or {}}
+    elif cluster:
+        if cluster not in CLUSTER_KINDS:
+            raise ConfigError(
+                f"--cluster: expected one of {', '.join(CLUSTER_KINDS)}, got {cluster!r}"
+            )
+        raw["cluster"] = {"jobqueue": {**(old.get("jobqueue") or {}), "system": cluster}}
+
+
 def load_config(
-    source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()
+    source: str | os.PathLike | dict,
+    overrides: list[str] | tuple[str, ...] = (),
+    scheduler: str | None = None,
+    cluster: str | None = None,
 ) -> LoadedConfig:
-    """Load and validate a config file (or dict).
+    """Load and validate a config file (or dict); ``scheduler`` and ``cluster`` are the
+    command line's ``--scheduler`` and ``--cluster`` (see :func:`apply_cluster_flags`).
 
     Raises
     ------
@@ -110,6 +140,7 @@ def load_config(
         raise ConfigError(f"{filename}: expected a mapping with input, steps and output")
     for item in overrides:
         _set_override(raw, item, marks)
+    apply_cluster_flags(raw, scheduler, cluster)
 
     problems: list[str] = []
     try:

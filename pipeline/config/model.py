@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from pipeline.ops.measure import PROPERTIES
 from pipeline.ops.registry import all_ops
@@ -74,6 +74,69 @@ class EngineSpec(_Frozen):
     )
 
 
+class LocalClusterSpec(_Frozen):
+    """A Dask LocalCluster on this machine: worker processes with memory limits."""
+
+    workers: int | None = Field(None, ge=1, description="Worker processes (default: cores).")
+    threads_per_worker: int = Field(1, ge=1, description="Threads in each worker.")
+    memory_limit: str | None = Field(
+        None, description="Memory per worker, e.g. 4GiB (default: the machine's share)."
+    )
+    local_directory: str | None = Field(
+        None, description="Where workers spill to disk (default: the system's temp folder)."
+    )
+    dashboard: bool = Field(True, description="Serve the dashboard (its link is printed).")
+
+
+class AdaptSpec(_Frozen):
+    """Let the number of batch jobs follow the work."""
+
+    minimum_jobs: int = Field(0, ge=0)
+    maximum_jobs: int = Field(..., ge=1)
+
+
+class JobqueueSpec(_Frozen):
+    """Worker jobs on a batch system through dask-jobqueue. Keys left out come from the
+    site's jobqueue.yaml (Dask config jobqueue.<system>.*)."""
+
+    system: Literal["slurm", "pbs", "lsf"]
+    cores: int | None = Field(None, ge=1, description="Cores per job.")
+    memory: str | None = Field(None, description="Memory per job, e.g. 32GiB.")
+    processes: int | None = Field(None, ge=1, description="Worker processes per job.")
+    walltime: str | None = Field(None, description="Job time limit, e.g. 02:00:00.")
+    queue: str | None = Field(None, description="Queue or partition.")
+    account: str | None = Field(None, description="Account or project to charge.")
+    job_extra_directives: list[str] | None = Field(
+        None, description="Further scheduler directives, e.g. --gres=gpu:1."
+    )
+    job_script_prologue: list[str] | None = Field(
+        None, description="Shell lines run before the worker starts, e.g. module load."
+    )
+    local_directory: str | None = Field(None, description="Worker spill folder on the node.")
+    log_directory: str | None = Field(None, description="Folder for the jobs' logs.")
+    interface: str | None = Field(None, description="Network interface, e.g. ib0.")
+    jobs: int | None = Field(None, ge=1, description="Fixed number of jobs (default 1).")
+    adapt: AdaptSpec | None = Field(None, description="Scale jobs with the work instead.")
+
+
+class ClusterSpec(_Frozen):
+    """Where the tasks run: one of local, address, scheduler_file, jobqueue
+    (none: threads in this process, see engine)."""
+
+    local: LocalClusterSpec | None = None
+    address: str | None = Field(None, description="An existing scheduler, tcp://host:8786.")
+    scheduler_file: str | None = Field(None, description="An existing scheduler's file.")
+    jobqueue: JobqueueSpec | None = None
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the scheduler.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ClusterSpec:
+        given = [k for k in ("local", "address", "scheduler_file", "jobqueue") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give one of local, address, scheduler_file, jobqueue, not {given}")
+        return self
+
+
 class PipelineSpec(_Frozen):
     """A whole pipeline: one input, named steps, one output."""
 
@@ -81,6 +144,7 @@ class PipelineSpec(_Frozen):
     steps: dict[str, dict]
     output: OutputSpec
     engine: EngineSpec = EngineSpec()
+    cluster: ClusterSpec | None = None
 
 
 def step_model(op_name: str) -> type[BaseModel]:
@@ -108,6 +172,7 @@ def json_schema() -> dict:
         steps=(dict[str, union], ...),
         output=(OutputSpec, ...),
         engine=(EngineSpec, EngineSpec()),
+        cluster=(ClusterSpec | None, None),
     )
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -32,7 +32,7 @@ class Engine(Passes, LastPass):
     dag: Dag
     source: object
     plan: BlockPlan
-    scheduler: str | None = None
+    scheduler: str | Callable | None = None  # a named local scheduler, or a get function
     num_workers: int | None = None
     progress: Callable | None = None
     resolved: dict[str, object] = field(default_factory=dict)  # global ops' arguments

@@ -1,4 +1,4 @@
-"""The same pipeline on threads, worker processes and a distributed cluster on loopback.
+"""The same pipeline on threads and on worker processes (Dask clusters: test_cluster.py).
 
 The graph holds no open file or other unpicklable state: every task opens what it reads,
 so the worker processes produce the same labels as threads.
@@ -47,17 +47,3 @@ def test_processes_match_threads(stack, tmp_path):
     count_p, labels_p = _run(stack, tmp_path / "processes", "processes")
     assert count_p == count
     np.testing.assert_array_equal(labels_p, labels)
-
-
-def test_distributed_workers_match_threads(stack, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    count, labels = _run(stack, tmp_path / "threads")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
-        count_d, labels_d = _run(stack, tmp_path / "cluster")
-    assert count_d == count
-    np.testing.assert_array_equal(labels_d, labels)

@@ -51,7 +51,7 @@ def _resized_values(tmp_path, img, resize, chunks, spacing=None):
             "output": {"path": str(tmp_path / "o"), "labels": "m"},
         }
     )
-    _, source = _resized(cfg, open_input(cfg), "m")
+    _, source = _resized(cfg, open_input(cfg), "m", "threads")
     plan = plan_for(cfg, source)
     out = np.zeros(source.shape, source.dtype)
     for i in plan.indices():

@@ -1,0 +1,113 @@
+"""Where the tasks run: local threads, or a Dask cluster (local, existing, or batch jobs).
+
+The cluster is described by a plain mapping with one of these keys (the config's
+``cluster:`` section): ``local`` (a LocalCluster on this machine), ``address`` or
+``scheduler_file`` (an existing scheduler), ``jobqueue`` (SLURM, PBS or LSF jobs through
+dask-jobqueue). Without one, the engine runs on threads in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from pipeline.errors import DataError
+
+JOBQUEUE_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "lsf": "LSFCluster"}
+# Keys of the jobqueue section that are not keyword arguments of the cluster class.
+JOBQUEUE_OWN = ("system", "jobs", "adapt")
+
+
+def jobqueue_cluster(spec: dict):
+    """A dask-jobqueue cluster for ``spec`` (no jobs submitted yet).
+
+    Only the keys given are passed, so the site's ``jobqueue.yaml`` (Dask config
+    ``jobqueue.<system>.*``) supplies everything else.
+    """
+    import dask_jobqueue
+
+    cls = getattr(dask_jobqueue, JOBQUEUE_CLASSES[spec["system"]])
+    kwargs = {k: v for k, v in spec.items() if k not in JOBQUEUE_OWN and v is not None}
+    kwargs.setdefault("scheduler_options", {"dashboard_address": ":0"})
+    return cls(**kwargs)
+
+
+def job_script(spec: dict) -> str:
+    """The batch script each worker job of a ``jobqueue`` cluster would be submitted with."""
+    cluster = jobqueue_cluster(spec)
+    try:
+        return cluster.job_script()
+    finally:
+        cluster.close()
+
+
+def _local_cluster(spec: dict):
+    from distributed import LocalCluster
+
+    kwargs = {
+        "n_workers": spec.get("workers"),
+        "threads_per_worker": spec.get("threads_per_worker") or 1,
+        "memory_limit": spec.get("memory_limit") or "auto",
+        "local_directory": spec.get("local_directory"),
+        "dashboard_address": ":0" if spec.get("dashboard", True) else None,
+        "processes": True,
+    }
+    return LocalCluster(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+@contextmanager
+def connect(spec: dict | None, announce: Callable[[str], None] | None = None) -> Iterator:
+    """The scheduler ``get`` function of the cluster ``spec`` describes (None: threads).
+
+    Starts (and afterwards stops) a LocalCluster or the batch jobs; connects to an
+    existing scheduler without stopping it. ``announce`` gets the dashboard link.
+    """
+    if not spec or not {"local", "address", "scheduler_file", "jobqueue"} & set(spec):
+        yield None
+        return
+    from distributed import Client
+
+    announce = announce or (lambda line: print(line, file=sys.stderr))
+    cluster = None
+    try:
+        if "address" in spec:
+            client = Client(spec["address"], timeout=spec.get("timeout", 30))
+        elif "scheduler_file" in spec:
+            if not os.path.exists(spec["scheduler_file"]):
+                raise OSError("no such file")
+            client = Client(scheduler_file=spec["scheduler_file"], timeout=spec.get("timeout", 30))
+        elif "local" in spec:
+            cluster = _local_cluster(spec["local"])
+            client = Client(cluster)
+        else:
+            jq = spec["jobqueue"]
+            cluster = jobqueue_cluster(jq)
+            if jq.get("adapt"):
+                cluster.adapt(**jq["adapt"])
+            else:
+                cluster.scale(jobs=jq.get("jobs") or 1)
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:  # unreachable scheduler, missing scheduler file
+        if cluster is not None:
+            cluster.close()
+        where = spec.get("address") or spec.get("scheduler_file") or "the cluster"
+        raise DataError(f"cluster: cannot connect to {where}: {exc}") from None
+    try:
+        if client.dashboard_link:
+            announce(f"dashboard: {client.dashboard_link}")
+        yield _client_get(client)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _client_get(client) -> Callable:
+    """``client.get`` with the local schedulers' signature (their options dropped)."""
+
+    def get(dsk, keys, num_workers=None, **_):
+        return client.get(dsk, keys)
+
+    return get
