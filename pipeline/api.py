@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.batch import BatchResult, input_config, run_batch
 from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.crop_pass import crop_pass
 from pipeline.engine.blocks import BlockPlan, auto_block
@@ -19,6 +20,7 @@ from pipeline.engine.scratch import Scratch
 from pipeline.errors import ConfigError, DataError, OutputExistsError
 from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io import ome_zarr
+from pipeline.io.inputs import batch_inputs, input_name
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
 from pipeline.io.table import write_table
@@ -142,7 +144,7 @@ def run(
     progress: bool = False,
     scheduler: str | None = None,
     cluster: str | None = None,
-) -> RunResult:
+) -> RunResult | BatchResult:
     """Run a pipeline and write its outputs.
 
     Parameters
@@ -161,17 +163,34 @@ def run(
 
     Returns
     -------
-    RunResult
-        Object count, the label image and summary paths, and the summary.
+    RunResult or BatchResult
+        Object count, the label image and summary paths, and the summary; for a batch of
+        inputs, a row per input (see :mod:`pipeline.batch`).
     """
     t_start = time.perf_counter()
     cfg = load_config(config, overrides, scheduler, cluster)
-    source = open_input(cfg)
-    _check_roles(cfg, source)
+    inputs = batch_inputs(cfg.spec.input.path, cfg.spec.input.batch)
+    if inputs is None:  # one input: check it before a cluster starts
+        if "{name}" in cfg.spec.output.path:
+            path = cfg.spec.input.path
+            cfg = load_config(input_config(cfg, input_name(path), path))
+        source = open_input(cfg)
+        _check_roles(cfg, source)
     spec = cfg.spec.cluster.model_dump(exclude_none=True) if cfg.spec.cluster else None
     try:
         with connect(spec) as get:
-            return _run(cfg, source, get or cfg.spec.engine.scheduler, overwrite, progress, t_start)
+            sched = get or cfg.spec.engine.scheduler
+            if inputs is None:
+                return _run(cfg, source, sched, overwrite, progress, t_start)
+
+            def one(raw: dict, replace_old: bool) -> RunResult:
+                one_cfg = load_config(raw)
+                one_source = open_input(one_cfg)
+                _check_roles(one_cfg, one_source)
+                return _run(one_cfg, one_source, sched, replace_old, False, time.perf_counter())
+
+            ow = cfg.spec.output.overwrite if overwrite is None else overwrite
+            return run_batch(cfg, inputs, one, ow)
     finally:
         close_files()
 

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     if args.command == "run":
         from pipeline.api import run
+        from pipeline.batch import BatchResult
 
         res = run(
             args.config,
@@ -82,6 +83,8 @@ def _dispatch(args) -> int:
             scheduler=args.scheduler,
             cluster=args.cluster,
         )
+        if isinstance(res, BatchResult):
+            return _report_batch(res)
         for warning in res.summary.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
         print(f"objects: {res.count}")
@@ -148,3 +151,18 @@ def _dispatch(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _report_batch(res) -> int:
+    """Print a line per input and the batch table; exit 3 when any input failed."""
+    for r in res.rows:
+        detail = f"{r['count']} objects" if r["status"] != "failed" else r["error"]
+        print(f"{r['name']}: {r['status']}, {detail} ({r['output']})")
+    print(f"batch:   {res.table_path}")
+    if res.failed:
+        names = ", ".join(r["name"] for r in res.failed)
+        print(
+            f"error: {len(res.failed)} of {len(res.rows)} inputs failed: {names}", file=sys.stderr
+        )
+        return 3
+    return 0

@@ -78,10 +78,15 @@ def _versions() -> dict:
     return out
 
 
+def config_sha256(cfg) -> str:
+    """SHA-256 of the resolved config, without the sections that only say where and how
+    the work runs (``engine``, ``cluster``): equal hashes mean equal results."""
+    resolved = cfg.spec.model_dump(mode="json", exclude={"engine", "cluster"})
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
 def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) -> dict:
     """The summary's common part: input, grid, thresholds, timings, versions, config."""
-    resolved = cfg.spec.model_dump(mode="json")
-    blob = json.dumps(resolved, sort_keys=True).encode()
     return {
         "count": int(count),
         "labels": str(labels_path),
@@ -103,6 +108,6 @@ def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) 
         "warnings": list(engine.warnings),
         "timings": dict(engine.timings),
         "versions": _versions(),
-        "config": resolved,
-        "config_sha256": hashlib.sha256(blob).hexdigest(),
+        "config": cfg.spec.model_dump(mode="json"),
+        "config_sha256": config_sha256(cfg),
     }

@@ -18,7 +18,16 @@ class _Frozen(BaseModel):
 class InputSpec(_Frozen):
     """Where the image comes from and how it is cut into blocks."""
 
-    path: str = Field(..., description="TIFF file, folder or glob of TIFF slices, Zarr, .npy.")
+    path: str | list[str] = Field(
+        ...,
+        description="TIFF file, folder or glob of TIFF slices, Zarr, .npy; or a batch: a list, "
+        "a CSV manifest (column path, optional name), or a glob of volumes.",
+    )
+    batch: bool | None = Field(
+        None,
+        description="Treat a glob as a batch of inputs (default: a glob of 2D TIFFs is one "
+        "stack of slices, any other glob a batch).",
+    )
     chunks: list[Annotated[int, Field(ge=1)]] | Literal["auto"] = Field(
         "auto", description="Block shape in voxels (z, y, x), or auto (~64 MiB per block)."
     )
@@ -48,7 +57,11 @@ class TableSpec(_Frozen):
 class OutputSpec(_Frozen):
     """What is written where."""
 
-    path: str = Field(..., description="Output folder (labels as OME-Zarr, summary.json).")
+    path: str = Field(
+        ...,
+        description="Output folder (labels as OME-Zarr, summary.json). For a batch, {name} "
+        "stands for each input's name (default: <path>/{name}).",
+    )
     labels: str = Field(..., description="Step whose labels are written.")
     overwrite: bool = Field(False, description="Replace an existing output folder.")
     table: TableSpec | None = Field(None, description="Also write a table of the objects.")
@@ -67,6 +80,9 @@ class EngineSpec(_Frozen):
 
     scheduler: Literal["threads", "sync", "processes"] = "threads"
     workers: int | None = Field(None, ge=1, description="Threads or processes (default: cores).")
+    concurrent_inputs: int = Field(
+        1, ge=1, description="Inputs of a batch run at the same time (useful on a cluster)."
+    )
     scratch: str | None = Field(
         None,
         description="Folder for intermediate blocks kept between passes, removed at the end "

@@ -1,0 +1,106 @@
+"""Batches: one config run over many inputs, each with its own outputs and summary row.
+
+An input whose output already holds a finished run of the same resolved config
+(``summary.json`` with the same ``config_sha256``) is skipped; an input that fails is
+reported and the others go on. ``batch.csv`` beside the outputs has one row per input.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config.loader import LoadedConfig, load_config
+from pipeline.errors import SegpipeError
+from pipeline.summary import config_sha256
+
+FIELDS = ("name", "input", "status", "count", "output", "seconds", "error")
+
+
+@dataclass
+class BatchResult:
+    """What a batch run did: one row per input (see :data:`FIELDS`)."""
+
+    rows: list[dict] = field(default_factory=list)
+    table_path: Path | None = None
+
+    @property
+    def failed(self) -> list[dict]:
+        """The rows of inputs that failed."""
+        return [r for r in self.rows if r["status"] == "failed"]
+
+    @property
+    def count(self) -> int:
+        """Objects over all inputs that finished."""
+        return sum(int(r["count"]) for r in self.rows if r["count"] != "")
+
+
+def output_pattern(path: str) -> str:
+    """The output folder pattern: ``path`` with ``{name}``, or ``path/{name}``."""
+    return path if "{name}" in path else os.path.join(path, "{name}")
+
+
+def input_config(cfg: LoadedConfig, name: str, path: str) -> dict:
+    """The config of one input of the batch (as a dict, validated again when run)."""
+    raw = copy.deepcopy(cfg.raw)
+    raw["input"]["path"] = path
+    raw["input"].pop("batch", None)
+    raw["output"]["path"] = output_pattern(cfg.spec.output.path).replace("{name}", name)
+    return raw
+
+
+def _finished(raw: dict) -> dict | None:
+    """The summary of a finished run of exactly this config in its output, if any."""
+    summary = Path(raw["output"]["path"]) / "summary.json"
+    if not summary.exists():
+        return None
+    try:
+        done = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return None
+    return done if done.get("config_sha256") == config_sha256(load_config(raw)) else None
+
+
+def run_batch(cfg: LoadedConfig, inputs: list[tuple[str, str]], run_one, overwrite) -> BatchResult:
+    """Run ``run_one(config_dict, overwrite)`` for each ``(name, path)`` input.
+
+    ``overwrite`` replaces outputs of other configs; finished runs of this config are
+    skipped either way, unless ``overwrite`` is True.
+    """
+    pattern = output_pattern(cfg.spec.output.path)
+    root = Path(pattern.split("{name}")[0] or ".")
+
+    def one(item: tuple[str, str]) -> dict:
+        name, path = item
+        raw = input_config(cfg, name, path)
+        row = dict.fromkeys(FIELDS, "")
+        row.update(name=name, input=path, output=raw["output"]["path"])
+        t0 = time.perf_counter()
+        try:
+            done = None if overwrite else _finished(raw)
+            if done is not None:
+                row.update(status="skipped", count=done["count"])
+            else:
+                res = run_one(raw, overwrite)
+                row.update(status="done", count=res.count)
+        except SegpipeError as exc:
+            row.update(status="failed", error=str(exc).replace("\n", "; "))
+        row["seconds"] = f"{time.perf_counter() - t0:.2f}"
+        return row
+
+    workers = cfg.spec.engine.concurrent_inputs
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(one, inputs))
+    root.mkdir(parents=True, exist_ok=True)
+    table = root / "batch.csv"
+    with open(table, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return BatchResult(rows, table)

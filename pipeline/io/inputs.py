@@ -1,0 +1,91 @@
+"""Which volumes an ``input.path`` names: one, or a batch (a list, a CSV manifest, a glob)."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import re
+
+from pipeline.errors import DataError
+
+_VOLUME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".npy")
+
+
+def _natural_key(s: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
+
+
+def input_name(path: str) -> str:
+    """A short name for an input: its file or folder name without the volume suffix."""
+    base = os.path.basename(os.path.normpath(path))
+    for suffix in _VOLUME_SUFFIXES:
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def _is_slice(path: str) -> bool:
+    """True for a TIFF file holding a single 2D image (a slice of a stack)."""
+    if not path.lower().endswith((".tif", ".tiff")) or not os.path.isfile(path):
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.series[0].shape) == 2
+    except Exception:  # an unreadable file is reported by the reader
+        return True
+
+
+def _manifest(path: str) -> list[tuple[str, str]]:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise DataError(f"{path}: input manifest not found") from None
+    if not rows or "path" not in rows[0]:
+        raise DataError(f"{path}: expected a CSV manifest with a 'path' column")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        p = (row.get("path") or "").strip()
+        if not p:
+            raise DataError(f"{path}:{line}: empty path")
+        p = p if os.path.isabs(p) else os.path.join(folder, p)
+        out.append(((row.get("name") or "").strip() or input_name(p), p))
+    return out
+
+
+def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[tuple[str, str]] | None:
+    """The ``(name, path)`` of each volume of a batch, or None for a single input.
+
+    A list and a ``.csv`` manifest (column ``path``, optional ``name``; paths relative to
+    the manifest) are batches. A glob is a batch unless it matches 2D TIFF files only,
+    which are the slices of one stack; ``batch`` decides instead when given.
+    """
+    if isinstance(path, list):
+        items = [(input_name(p), p) for p in path]
+    elif path.lower().endswith(".csv"):
+        items = _manifest(path)
+    elif any(ch in path for ch in "*?[") and batch is not False:
+        files = sorted(glob.glob(path), key=_natural_key)
+        if not files:
+            raise DataError(f"{path}: no input matches this pattern")
+        if (
+            batch is None
+            and all(_is_slice(f) for f in files[:1])
+            and all(f.lower().endswith((".tif", ".tiff")) for f in files)
+        ):
+            return None
+        items = [(input_name(f), f) for f in files]
+    else:
+        return None
+    seen: dict[str, int] = {}
+    named = []
+    for name, p in items:  # equal names get a suffix: a_1, a_2
+        seen[name] = seen.get(name, 0) + 1
+        named.append((name if seen[name] == 1 else f"{name}_{seen[name]}", p))
+    if len({n for n, _ in named}) != len(named):
+        raise DataError(f"{path}: input names are not unique: {[n for n, _ in named]}")
+    return named
