@@ -144,7 +144,9 @@ def run(
     progress: bool = False,
     scheduler: str | None = None,
     cluster: str | None = None,
-) -> RunResult | BatchResult:
+    only: str | None = None,
+    dry_run: bool = False,
+) -> RunResult | BatchResult | list[dict]:
     """Run a pipeline and write its outputs.
 
     Parameters
@@ -160,6 +162,12 @@ def run(
     scheduler, cluster : str, optional
         Replace the config's cluster section: an existing scheduler (address or
         scheduler file), or a kind (threads, local, slurm, pbs, lsf).
+    only : str, optional
+        Run one input of a batch, by name or 0-based index (no batch table is written:
+        for job arrays, one task per input).
+    dry_run : bool
+        Check the config and open every input (metadata only); compute and write
+        nothing. Returns a row per input: name, input, output, shape, blocks.
 
     Returns
     -------
@@ -170,6 +178,10 @@ def run(
     t_start = time.perf_counter()
     cfg = load_config(config, overrides, scheduler, cluster)
     inputs = batch_inputs(cfg.spec.input.path, cfg.spec.input.batch)
+    if only is not None:
+        inputs = _select_input(inputs, only)
+    if dry_run:
+        return _dry_run(cfg, inputs)
     if inputs is None:  # one input: check it before a cluster starts
         if "{name}" in cfg.spec.output.path:
             path = cfg.spec.input.path
@@ -190,9 +202,45 @@ def run(
                 return _run(one_cfg, one_source, sched, replace_old, False, time.perf_counter())
 
             ow = cfg.spec.output.overwrite if overwrite is None else overwrite
-            return run_batch(cfg, inputs, one, ow)
+            return run_batch(cfg, inputs, one, ow, table=only is None)
     finally:
         close_files()
+
+
+def _select_input(inputs, only: str) -> list[tuple[str, str]]:
+    """The one input of a batch named (or numbered, from 0) ``only``."""
+    if inputs is None:
+        raise ConfigError(f"--input {only}: the config's input is not a batch")
+    names = [n for n, _ in inputs]
+    if only in names:
+        return [inputs[names.index(only)]]
+    if only.isdigit() and int(only) < len(inputs):
+        return [inputs[int(only)]]
+    raise DataError(
+        f"--input {only}: expected a name or an index below {len(inputs)}, "
+        f"inputs: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+    )
+
+
+def _dry_run(cfg, inputs) -> list[dict]:
+    """Open every input (metadata only) and say where its output would go."""
+    rows = []
+    single = cfg.spec.input.path
+    for name, path in inputs or [(input_name(single), single)]:
+        plain = inputs is None and "{name}" not in cfg.spec.output.path
+        one = cfg if plain else load_config(input_config(cfg, name, path))
+        source = open_input(one)
+        _check_roles(one, source)
+        plan = plan_for(one, source)
+        rows.append({
+            "name": name,
+            "input": source.path,
+            "output": one.spec.output.path,
+            "shape": list(source.shape),
+            "blocks": plan.nblocks,
+        })  # fmt: skip
+    close_files()
+    return rows
 
 
 def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:

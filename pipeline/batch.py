@@ -67,11 +67,13 @@ def _finished(raw: dict) -> dict | None:
     return done if done.get("config_sha256") == config_sha256(load_config(raw)) else None
 
 
-def run_batch(cfg: LoadedConfig, inputs: list[tuple[str, str]], run_one, overwrite) -> BatchResult:
+def run_batch(
+    cfg: LoadedConfig, inputs: list[tuple[str, str]], run_one, overwrite, table: bool = True
+) -> BatchResult:
     """Run ``run_one(config_dict, overwrite)`` for each ``(name, path)`` input.
 
     ``overwrite`` replaces outputs of other configs; finished runs of this config are
-    skipped either way, unless ``overwrite`` is True.
+    skipped either way, unless ``overwrite`` is True. ``table``: write ``batch.csv``.
     """
     pattern = output_pattern(cfg.spec.output.path)
     root = Path(pattern.split("{name}")[0] or ".")
@@ -97,10 +99,12 @@ def run_batch(cfg: LoadedConfig, inputs: list[tuple[str, str]], run_one, overwri
     workers = cfg.spec.engine.concurrent_inputs
     with ThreadPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(one, inputs))
+    if not table:
+        return BatchResult(rows, None)
     root.mkdir(parents=True, exist_ok=True)
-    table = root / "batch.csv"
-    with open(table, "w", newline="", encoding="utf-8") as fh:
+    path = root / "batch.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, FIELDS)
         w.writeheader()
         w.writerows(rows)
-    return BatchResult(rows, table)
+    return BatchResult(rows, path)

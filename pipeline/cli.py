@@ -32,6 +32,17 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--debug", action="store_true", help="show tracebacks")
         if name == "run":
             c.add_argument("--overwrite", action="store_true", help="replace existing output")
+            c.add_argument(
+                "--input",
+                dest="only",
+                metavar="NAME|INDEX",
+                help="run one input of a batch (by name, or index from 0), e.g. in a job array",
+            )
+            c.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="check the config and open the inputs; compute and write nothing",
+            )
         if name in ("run", "validate"):
             c.add_argument(
                 "--scheduler",
@@ -82,7 +93,17 @@ def _dispatch(args) -> int:
             progress=sys.stderr.isatty(),
             scheduler=args.scheduler,
             cluster=args.cluster,
+            only=args.only,
+            dry_run=args.dry_run,
         )
+        if args.dry_run:
+            for r in res:
+                shape = "×".join(map(str, r["shape"]))
+                print(
+                    f"would run {r['name']}: {r['input']} ({shape}, {r['blocks']} blocks) "
+                    f"-> {r['output']}"
+                )
+            return 0
         if isinstance(res, BatchResult):
             return _report_batch(res)
         for warning in res.summary.get("warnings", []):
@@ -158,7 +179,8 @@ def _report_batch(res) -> int:
     for r in res.rows:
         detail = f"{r['count']} objects" if r["status"] != "failed" else r["error"]
         print(f"{r['name']}: {r['status']}, {detail} ({r['output']})")
-    print(f"batch:   {res.table_path}")
+    if res.table_path is not None:
+        print(f"batch:   {res.table_path}")
     if res.failed:
         names = ", ".join(r["name"] for r in res.failed)
         print(

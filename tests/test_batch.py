@@ -147,3 +147,18 @@ def test_plan_of_a_batch(tmp_path, volumes, capsys):
     out = capsys.readouterr().out
     assert out.startswith("batch:   3 inputs; the plan of the first, 'vol0'")
     assert "vol0.npy" in out
+
+
+def test_one_input_of_a_batch_and_dry_run(tmp_path, volumes, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps(_config(volumes, tmp_path / "out")))
+    assert main(["run", str(cfg), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[1].startswith("would run vol1:") and "16×32×32" in out[1]
+    assert not (tmp_path / "out").exists()  # nothing written
+    assert main(["run", str(cfg), "--input", "2"]) == 0
+    assert main(["run", str(cfg), "--input", "vol0"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["vol0", "vol2"]
+    assert not (tmp_path / "out" / "batch.csv").exists()  # job-array tasks write no table
+    assert main(["run", str(cfg), "--input", "7"]) == 3
+    assert "--input 7: expected a name or an index below 3" in capsys.readouterr().err
