@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -15,6 +16,7 @@ from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.crop_pass import crop_pass
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.cluster import connect
+from pipeline.engine.journal import Journal
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import ConfigError, DataError, OutputExistsError
@@ -28,7 +30,9 @@ from pipeline.ops import measure
 from pipeline.ops.projection import projection_factor
 from pipeline.ops.resample import convert, output_shape, plan_resize
 from pipeline.ops.shape import CROP_PROPERTIES, check_crop_properties
+from pipeline.status import JOURNAL
 from pipeline.summary import (
+    config_sha256,
     make_summary,
     objects_per_block,
     size_statistics,
@@ -45,6 +49,7 @@ class RunResult:
     labels_path: Path
     summary_path: Path
     summary: dict
+    earlier: bool = False  # the output held a finished run of this config already
 
 
 def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> BlockPlan:
@@ -127,14 +132,36 @@ def _input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
         engine.close()
 
 
-def _prepare_output(path: Path, overwrite: bool, source: Source) -> None:
+def _finished_run(out: Path, sha: str) -> RunResult | None:
+    """The result of a finished run of this config in ``out``, if there is one."""
+    path = out / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("config_sha256") != sha:
+        return None
+    return RunResult(summary["count"], Path(summary["labels"]), path, summary, earlier=True)
+
+
+def _prepare_output(path: Path, overwrite: bool, source: Source, sha: str) -> Journal:
+    """Make ``path`` ready and start the run's journal: resume an interrupted run of
+    the same config, refuse another config's output unless ``overwrite``."""
     if output_inside(path, source):
         raise DataError(f"output.path {path} is inside the input {source.path}")
-    if path.exists() and any(path.iterdir()):
+    recorded = Journal.recorded_config(path / JOURNAL)
+    resume = recorded == sha and not overwrite
+    if path.exists() and any(path.iterdir()) and not resume:
         if not overwrite:
-            raise OutputExistsError(f"output.path {path} exists (use --overwrite to replace it)")
+            what = "an interrupted run of another config" if recorded else "something"
+            raise OutputExistsError(
+                f"output.path {path} holds {what} (use --overwrite to replace it)"
+            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
+    journal = Journal(path / JOURNAL, sha)
+    journal.start()
+    return journal
 
 
 def run(
@@ -244,6 +271,11 @@ def _dry_run(cfg, inputs) -> list[dict]:
 
 
 def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
+    out = Path(cfg.spec.output.path)
+    sha = config_sha256(cfg)
+    overwrite = cfg.spec.output.overwrite if overwrite is None else overwrite
+    if not overwrite and (done := _finished_run(out, sha)) is not None:
+        return done  # this config already ran to the end here
     target = cfg.spec.output.labels
     dag, source = _resized(cfg, source, target, scheduler)
     if cfg.spec.output.table is not None:  # on the grid the labels are made on
@@ -253,7 +285,6 @@ def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
             raise DataError(f"output.table.properties: {exc}") from None
     dag = with_input_spacing(dag, source.spacing)
     plan = plan_for(cfg, source)
-    out = Path(cfg.spec.output.path)
     engine = Engine(
         dag,
         source,
@@ -264,11 +295,15 @@ def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
         scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch"),
     )
     engine.check([target])
-    _prepare_output(out, cfg.spec.output.overwrite if overwrite is None else overwrite, source)
+    engine.journal = _prepare_output(out, overwrite, source, sha)
     try:
-        return _execute(cfg, source, plan, engine, target, out, t_start)
-    finally:
-        engine.close()
+        result = _execute(cfg, source, plan, engine, target, out, t_start)
+    except BaseException:
+        engine.close(keep_scratch=True)  # with the journal, a rerun resumes from here
+        raise
+    engine.close()
+    engine.journal.remove()
+    return result
 
 
 def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
@@ -324,6 +359,7 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
         ome_zarr.finish_labels(*finish, ids, props)
     if spec.report:
         summary["report"] = _report(out, source, plan, written, sizes, summary, overview)
+    summary["resumed_blocks"] = {k: v for k, v in engine.journal.loaded.items() if v}
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(count, labels_path, write_summary(out, summary), summary)
 
@@ -420,7 +456,7 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
         resized = ResizedSource(grid, r)
         plan2 = plan_for(cfg, resized)
         dag = Dag({SOURCE: Node(SOURCE, None, None, (), final.role)}, {SOURCE: []})
-        writer = Engine(dag, resized, plan2, scheduler=engine.scheduler)
+        writer = Engine(dag, resized, plan2, scheduler=engine.scheduler, journal=engine.journal)
         try:
             labels_path = out / f"{final.name}.ome.zarr"
             out_dtype = resized.resize.out_dtype
@@ -437,5 +473,6 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     ome_zarr.finish_labels(labels_path, final.name, levels, axes, resized.spacing, source.unit, ids)
     summary = make_summary(cfg, resized, plan2, engine, final.name, len(ids), labels_path, levels)
     summary["object_sizes"] = size_statistics(sizes, resized.spacing, source.unit)
+    summary["resumed_blocks"] = {k: v for k, v in engine.journal.loaded.items() if v}
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(len(ids), labels_path, write_summary(out, summary), summary)

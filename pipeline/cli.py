@@ -1,4 +1,4 @@
-"""The ``segpipe`` command: run, validate, plan, jobscript, ops, schema."""
+"""The ``segpipe`` command: run, validate, plan, status, jobscript, ops, schema."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                 help="threads, local (a LocalCluster), or slurm, pbs, lsf (batch jobs, "
                 "settings from the config's cluster.jobqueue and the site's jobqueue.yaml)",
             )
+    st = sub.add_parser("status", help="how far the run writing into OUTPUT got")
+    st.add_argument("output")
     j = sub.add_parser("jobscript", help="print the batch script of the config's worker jobs")
     j.add_argument("config")
     j.add_argument("--cluster", metavar="KIND", help="slurm, pbs or lsf (default: the config's)")
@@ -106,6 +108,11 @@ def _dispatch(args) -> int:
             return 0
         if isinstance(res, BatchResult):
             return _report_batch(res)
+        if res.earlier:
+            print(
+                f"note: {res.summary_path.parent} finished earlier with this config; "
+                "nothing computed (--overwrite runs again)"
+            )
         for warning in res.summary.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
         print(f"objects: {res.count}")
@@ -120,6 +127,11 @@ def _dispatch(args) -> int:
 
         cfg = load_config(args.config, args.overrides, args.scheduler, args.cluster)
         print(f"{args.config}: valid ({len(cfg.dag.nodes) - 1} steps)")
+        return 0
+    if args.command == "status":
+        from pipeline.status import describe_status
+
+        print(describe_status(args.output))
         return 0
     if args.command == "jobscript":
         from pipeline.config import load_config

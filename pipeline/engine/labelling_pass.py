@@ -71,6 +71,7 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
                 *[summary[n] for n in nbs],
             )
             pair_keys.append(pk)
+    engine.checkpoint(summary, f"label {node.name}")
     out = engine.compute(count_keys + pair_keys, f"label {node.name}")
     return _stitched(engine, node.name, conn, local_of, out, len(count_keys))
 
@@ -255,5 +256,6 @@ def resolve_instances(engine, node: Node) -> Labelling:
                 node.params.min_iou,
             )  # fmt: skip
             pair_keys.append(pk)
+    engine.checkpoint(summary, f"match {node.name}")
     out = engine.compute(count_keys + pair_keys, f"match {node.name}")
     return _stitched(engine, node.name, engine.ndim, node.name, out, len(count_keys))

@@ -37,12 +37,14 @@ class LastPass:
         a tree by ``merge(list)`` and returned once, as ``(firsts, merged)``.
         """
         self.reset_graph()
-        keys = []
+        keys = {}
         for i, k in self.block_keys(target).items():
             key = ("each-" + target, *i)
             extra = [self.program_key(name, i) for name in also]
             self._dsk[key] = (func, self.plan.box(i), k, *args, *extra)
-            keys.append(key)
+            keys[i] = key
+        self.checkpoint(keys, label)
+        keys = list(keys.values())
         self.drop_unread()
         if merge is None:
             return self.compute(keys, label)

@@ -30,7 +30,7 @@ class Passes:
         # A computed input is kept in scratch by its first pass; later passes read it.
         keep = {i: not grown and not self._is_producer(i) for i in inputs}
         self._passes[node.name] = n = self._passes.get(node.name, 0) + 1
-        parts = []
+        parts = {}
         for idx in self.plan.indices():
             core = self.plan.box(idx)
             if grown:
@@ -41,8 +41,9 @@ class Passes:
                 box = core
             pk = (f"part-{node.name}-{n}", *idx)
             self._dsk[pk] = (tasks.partial_result, func, box, core, *keys)
-            parts.append(pk)
-        total = tree_reduce(self._dsk, parts, f"reduce-{node.name}-{n}", combine)
+            parts[idx] = pk
+        self.checkpoint(parts, label)
+        total = tree_reduce(self._dsk, list(parts.values()), f"reduce-{node.name}-{n}", combine)
         out = self.compute([total], label)[0]
         self._kept.update(i for i, k in keep.items() if k)
         self.reset_graph()

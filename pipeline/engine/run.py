@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.engine import tasks, tiles
 from pipeline.engine.blocks import BlockPlan, grow
+from pipeline.engine.journal import Journal
 from pipeline.engine.labelling_pass import Labelling
 from pipeline.engine.last_pass import LastPass
 from pipeline.engine.passes import Passes
@@ -39,6 +40,7 @@ class Engine(Passes, LastPass):
     labellings: dict[str, Labelling] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     scratch: Scratch = field(default_factory=Scratch)
+    journal: Journal | None = None  # block checkpoints (resume after a kill)
     _dsk: dict = field(default_factory=dict)
     _programs: dict = field(default_factory=dict)
     # Nodes whose blocks an earlier pass kept in scratch; those the current graph reads.
@@ -284,6 +286,11 @@ class Engine(Passes, LastPass):
             )
         return conn
 
+    def checkpoint(self, blocks: dict[tuple, tuple], label: str) -> None:
+        """Record (or, on a rerun, load) each block's result key of the pass being built."""
+        if self.journal is not None:
+            self.journal.wrap(self._dsk, blocks, label)
+
     def compute(self, keys: list, label: str):
         """Compute ``keys`` of the current graph with the configured scheduler."""
         t0 = time.perf_counter()
@@ -306,9 +313,12 @@ class Engine(Passes, LastPass):
         # Produced by a task of its own (read, relabel, load from scratch), not a program.
         return self.dag.nodes[name].kind in PRODUCER_KINDS or name in self._kept
 
-    def close(self) -> None:
-        """Remove the scratch files; later passes compute everything again."""
-        self.scratch.remove()
+    def close(self, keep_scratch: bool = False) -> None:
+        """Remove the scratch files (``keep_scratch``: keep them for a resumed run)."""
+        if keep_scratch and self.journal is not None:
+            self.scratch.wait()
+        else:
+            self.scratch.remove()
         self._kept.clear()
         self._kept_local.clear()
 

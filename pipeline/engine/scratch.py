@@ -56,8 +56,11 @@ class Scratch:
         folder = self._slots.pop(what, None)
         if folder is None:
             return
-        gone = folder + ".drop"
-        os.rename(folder, gone)
+        gone = tempfile.mkdtemp(prefix=os.path.basename(folder) + ".drop-", dir=self.root)
+        try:
+            os.replace(folder, os.path.join(gone, "x"))  # a fresh name, whatever lies around
+        except FileNotFoundError:  # an interrupted run's deletion got there first
+            pass
         worker = threading.Thread(target=shutil.rmtree, args=(gone, True), daemon=True)
         worker.start()
         self._dropping.append(worker)

@@ -41,7 +41,12 @@ def create_labels(
     axes: str,
     compressors=(LABEL_CODEC,),
 ) -> None:
-    """Create the group and one array per pyramid level (no data, no OME metadata yet)."""
+    """Create the group and one array per pyramid level (no data, no OME metadata yet).
+
+    Arrays an interrupted run of the same config created are kept, with what was written.
+    """
+    if _has_levels(path, levels):
+        return
     root = zarr.open_group(str(path), mode="w", zarr_format=3)
     for k in range(levels):
         f = 2**k
@@ -61,8 +66,14 @@ def create_labels(
         )
 
 
+def _has_levels(path, levels: int) -> bool:
+    return all(os.path.exists(os.path.join(str(path), str(k), "zarr.json")) for k in range(levels))
+
+
 def create_image(path, shape, block, dtype, levels, axes) -> None:
     """Create an image's group and pyramid arrays (Zstd), and its empty ``labels`` group."""
+    if _has_levels(path, levels):
+        return
     codec = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
     create_labels(path, shape, block, dtype, levels, axes, compressors=(codec,))
     zarr.open_group(os.path.join(str(path), "labels"), mode="w", zarr_format=3)

@@ -1,0 +1,103 @@
+"""Block-level checkpoints: what each block gave in each pass, kept so a rerun resumes.
+
+Every pass over the blocks (a statistics pass, a labelling pass, the write pass) gets a
+folder under the journal, named by its place in the run; each block's result is pickled
+there the moment the block finishes (under a temporary name, then renamed). A rerun of
+the same config builds the same passes in the same order; a block whose record exists is
+loaded instead of computed, so the tasks it depended on are never run. The passes and
+blocks are the same because the resolved config is: the run refuses to resume into an
+output made with another config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+from pathlib import Path
+
+RUN_FILE = "run.json"
+
+
+def save_record(path: str, value):
+    """Pickle one block's result of a pass (atomically); return it unchanged."""
+    tmp = f"{path}.{os.getpid()}.part"
+    with open(tmp, "wb") as fh:
+        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return value
+
+
+def load_record(path: str):
+    """The result a block gave in an earlier, interrupted run."""
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+class Journal:
+    """The checkpoints of one run of one config, in ``root``."""
+
+    def __init__(self, root: str | os.PathLike, config_sha256: str) -> None:
+        self.root = Path(root)
+        self.config_sha256 = config_sha256
+        self._passes = 0
+        self.loaded: dict[str, int] = {}  # pass folder -> blocks loaded, not computed
+
+    @staticmethod
+    def recorded_config(root: str | os.PathLike) -> str | None:
+        """The config hash of the run journaled in ``root`` (None: no journal)."""
+        try:
+            return json.loads((Path(root) / RUN_FILE).read_text())["config_sha256"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def start(self) -> None:
+        """Create the journal (keeping the records of an interrupted run of this config)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        run = self.root / RUN_FILE
+        if not run.exists():
+            run.write_text(json.dumps({"config_sha256": self.config_sha256}))
+
+    def wrap(self, dsk: dict, blocks: dict[tuple, tuple], label: str) -> None:
+        """Checkpoint a pass: ``blocks`` maps each block index to the key of its result.
+
+        Recorded blocks become loads; the others save their result when they finish.
+        """
+        self._passes += 1
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")
+        folder = self.root / f"{self._passes:03d}-{slug}"
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = folder / "pass.json"
+        if not meta.exists():
+            meta.write_text(json.dumps({"label": label, "blocks": len(blocks)}))
+        loaded = 0
+        for index, key in blocks.items():
+            path = str(folder / ("b" + "_".join(map(str, index)) + ".pkl"))
+            if os.path.exists(path):
+                dsk[key] = (load_record, path)
+                loaded += 1
+            else:
+                inner = ("computed", *key)
+                dsk[inner] = dsk[key]
+                dsk[key] = (save_record, path, inner)
+        self.loaded[folder.name] = loaded
+
+    def remove(self) -> None:
+        """Delete the journal (the run finished; its summary says so)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def progress(root: str | os.PathLike) -> list[dict]:
+    """Per pass of a journaled run: its label, blocks recorded and blocks in all."""
+    out = []
+    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+        try:
+            meta = json.loads((folder / "pass.json").read_text())
+        except (OSError, ValueError):
+            continue
+        done = sum(1 for p in folder.iterdir() if p.suffix == ".pkl")
+        out.append({"pass": folder.name, "label": meta["label"], "done": done,
+                    "blocks": meta["blocks"]})  # fmt: skip
+    return out

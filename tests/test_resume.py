@@ -1,0 +1,175 @@
+"""Kill a run at several moments (SIGKILL), rerun the same command: the output equals an
+uninterrupted run byte for byte, and blocks finished before the kill are not recomputed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+
+from pipeline.cli import main
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    files = _files(out / "image.ome.zarr")
+    files["kept.csv"] = (out / "kept.csv").read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    rng = np.random.default_rng(11)
+    image = ndi.gaussian_filter((rng.random((48, 192, 192)) < 0.002).astype(float), 2.0)
+    noisy = image / image.max() * 50000 + rng.normal(0, 300, image.shape)
+    tifffile.imwrite(root / "stack.tif", noisy.clip(0, 65535).astype(np.uint16))
+    return root
+
+
+def _config(project: Path, out: str) -> Path:
+    cfg = {
+        "input": {"path": str(project / "stack.tif"), "chunks": [12, 48, 48]},
+        "steps": {
+            "smooth": {"op": "gaussian", "sigma": 1.5},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "objects": {"op": "label", "connectivity": 3},
+            "kept": {"op": "remove_small_objects", "min_size": 20},
+        },
+        "output": {
+            "path": str(project / out),
+            "labels": "kept",
+            "image": "input",
+            "table": {"format": "csv", "intensity": "input"},
+        },
+        "engine": {"workers": 2},
+    }
+    path = project / f"{out}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clean(project):
+    assert main(["run", str(_config(project, "clean"))]) == 0
+    return _outputs(project / "clean")
+
+
+def _passes(journal: Path) -> list[tuple[str, str, int, int]]:
+    out = []
+    if not journal.exists():
+        return out
+    for folder in sorted(p for p in journal.iterdir() if p.is_dir()):
+        try:
+            meta = json.loads((folder / "pass.json").read_text())
+        except (OSError, ValueError):
+            continue
+        done = sum(1 for p in folder.iterdir() if p.suffix == ".pkl")
+        out.append((folder.name, meta["label"], done, meta["blocks"]))
+    return out
+
+
+def _run_and_kill(cfg: Path, journal: Path, when) -> None:
+    """Start ``segpipe run``; SIGKILL it once ``when(passes)`` holds."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before the moment to kill it: {proc.stderr.read()}")
+            if when(_passes(journal)):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return
+            time.sleep(0.002)
+        pytest.fail("the moment to kill the run never came")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stderr.close()
+
+
+def _midway(predicate):
+    """A pass chosen by ``predicate(index, label)`` has some blocks recorded, not all."""
+
+    def when(passes):
+        return any(
+            predicate(i, label) and 0 < done < total
+            for i, (_, label, done, total) in enumerate(passes)
+        )
+
+    return when
+
+
+MOMENTS = {
+    "statistics pass": _midway(lambda i, label: i == 0),
+    "block labelling": _midway(lambda i, label: label.startswith("label ")),
+    "writing": _midway(lambda i, label: label.startswith("write")),
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_kill_and_resume(project, clean, moment, capsys):
+    name = "killed-" + moment.replace(" ", "-")
+    cfg = _config(project, name)
+    out = project / name
+    journal = out / ".journal"
+    _run_and_kill(cfg, journal, MOMENTS[moment])
+    assert not (out / "summary.json").exists()
+    before = {
+        folder: (done, total) for folder, _, done, total in _passes(journal)
+    }  # what finished before the kill
+    stamps = {p: p.stat().st_mtime_ns for p in journal.rglob("*.pkl")}
+    assert stamps
+
+    # Status shows how far it got.
+    assert main(["status", str(out)]) == 0
+    status = capsys.readouterr().out
+    assert "interrupted" in status and "blocks" in status
+
+    # The same command again resumes and finishes.
+    assert main(["run", str(cfg)]) == 0
+    capsys.readouterr()
+    assert _outputs(out) == clean
+    summary = json.loads((out / "summary.json").read_text())
+    resumed = summary["resumed_blocks"]
+    for folder, (done, _total) in before.items():
+        if done:
+            assert resumed.get(folder) == done, (folder, resumed)
+    assert not journal.exists()  # a finished run keeps no journal
+    for p, stamp in stamps.items():  # (the journal went; the records were read, not rewritten)
+        assert not p.exists() or p.stat().st_mtime_ns == stamp
+
+
+def test_changed_config_does_not_resume(project, clean, capsys):
+    cfg = _config(project, "changed")
+    out = project / "changed"
+    _run_and_kill(cfg, out / ".journal", MOMENTS["block labelling"])
+    snapshot = _files(out)
+    rc = main(["run", str(cfg), "--set", "steps.smooth.sigma=2"])
+    err = capsys.readouterr().err
+    assert rc == 3 and "interrupted run of another config" in err and "--overwrite" in err
+    assert _files(out) == snapshot
+    assert main(["run", str(cfg), "--set", "steps.smooth.sigma=2", "--overwrite"]) == 0
+    assert main(["status", str(out)]) == 0
+    assert "finished" in capsys.readouterr().out
