@@ -13,23 +13,26 @@ import numpy as np
 
 from pipeline.batch import BatchResult, input_config, run_batch
 from pipeline.config.loader import LoadedConfig, load_config
-from pipeline.crop_pass import crop_pass
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.cluster import connect
 from pipeline.engine.journal import Journal
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch
-from pipeline.errors import ConfigError, DataError, OutputExistsError
+from pipeline.errors import BlockError, ConfigError, DataError, OutputExistsError
 from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io import ome_zarr
 from pipeline.io.inputs import batch_inputs, input_name
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
-from pipeline.io.table import write_table
-from pipeline.ops import measure
 from pipeline.ops.projection import projection_factor
 from pipeline.ops.resample import convert, output_shape, plan_resize
-from pipeline.ops.shape import CROP_PROPERTIES, check_crop_properties
+from pipeline.ops.shape import check_crop_properties
+from pipeline.outputs import (
+    overview_step,
+    table_properties,
+    write_objects_table,
+    write_run_report,
+)
 from pipeline.status import JOURNAL
 from pipeline.summary import (
     config_sha256,
@@ -173,7 +176,8 @@ def run(
     cluster: str | None = None,
     only: str | None = None,
     dry_run: bool = False,
-) -> RunResult | BatchResult | list[dict]:
+    block: str | None = None,
+) -> RunResult | BatchResult | list[dict] | dict:
     """Run a pipeline and write its outputs.
 
     Parameters
@@ -195,6 +199,10 @@ def run(
     dry_run : bool
         Check the config and open every input (metadata only); compute and write
         nothing. Returns a row per input: name, input, output, shape, blocks.
+    block : str, optional
+        ``"i,j,k"``: compute just this block's result in this process, on one thread,
+        after the passes it needs (loaded from an interrupted run's checkpoints where
+        there are some); write nothing. Returns what the block gave.
 
     Returns
     -------
@@ -202,13 +210,36 @@ def run(
         Object count, the label image and summary paths, and the summary; for a batch of
         inputs, a row per input (see :mod:`pipeline.batch`).
     """
+    try:
+        return _run_config(config, overrides, overwrite, progress, scheduler, cluster, only,
+                           dry_run, block)  # fmt: skip
+    except BlockError as exc:
+        if exc.block is None or exc.rerun or isinstance(config, dict):
+            raise
+        at = ",".join(map(str, exc.block))
+        rerun = f"segpipe run {config} --block {at} --debug"
+        raise BlockError(exc.task, exc.block, exc.error, rerun) from exc
+
+
+def _run_config(config, overrides, overwrite, progress, scheduler, cluster, only, dry_run, block):
+    from pipeline import modes  # (it builds on this module)
+
     t_start = time.perf_counter()
     cfg = load_config(config, overrides, scheduler, cluster)
     inputs = batch_inputs(cfg.spec.input.path, cfg.spec.input.batch)
     if only is not None:
-        inputs = _select_input(inputs, only)
+        inputs = modes.select_input(inputs, only)
     if dry_run:
-        return _dry_run(cfg, inputs)
+        return modes.dry_run(cfg, inputs)
+    if block is not None:
+        if inputs is not None:
+            raise ConfigError("--block: name one input of the batch with --input")
+        source = open_input(cfg)
+        _check_roles(cfg, source)
+        try:
+            return modes.debug_block(cfg, source, block)
+        finally:
+            close_files()
     if inputs is None:  # one input: check it before a cluster starts
         if "{name}" in cfg.spec.output.path:
             path = cfg.spec.input.path
@@ -234,42 +265,6 @@ def run(
         close_files()
 
 
-def _select_input(inputs, only: str) -> list[tuple[str, str]]:
-    """The one input of a batch named (or numbered, from 0) ``only``."""
-    if inputs is None:
-        raise ConfigError(f"--input {only}: the config's input is not a batch")
-    names = [n for n, _ in inputs]
-    if only in names:
-        return [inputs[names.index(only)]]
-    if only.isdigit() and int(only) < len(inputs):
-        return [inputs[int(only)]]
-    raise DataError(
-        f"--input {only}: expected a name or an index below {len(inputs)}, "
-        f"inputs: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
-    )
-
-
-def _dry_run(cfg, inputs) -> list[dict]:
-    """Open every input (metadata only) and say where its output would go."""
-    rows = []
-    single = cfg.spec.input.path
-    for name, path in inputs or [(input_name(single), single)]:
-        plain = inputs is None and "{name}" not in cfg.spec.output.path
-        one = cfg if plain else load_config(input_config(cfg, name, path))
-        source = open_input(one)
-        _check_roles(one, source)
-        plan = plan_for(one, source)
-        rows.append({
-            "name": name,
-            "input": source.path,
-            "output": one.spec.output.path,
-            "shape": list(source.shape),
-            "blocks": plan.nblocks,
-        })  # fmt: skip
-    close_files()
-    return rows
-
-
 def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
     out = Path(cfg.spec.output.path)
     sha = config_sha256(cfg)
@@ -280,7 +275,7 @@ def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
     dag, source = _resized(cfg, source, target, scheduler)
     if cfg.spec.output.table is not None:  # on the grid the labels are made on
         try:
-            check_crop_properties(_table_properties(cfg.spec.output.table)[1], source.spacing)
+            check_crop_properties(table_properties(cfg.spec.output.table)[1], source.spacing)
         except ValueError as exc:
             raise DataError(f"output.table.properties: {exc}") from None
     dag = with_input_spacing(dag, source.spacing)
@@ -321,7 +316,7 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     if spec.image is not None:  # the labels go into the image's labels/ group
         image = (out / "image.ome.zarr", spec.image)
         labels_path = image[0] / "labels" / target
-    overview = _overview_step(cfg, source)
+    overview = overview_step(cfg, source)
     levels, written, merged = write_pass(
         engine,
         target,
@@ -346,7 +341,7 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     if final.kind == "global":  # a class image (kmeans, multi_otsu)
         summary["voxels_per_class"] = {str(i): int(c) for i, c in zip(ids, sizes, strict=True)}
     if spec.table is not None:
-        table = _write_table(cfg, engine, out, labels_path, merged, source, summary)
+        table = write_objects_table(cfg, engine, out, labels_path, merged, source, summary)
         summary["table"] = str(table)
     props = {"num_pixels": np.asarray(sizes, np.int64)}
     props["area"] = props["num_pixels"] * float(np.prod(source.spacing))
@@ -358,71 +353,10 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     else:
         ome_zarr.finish_labels(*finish, ids, props)
     if spec.report:
-        summary["report"] = _report(out, source, plan, written, sizes, summary, overview)
+        summary["report"] = write_run_report(out, source, plan, written, sizes, summary, overview)
     summary["resumed_blocks"] = {k: v for k, v in engine.journal.loaded.items() if v}
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(count, labels_path, write_summary(out, summary), summary)
-
-
-def _overview_step(cfg, source) -> str | None:
-    """The image the report's overview shows: output.image, the intensity image, or
-    the input when it is not RGB."""
-    spec = cfg.spec.output
-    if spec.image is not None:
-        return spec.image
-    if spec.table is not None and spec.table.intensity is not None:
-        return spec.table.intensity
-    return None if source.color else "input"
-
-
-def _report(out: Path, source, plan, written, sizes, summary: dict, overview) -> str:
-    """Write report/ (pictures and an HTML page); its path."""
-    from pipeline.io.report import write_report
-    from pipeline.ops.projection import assemble_projection
-
-    factor = projection_factor(plan.shape)
-    labels = assemble_projection([w.label_piece for w in written], plan.shape, factor)
-    image = None
-    if overview is not None:
-        image = assemble_projection([w.image_piece for w in written], plan.shape, factor)
-    voxel = float(np.prod(source.spacing))
-    unit = f"{source.unit}^{len(source.spacing)}" if source.unit else "voxels"
-    per_block = np.asarray(summary["objects_per_block"]).reshape(plan.grid)
-    path = write_report(
-        out / "report", image, labels, np.asarray(sizes) * voxel, unit, per_block, summary
-    )
-    return str(path)
-
-
-def _table_properties(spec) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The table's aggregated properties and its crop properties."""
-    props = spec.properties or [
-        p for p in measure.PROPERTIES if p not in measure.INTENSITY or spec.intensity
-    ]
-    return (
-        tuple(p for p in props if p not in CROP_PROPERTIES),
-        tuple(p for p in props if p in CROP_PROPERTIES),
-    )
-
-
-def _write_table(cfg, engine, out: Path, labels: Path, merged, source, summary: dict) -> Path:
-    """The objects' table from the merged partial aggregates (Parquet or CSV), with the
-    crop properties measured on the written labels."""
-    spec = cfg.spec.output.table
-    props, crops = _table_properties(spec)
-    spacing = tuple(source.spacing)
-    try:
-        cols = measure.table(merged, spacing, props)
-    except ValueError as exc:
-        raise DataError(f"output.table: {exc}") from None
-    if crops:
-        cols.update(crop_pass(engine, labels, merged, crops, spacing))
-    if "area" in props:
-        cols["unit"] = np.array([source.unit or "voxel"] * len(merged.ids), dtype=object)
-    path = out / f"{summary['labels_step']}.{spec.format}"
-    provenance = {k: summary[k] for k in ("config_sha256", "versions", "labels")}
-    write_table(path, cols, measure.object_blocks(merged), spec.format, provenance)
-    return path
 
 
 def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResult:

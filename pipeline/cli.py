@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
                 help="run one input of a batch (by name, or index from 0), e.g. in a job array",
             )
             c.add_argument(
+                "--block",
+                metavar="I,J,K",
+                help="compute just this block on one thread (with --debug: the traceback)",
+            )
+            c.add_argument(
                 "--dry-run",
                 action="store_true",
                 help="check the config and open the inputs; compute and write nothing",
@@ -97,7 +102,15 @@ def _dispatch(args) -> int:
             cluster=args.cluster,
             only=args.only,
             dry_run=args.dry_run,
+            block=args.block,
         )
+        if args.block:
+            box = ", ".join(f"{lo}:{hi}" for lo, hi in res["box"])
+            print(
+                f"block {args.block} [{box}]: computed without error: {res['nonzero']} "
+                f"non-zero voxels ({res['dtype']}), {res['ids']} ids"
+            )
+            return 0
         if args.dry_run:
             for r in res:
                 shape = "×".join(map(str, r["shape"]))

@@ -31,3 +31,18 @@ class DataError(SegpipeError):
 
 class OutputExistsError(DataError):
     """The output location holds something and overwriting was not asked for."""
+
+
+class BlockError(DataError):
+    """A task failed on one block: which pass, which block, and the error."""
+
+    def __init__(
+        self, task: str, block: tuple[int, ...] | None, error: str, rerun: str = ""
+    ) -> None:
+        self.task, self.block, self.error, self.rerun = task, block, error, rerun
+        where = f"block {','.join(map(str, block))}" if block is not None else "a merge task"
+        hint = f" (rerun just this block: {rerun})" if rerun else ""
+        super().__init__(f"{task}: failed on {where}: {error}{hint}")
+
+    def __reduce__(self):  # picklable, to travel back from a worker process
+        return (BlockError, (self.task, self.block, self.error, self.rerun))

@@ -20,7 +20,7 @@ from pipeline.engine.last_pass import LastPass
 from pipeline.engine.passes import Passes
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.scratch import Scratch
-from pipeline.errors import DataError
+from pipeline.errors import BlockError, DataError
 from pipeline.graph.dag import Dag, Node
 
 PRODUCER_KINDS = ("source", "labelling", "object_filter", "tiled")
@@ -294,14 +294,23 @@ class Engine(Passes, LastPass):
     def compute(self, keys: list, label: str):
         """Compute ``keys`` of the current graph with the configured scheduler."""
         t0 = time.perf_counter()
-        dsk = dict(self._dsk)
+        # Each task runs guarded: an error names its pass and block.
+        dsk = {
+            k: (tasks.guarded, tasks.TaskName(k if isinstance(k, tuple) else (k,)), self.ndim, *t)
+            if isinstance(t, tuple) and t and callable(t[0])
+            else t
+            for k, t in self._dsk.items()
+        }
         # An active distributed Client wins; otherwise threads (our kernels release the GIL).
         get = dask.base.get_scheduler(scheduler=self.scheduler) or dask.threaded.get
-        if self.progress is not None:
-            with self.progress(label):
+        try:
+            if self.progress is not None:
+                with self.progress(label):
+                    out = get(dsk, keys, num_workers=self.num_workers)
+            else:
                 out = get(dsk, keys, num_workers=self.num_workers)
-        else:
-            out = get(dsk, keys, num_workers=self.num_workers)
+        except BlockError as exc:  # name the pass, not the task
+            raise BlockError(label, exc.block, exc.error) from exc
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
         # Halo slabs serve one pass only.
         for slot in sorted(self._halo_slots):

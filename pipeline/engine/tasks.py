@@ -10,6 +10,7 @@ import numpy as np
 from pipeline.engine import scratch, stitch
 from pipeline.engine.blocks import BlockPlan, Box, crop, grow, intersect
 from pipeline.engine.program import Program, run_program
+from pipeline.errors import BlockError, SegpipeError
 from pipeline.ops.labelling import BlockLabels, local_label, summarise_block
 
 
@@ -193,3 +194,26 @@ def merge_all(combine, *parts):
     """Merge partial results with ``combine(list)``, skipping None."""
     parts = [p for p in parts if p is not None]
     return combine(parts) if parts else None
+
+
+@dataclass(frozen=True)
+class TaskName:
+    """A task's key, carried as a plain value (a key would read as a dependency)."""
+
+    key: tuple
+
+
+def guarded(name: TaskName, ndim: int, func: Callable, *args):
+    """Run one task; an unexpected error names the task and its block."""
+    try:
+        return func(*args)
+    except BlockError:
+        raise
+    except Exception as exc:
+        key = name.key
+        name, rest = key[0], key[1:]
+        if name == "computed" and rest:  # a checkpointed block's own task
+            name, rest = rest[0], rest[1:]
+        block = tuple(rest) if len(rest) == ndim and all(isinstance(i, int) for i in rest) else None
+        said = str(exc) if isinstance(exc, SegpipeError) else f"{type(exc).__name__}: {exc}"
+        raise BlockError(str(name), block, said) from exc

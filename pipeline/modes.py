@@ -1,0 +1,99 @@
+"""Other ways to run a config: one input of a batch, a dry run, one block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.api import _check_roles, _resized, open_input, plan_for
+from pipeline.batch import input_config
+from pipeline.config.loader import load_config
+from pipeline.engine.journal import Journal
+from pipeline.engine.run import Engine
+from pipeline.engine.scratch import Scratch
+from pipeline.errors import ConfigError, DataError
+from pipeline.graph.dag import with_input_spacing
+from pipeline.io.inputs import input_name
+from pipeline.io.readers import close_files
+from pipeline.status import JOURNAL
+from pipeline.summary import config_sha256
+
+
+def debug_block(cfg, source, block: str) -> dict:
+    """Compute one block's result on one thread (see :func:`run`'s ``block``)."""
+    try:
+        idx = tuple(int(v) for v in block.split(","))
+    except ValueError:
+        raise ConfigError(f"--block {block}: expected block indices like 3,1,0") from None
+    target = cfg.spec.output.labels
+    dag, source = _resized(cfg, source, target, "sync")
+    dag = with_input_spacing(dag, source.spacing)
+    plan = plan_for(cfg, source)
+    if len(idx) != len(plan.grid) or not all(
+        0 <= i < g for i, g in zip(idx, plan.grid, strict=True)
+    ):
+        raise DataError(f"--block {block}: expected indices within the block grid {plan.grid}")
+    out = Path(cfg.spec.output.path)
+    sha = config_sha256(cfg)
+    resume = Journal.recorded_config(out / JOURNAL) == sha
+    engine = Engine(
+        dag,
+        source,
+        plan,
+        scheduler="sync",
+        scratch=Scratch(out / ".scratch") if resume else Scratch(),
+        journal=Journal(out / JOURNAL, sha) if resume else None,
+    )
+    engine.check([target])
+    try:
+        engine.resolve([target])
+        engine.reset_graph()
+        data = engine.compute([engine.program_key(target, idx)], f"block {block}")[0]
+        ids = np.unique(data[data != 0])
+        return {
+            "block": idx,
+            "box": plan.box(idx),
+            "dtype": str(data.dtype),
+            "nonzero": int(np.count_nonzero(data)),
+            "ids": len(ids),
+            "resumed_blocks": dict(engine.journal.loaded) if resume else {},
+        }
+    finally:
+        engine.close(keep_scratch=resume)
+
+
+def select_input(inputs, only: str) -> list[tuple[str, str]]:
+    """The one input of a batch named (or numbered, from 0) ``only``."""
+    if inputs is None:
+        raise ConfigError(f"--input {only}: the config's input is not a batch")
+    names = [n for n, _ in inputs]
+    if only in names:
+        return [inputs[names.index(only)]]
+    if only.isdigit() and int(only) < len(inputs):
+        return [inputs[int(only)]]
+    raise DataError(
+        f"--input {only}: expected a name or an index below {len(inputs)}, "
+        f"inputs: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+    )
+
+
+def dry_run(cfg, inputs) -> list[dict]:
+    """Open every input (metadata only) and say where its output would go."""
+    rows = []
+    single = cfg.spec.input.path
+    for name, path in inputs or [(input_name(single), single)]:
+        plain = inputs is None and "{name}" not in cfg.spec.output.path
+        one = cfg if plain else load_config(input_config(cfg, name, path))
+        source = open_input(one)
+        _check_roles(one, source)
+        plan = plan_for(one, source)
+        rows.append({
+            "name": name,
+            "input": source.path,
+            "output": one.spec.output.path,
+            "shape": list(source.shape),
+            "blocks": plan.nblocks,
+        })  # fmt: skip
+    close_files()
+    return rows
