@@ -147,7 +147,9 @@ def _finished_run(out: Path, sha: str) -> RunResult | None:
     return RunResult(summary["count"], Path(summary["labels"]), path, summary, earlier=True)
 
 
-def _prepare_output(path: Path, overwrite: bool, source: Source, sha: str) -> Journal:
+def _prepare_output(
+    path: Path, overwrite: bool, source: Source, sha: str, checkpoints: bool = True
+) -> Journal | None:
     """Make ``path`` ready and start the run's journal: resume an interrupted run of
     the same config, refuse another config's output unless ``overwrite``."""
     if output_inside(path, source):
@@ -162,6 +164,8 @@ def _prepare_output(path: Path, overwrite: bool, source: Source, sha: str) -> Jo
             )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
+    if not checkpoints:
+        return None
     journal = Journal(path / JOURNAL, sha)
     journal.start()
     return journal
@@ -232,8 +236,10 @@ def _run_config(config, overrides, overwrite, progress, scheduler, cluster, only
     if dry_run:
         return modes.dry_run(cfg, inputs)
     if block is not None:
-        if inputs is not None:
+        if inputs is not None and len(inputs) != 1:
             raise ConfigError("--block: name one input of the batch with --input")
+        if inputs is not None:
+            cfg = load_config(input_config(cfg, *inputs[0]))
         source = open_input(cfg)
         _check_roles(cfg, source)
         try:
@@ -290,14 +296,15 @@ def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
         scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch"),
     )
     engine.check([target])
-    engine.journal = _prepare_output(out, overwrite, source, sha)
+    engine.journal = _prepare_output(out, overwrite, source, sha, cfg.spec.engine.checkpoints)
     try:
         result = _execute(cfg, source, plan, engine, target, out, t_start)
     except BaseException:
         engine.close(keep_scratch=True)  # with the journal, a rerun resumes from here
         raise
     engine.close()
-    engine.journal.remove()
+    if engine.journal is not None:
+        engine.journal.remove()
     return result
 
 
@@ -354,7 +361,8 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
         ome_zarr.finish_labels(*finish, ids, props)
     if spec.report:
         summary["report"] = write_run_report(out, source, plan, written, sizes, summary, overview)
-    summary["resumed_blocks"] = {k: v for k, v in engine.journal.loaded.items() if v}
+    loaded = engine.journal.loaded if engine.journal is not None else {}
+    summary["resumed_blocks"] = {k: v for k, v in loaded.items() if v}
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(count, labels_path, write_summary(out, summary), summary)
 
@@ -407,6 +415,7 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     ome_zarr.finish_labels(labels_path, final.name, levels, axes, resized.spacing, source.unit, ids)
     summary = make_summary(cfg, resized, plan2, engine, final.name, len(ids), labels_path, levels)
     summary["object_sizes"] = size_statistics(sizes, resized.spacing, source.unit)
-    summary["resumed_blocks"] = {k: v for k, v in engine.journal.loaded.items() if v}
+    loaded = engine.journal.loaded if engine.journal is not None else {}
+    summary["resumed_blocks"] = {k: v for k, v in loaded.items() if v}
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(len(ids), labels_path, write_summary(out, summary), summary)

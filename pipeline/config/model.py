@@ -80,6 +80,9 @@ class EngineSpec(_Frozen):
 
     scheduler: Literal["threads", "sync", "processes"] = "threads"
     workers: int | None = Field(None, ge=1, description="Threads or processes (default: cores).")
+    checkpoints: bool = Field(
+        True, description="Record each finished block so a rerun resumes (output/.journal)."
+    )
     concurrent_inputs: int = Field(
         1, ge=1, description="Inputs of a batch run at the same time (useful on a cluster)."
     )

@@ -1,0 +1,265 @@
+"""segpipe at scale: volume size, object count, where it runs, checkpoints, kernel bound.
+
+    .venv/bin/python benchmarks/bench_scale.py                      # every section
+    .venv/bin/python benchmarks/bench_scale.py --sections size      # one of them
+    .venv/bin/python benchmarks/bench_scale.py --quick              # small sizes (smoke)
+
+Sections (the core pipeline: Gaussian σ 1, Otsu, label; 128³ blocks):
+- size: 0.25, 2 and 4 GiB uint16 volumes; wall time and peak RSS against 0.25 GiB;
+- objects: 10³ … 10⁶ objects in one 600³ volume (same foreground fraction);
+- where: threads, a LocalCluster (2 workers), a real ``dask scheduler`` + 2 ``dask worker``;
+- checkpoints: the block journal on and off;
+- kernels: wall time against the sum of per-block kernel times ÷ cores.
+Each run is its own process; peak RSS is sampled over its process tree (workers started
+by that process included) every 0.1 s. Not a timed test: it reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bench_methods
+import bench_proc
+import bench_volume
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SIZES = {"0.25": (512, 512, 512), "2": (1024, 1024, 1024), "4": (1024, 1024, 2048)}
+QUICK_SIZES = {"0.25": (128, 256, 256), "2": (256, 512, 512), "4": (256, 512, 1024)}
+OBJECTS = (1_000, 10_000, 100_000, 1_000_000)
+SECTIONS = ("size", "objects", "where", "checkpoints", "kernels")
+
+
+def volume_path(work: Path, shape) -> Path:
+    return work / f"volume_{'x'.join(map(str, shape))}.zarr"
+
+
+def objects_volume(path: Path, objects: int, side: int) -> None:
+    """A uint16 Zarr volume of ``side``³ holding ``objects`` cubes (1/8 of the voxels)."""
+    import zarr
+
+    if (path / "zarr.json").exists():
+        return
+    n = round(objects ** (1 / 3))
+    cell = side // n
+    rng = np.random.default_rng(objects)
+    vol = rng.normal(1000, 150, (side,) * 3).clip(0, 65535).astype(np.uint16)
+    inside = (np.arange(side) % cell) < cell // 2
+    inside &= np.arange(side) < n * cell
+    cube = inside[:, None, None] & inside[None, :, None] & inside[None, None, :]
+    vol[cube] += 2000
+    arr = zarr.create_array(str(path), shape=vol.shape, chunks=(128,) * 3, dtype=vol.dtype)
+    arr[:] = vol
+
+
+def worker(method: str, volume: str, out: str, extra: str) -> None:
+    """One measured run (in its own process): prints a JSON line."""
+    import pipeline
+
+    cfg = bench_methods.segpipe_config(volume, out)
+    cfg["engine"] = {"checkpoints": extra != "no-checkpoints"}
+    procs = []
+    if method == "local-cluster":
+        cfg["cluster"] = {"local": {"workers": 2, "threads_per_worker": 1, "dashboard": False}}
+    elif method == "scheduler":
+        dask = Path(sys.executable).with_name("dask")
+        sched = Path(out + ".scheduler.json")
+        sched.unlink(missing_ok=True)
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        procs.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--scheduler-file",
+                    str(sched),
+                    "--no-dashboard",
+                ],
+                **quiet,
+            )
+        )
+        while not sched.exists():
+            time.sleep(0.1)
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        dask,
+                        "worker",
+                        "--scheduler-file",
+                        str(sched),
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                    ],
+                    **quiet,
+                )
+            )
+        from distributed import Client
+
+        with Client(scheduler_file=str(sched)) as c:
+            c.wait_for_workers(2, timeout=60)
+        cfg["cluster"] = {"scheduler_file": str(sched)}
+    try:
+        t0 = time.perf_counter()
+        res = pipeline.run(cfg, overwrite=True)
+        seconds = time.perf_counter() - t0
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+    print(
+        json.dumps(
+            {
+                "count": res.count,
+                "seconds": seconds,
+                "blocks": res.summary["blocks"],
+                "threshold": res.summary["thresholds"].get("mask"),
+            }
+        )
+    )
+
+
+def measure(method: str, volume: Path, work: Path, timeout: float, extra: str = "") -> dict:
+    out = work / f"out_scale_{method}_{volume.stem}{extra}"
+    log = work / f"scale_{method}_{volume.stem}{extra}.log"
+    cmd = [sys.executable, __file__, "--worker", method, str(volume), str(out), extra or "-"]
+    m = bench_proc.run(cmd, timeout, log)
+    lines = log.read_text().strip().splitlines() if log.exists() else []
+    info = json.loads(lines[-1]) if m.returncode == 0 and lines else {}
+    return {"wall": m.seconds, "rss": m.peak_rss, "ok": m.returncode == 0, **info}
+
+
+def section_size(args, sizes) -> None:
+    rows = {}
+    for gib, shape in sizes.items():
+        path = volume_path(args.work, shape)
+        bench_volume.ensure(path, shape)
+        rows[gib] = measure("threads", path, args.work, args.timeout)
+    base = rows["0.25"]
+    print("\n### Volume size (threads)\n")
+    print("| GiB | shape | objects | wall s | × 0.25 GiB | voxels × | peak RSS MiB | × 0.25 GiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for gib, r in rows.items():
+        vox = np.prod(sizes[gib]) / np.prod(sizes["0.25"])
+        print(
+            f"| {gib} | {'×'.join(map(str, sizes[gib]))} | {r.get('count', '-')} "
+            f"| {r['seconds'] if r['ok'] else float('nan'):.1f} "
+            f"| {r.get('seconds', np.nan) / base['seconds']:.2f} | {vox:.0f} "
+            f"| {r['rss'] / 2**20:.0f} | {r['rss'] / base['rss']:.2f} |"
+        )
+
+
+def section_objects(args, quick) -> None:
+    side = 120 if quick else 600
+    counts = OBJECTS[:2] if quick else OBJECTS
+    rows = {}
+    for n in counts:
+        path = args.work / f"objects_{n}_{side}.zarr"
+        objects_volume(path, n, side)
+        rows[n] = measure("threads", path, args.work, args.timeout)
+    base = rows[counts[0]]
+    print(f"\n### Object count ({side}³ uint16, threads)\n")
+    print("| objects asked | objects found | wall s | × fewest | peak RSS MiB |")
+    print("|---:|---:|---:|---:|---:|")
+    for n, r in rows.items():
+        print(
+            f"| {n} | {r.get('count', '-')} | {r.get('seconds', np.nan):.1f} "
+            f"| {r.get('seconds', np.nan) / base['seconds']:.2f} | {r['rss'] / 2**20:.0f} |"
+        )
+
+
+def section_where(args, shape) -> dict:
+    path = volume_path(args.work, shape)
+    bench_volume.ensure(path, shape)
+    rows = {
+        m: measure(m, path, args.work, args.timeout)
+        for m in ("threads", "local-cluster", "scheduler")
+    }
+    base = rows["threads"]
+    print(f"\n### Where it runs ({'×'.join(map(str, shape))})\n")
+    print("| engine | objects | run s | × threads | peak RSS MiB (all processes) |")
+    print("|---|---:|---:|---:|---:|")
+    for m, r in rows.items():
+        print(
+            f"| {m} | {r.get('count', '-')} | {r.get('seconds', np.nan):.1f} "
+            f"| {r.get('seconds', np.nan) / base['seconds']:.2f} | {r['rss'] / 2**20:.0f} |"
+        )
+    return base
+
+
+def section_checkpoints(args, shape) -> None:
+    path = volume_path(args.work, shape)
+    bench_volume.ensure(path, shape)
+    on, off = [], []
+    for _ in range(3):  # alternate, best of three each
+        on.append(measure("threads", path, args.work, args.timeout)["seconds"])
+        off.append(measure("threads", path, args.work, args.timeout, "no-checkpoints")["seconds"])
+    print(f"\n### Checkpoints ({'×'.join(map(str, shape))}, best of 3)\n")
+    print(
+        f"journal on {min(on):.2f} s, off {min(off):.2f} s: overhead "
+        f"{100 * (min(on) / min(off) - 1):+.1f} %"
+    )
+
+
+def section_kernels(args, shape, threads: dict | None) -> None:
+    import bench_kernels
+
+    if min(shape) < 4 * bench_volume.CHUNK:
+        print("\n(kernel bound: needs a volume of at least 512³; skipped)")
+        return
+    path = volume_path(args.work, shape)
+    bench_volume.ensure(path, shape)
+    threads = threads or measure("threads", path, args.work, args.timeout)
+    k = bench_kernels.kernels(path, threads["threshold"])
+    cores = os.cpu_count() or 1
+    ideal = sum(k.values()) * threads["blocks"] / cores
+    print(f"\n### Kernel bound ({'×'.join(map(str, shape))})\n")
+    print(
+        f"sum of kernels per block {1000 * sum(k.values()):.1f} ms × {threads['blocks']} "
+        f"blocks ÷ {cores} cores = {ideal:.1f} s; segpipe {threads['seconds']:.1f} s; "
+        f"ratio {threads['seconds'] / ideal:.2f}"
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--work", type=Path, default=HERE / "work")
+    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--worker", nargs=4, metavar=("METHOD", "VOLUME", "OUT", "EXTRA"))
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(*args.worker)
+        return 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    wanted = args.sections.split(",")
+    print(f"segpipe scale benchmark, {os.cpu_count()} cores")
+    threads = None
+    if "size" in wanted:
+        section_size(args, sizes)
+    if "objects" in wanted:
+        section_objects(args, args.quick)
+    if "where" in wanted:
+        threads = section_where(args, sizes["0.25"])
+    if "checkpoints" in wanted:
+        section_checkpoints(args, sizes["0.25"])
+    if "kernels" in wanted:
+        section_kernels(args, sizes["0.25"], threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
