@@ -37,3 +37,18 @@ def test_objects_benchmark_small(tmp_path):
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 4 and "did not finish" not in proc.stdout  # header and three runs
     assert "integer columns equal" in proc.stdout
+
+
+def test_scale_benchmark_quick(tmp_path):
+    bench = BENCH.parent / "bench_scale.py"
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--quick", "--sections", "objects,checkpoints",
+         "--work", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "### Object count" in proc.stdout and "journal on" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 1")]
+    assert len(rows) == 2 and all(" nan " not in r for r in rows)
