@@ -27,13 +27,8 @@ class Passes:
         self.reset_graph()
         inputs = node.inputs[:n_inputs]
         grown = halo is not None and any(halo)
-        # A computed input is kept in scratch by its first pass; later passes read it,
-        # while what is kept stays within the budget (past it, later passes recompute).
-        keep = {}
-        for i in inputs:
-            keep[i] = not grown and not self._is_producer(i) and self._fits_scratch(i)
-            if keep[i]:
-                self._kept_bytes += self._volume_bytes(i)
+        # A computed input is kept in scratch by its first pass; later passes read it.
+        keep = {i: not grown and not self._is_producer(i) for i in inputs}
         self._passes[node.name] = n = self._passes.get(node.name, 0) + 1
         parts = {}
         for idx in self.plan.indices():
@@ -83,14 +78,6 @@ class Passes:
                 if node.op.resolve is not None and name not in self.resolved:
                     self.resolved[name] = node.op.resolve(node.params, InputStats(self, node))
                 resolve_filter(self, node)
-
-    def _volume_bytes(self, name: str) -> int:
-        """Bytes of node ``name`` over the whole volume."""
-        return int(np.prod(self.plan.shape)) * np.dtype(self.dtype_of(name)).itemsize
-
-    def _fits_scratch(self, name: str) -> bool:
-        """Whether keeping ``name`` in scratch stays within the scratch budget."""
-        return self._kept_bytes + self._volume_bytes(name) <= self.scratch_budget
 
     def check(self, targets: list[str]) -> None:
         """Check dtypes and dimensions against the ops before any pass runs.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -42,11 +41,6 @@ class Engine(Passes, LastPass):
     timings: dict[str, float] = field(default_factory=dict)
     scratch: Scratch = field(default_factory=Scratch)
     journal: Journal | None = None  # block checkpoints (resume after a kill)
-    # Kept intermediates are written once and read back by later passes; past about a
-    # fifth of the memory, the kernel's dirty-page limit makes those writes wait for the
-    # disk, and recomputing (from the input) is the faster way.
-    scratch_budget: int = field(default_factory=lambda: default_scratch_budget())
-    _kept_bytes: int = 0
     _dsk: dict = field(default_factory=dict)
     _programs: dict = field(default_factory=dict)
     # Nodes whose blocks an earlier pass kept in scratch; those the current graph reads.
@@ -355,14 +349,6 @@ class Engine(Passes, LastPass):
                 self._kept_local.discard(name)
                 self.scratch.drop_later("local-" + name)
                 self.scratch.drop_later("values-" + name)
-
-
-def default_scratch_budget() -> int:
-    """A fifth of this machine's memory, in bytes."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 5
-    except (ValueError, OSError, AttributeError):
-        return 4 * 2**30
 
 
 @contextmanager

@@ -119,23 +119,3 @@ def test_run_removes_scratch(tmp_path):
         "objects.ome.zarr",
         "summary.json",
     ]
-
-
-def test_past_the_budget_later_passes_recompute(tmp_path):
-    """With no room in scratch, the Gaussian is computed again in each pass that needs it,
-    and the labels are the same."""
-    rng = np.random.default_rng(7)
-    image = ndi.gaussian_filter(rng.random((18, 21, 19)), 1.5)
-    engine = _pipeline_engine(image, (5, 8, 6), tmp_path / "s")
-    engine.scratch_budget = 0
-    engine.resolve(["objects"])
-    engine.scratch.wait()
-    # Only the local labels are kept; the smoothed image is not.
-    assert len(list((tmp_path / "s").rglob("*.npy"))) == engine.plan.nblocks
-    assert "smooth" not in engine._kept
-    engine.close()
-    engine = _pipeline_engine(image, (5, 8, 6), tmp_path / "s2")
-    engine.scratch_budget = 0
-    got = engine.to_numpy("objects")
-    smooth = ndi.gaussian_filter(image, 1.0, mode="nearest", truncate=4.0)
-    np.testing.assert_array_equal(got, label(smooth > threshold_otsu(smooth), connectivity=1))
