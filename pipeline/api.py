@@ -15,6 +15,7 @@ from pipeline.batch import BatchResult, input_config, run_batch
 from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.cluster import connect
+from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch
@@ -33,7 +34,6 @@ from pipeline.outputs import (
     write_objects_table,
     write_run_report,
 )
-from pipeline.status import JOURNAL
 from pipeline.summary import (
     config_sha256,
     make_summary,
@@ -97,6 +97,13 @@ def _check_roles(cfg: LoadedConfig, source: Source) -> None:
         raise DataError(f"{source.path}: cannot segment dtype {dtype}")
 
 
+def _opened(cfg: LoadedConfig) -> Source:
+    """The config's input, opened and checked against the steps (metadata only)."""
+    source = open_input(cfg)
+    _check_roles(cfg, source)
+    return source
+
+
 def _resized(cfg: LoadedConfig, source, target: str, scheduler):
     """The DAG and source to run: with a resize step, the resized input is the source."""
     dag, step = without_resample(cfg.dag)
@@ -135,14 +142,14 @@ def _input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
         engine.close()
 
 
-def _finished_run(out: Path, sha: str) -> RunResult | None:
-    """The result of a finished run of this config in ``out``, if there is one."""
-    path = out / "summary.json"
+def _finished_run(cfg: LoadedConfig) -> RunResult | None:
+    """The result of a finished run of this config in its output folder, if there is one."""
+    path = Path(cfg.spec.output.path) / "summary.json"
     try:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if summary.get("config_sha256") != sha:
+    if summary.get("config_sha256") != config_sha256(cfg):
         return None
     return RunResult(summary["count"], Path(summary["labels"]), path, summary, earlier=True)
 
@@ -233,6 +240,9 @@ def _run_config(config, overrides, overwrite, progress, scheduler, cluster, only
     inputs = batch_inputs(cfg.spec.input.path, cfg.spec.input.batch)
     if only is not None:
         inputs = modes.select_input(inputs, only)
+    if inputs is None and "{name}" in cfg.spec.output.path:  # one input, named
+        path = cfg.spec.input.path
+        cfg = load_config(input_config(cfg, input_name(path), path))
     if dry_run:
         return modes.dry_run(cfg, inputs)
     if block is not None:
@@ -240,43 +250,39 @@ def _run_config(config, overrides, overwrite, progress, scheduler, cluster, only
             raise ConfigError("--block: name one input of the batch with --input")
         if inputs is not None:
             cfg = load_config(input_config(cfg, *inputs[0]))
-        source = open_input(cfg)
-        _check_roles(cfg, source)
         try:
-            return modes.debug_block(cfg, source, block)
+            return modes.debug_block(cfg, _opened(cfg), block)
         finally:
             close_files()
+    ow = cfg.spec.output.overwrite if overwrite is None else overwrite
     if inputs is None:  # one input: check it before a cluster starts
-        if "{name}" in cfg.spec.output.path:
-            path = cfg.spec.input.path
-            cfg = load_config(input_config(cfg, input_name(path), path))
-        source = open_input(cfg)
-        _check_roles(cfg, source)
+        if not ow and (done := _finished_run(cfg)) is not None:
+            return done
+        source = _opened(cfg)
     spec = cfg.spec.cluster.model_dump(exclude_none=True) if cfg.spec.cluster else None
     try:
         with connect(spec) as get:
             sched = get or cfg.spec.engine.scheduler
             if inputs is None:
-                return _run(cfg, source, sched, overwrite, progress, t_start)
+                return _run(cfg, source, sched, ow, progress, t_start)
 
             def one(raw: dict, replace_old: bool) -> RunResult:
                 one_cfg = load_config(raw)
-                one_source = open_input(one_cfg)
-                _check_roles(one_cfg, one_source)
-                return _run(one_cfg, one_source, sched, replace_old, False, time.perf_counter())
+                if not replace_old and (done := _finished_run(one_cfg)) is not None:
+                    return done
+                t0 = time.perf_counter()
+                return _run(one_cfg, _opened(one_cfg), sched, replace_old, False, t0)
 
-            ow = cfg.spec.output.overwrite if overwrite is None else overwrite
             return run_batch(cfg, inputs, one, ow, table=only is None)
     finally:
         close_files()
 
 
-def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
+def _run(cfg, source, scheduler, overwrite: bool, progress, t_start) -> RunResult:
+    """Run one input (not finished earlier) on ``scheduler``; ``overwrite`` replaces
+    another config's output."""
     out = Path(cfg.spec.output.path)
     sha = config_sha256(cfg)
-    overwrite = cfg.spec.output.overwrite if overwrite is None else overwrite
-    if not overwrite and (done := _finished_run(out, sha)) is not None:
-        return done  # this config already ran to the end here
     target = cfg.spec.output.labels
     dag, source = _resized(cfg, source, target, scheduler)
     if cfg.spec.output.table is not None:  # on the grid the labels are made on
@@ -308,15 +314,20 @@ def _run(cfg, source, scheduler, overwrite, progress, t_start) -> RunResult:
     return result
 
 
+def _label_dtype(engine, name: str) -> np.dtype:
+    """The dtype ``name``'s label image is written in (masks as uint8)."""
+    lab = engine.labellings.get(name)
+    dtype = np.dtype(lab.luts[0].dtype if lab else engine.dtype_of(name))
+    return np.dtype(np.uint8) if dtype == np.bool_ else dtype
+
+
 def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     final = engine.dag.nodes[target]
     if final.kind == "resample":  # labels made on this grid, written on another
         return _execute_resized(cfg, source, plan, engine, final, out, t_start)
     engine.resolve([target])
     lab = engine.labellings.get(target)
-    dtype = lab.luts[0].dtype if lab else engine.dtype_of(target)
-    if dtype == np.bool_:
-        dtype = np.dtype(np.uint8)
+    dtype = _label_dtype(engine, target)
     spec = cfg.spec.output
     image = None
     labels_path = out / f"{target}.ome.zarr"
@@ -361,8 +372,6 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
         ome_zarr.finish_labels(*finish, ids, props)
     if spec.report:
         summary["report"] = write_run_report(out, source, plan, written, sizes, summary, overview)
-    loaded = engine.journal.loaded if engine.journal is not None else {}
-    summary["resumed_blocks"] = {k: v for k, v in loaded.items() if v}
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(count, labels_path, write_summary(out, summary), summary)
 
@@ -380,42 +389,37 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
                 f"({final.name!r}); resize the input instead"
             )
     engine.resolve([made])
-    lab = engine.labellings.get(made)
-    dtype = lab.luts[0].dtype if lab else engine.dtype_of(made)
-    dtype = np.dtype(np.uint8) if dtype == np.bool_ else np.dtype(dtype)
+    dtype = _label_dtype(engine, made)
     kept = out / ".before-resize.zarr"
     write_pass(engine, made, kept, dtype, source.spatial_axes, levels=1, label=f"keep {made}")
+    grid = open_source(kept / "0", spacing=list(source.spacing), unit=source.unit)
     try:
-        grid = open_source(kept / "0", spacing=list(source.spacing), unit=source.unit)
-        try:
-            shape = output_shape(grid.shape, grid.spacing, final.params)
-            r = plan_resize(grid.shape, shape, grid.dtype, final.role, final.params)
-        except ValueError as exc:
-            raise DataError(f"step {final.name!r}: {exc}") from None
-        if r.order > 0:
-            lo, hi = _input_range(cfg, grid, engine.scheduler)
-            r = replace(r, clip=(float(lo), float(hi)))
-        resized = ResizedSource(grid, r)
-        plan2 = plan_for(cfg, resized)
-        dag = Dag({SOURCE: Node(SOURCE, None, None, (), final.role)}, {SOURCE: []})
-        writer = Engine(dag, resized, plan2, scheduler=engine.scheduler, journal=engine.journal)
-        try:
-            labels_path = out / f"{final.name}.ome.zarr"
-            out_dtype = resized.resize.out_dtype
-            axes = source.spatial_axes
-            levels, written, _ = write_pass(
-                writer, SOURCE, labels_path, out_dtype, axes, count_ids=True
-            )
-            engine.timings.update(writer.timings)
-        finally:
-            writer.close()
+        shape = output_shape(grid.shape, grid.spacing, final.params)
+        r = plan_resize(grid.shape, shape, grid.dtype, final.role, final.params)
+    except ValueError as exc:
+        raise DataError(f"step {final.name!r}: {exc}") from None
+    if r.order > 0:
+        lo, hi = _input_range(cfg, grid, engine.scheduler)
+        r = replace(r, clip=(float(lo), float(hi)))
+    resized = ResizedSource(grid, r)
+    plan2 = plan_for(cfg, resized)
+    dag = Dag({SOURCE: Node(SOURCE, None, None, (), final.role)}, {SOURCE: []})
+    writer = Engine(dag, resized, plan2, scheduler=engine.scheduler, journal=engine.journal)
+    try:
+        labels_path = out / f"{final.name}.ome.zarr"
+        out_dtype = resized.resize.out_dtype
+        axes = source.spatial_axes
+        levels, written, _ = write_pass(
+            writer, SOURCE, labels_path, out_dtype, axes, count_ids=True
+        )
+        engine.timings.update(writer.timings)
     finally:
-        shutil.rmtree(kept, ignore_errors=True)
+        writer.close()
+    # Kept until the resized labels are written: a resumed run reads it again.
+    shutil.rmtree(kept, ignore_errors=True)
     ids, sizes = voxels_per_id(written)
     ome_zarr.finish_labels(labels_path, final.name, levels, axes, resized.spacing, source.unit, ids)
     summary = make_summary(cfg, resized, plan2, engine, final.name, len(ids), labels_path, levels)
     summary["object_sizes"] = size_statistics(sizes, resized.spacing, source.unit)
-    loaded = engine.journal.loaded if engine.journal is not None else {}
-    summary["resumed_blocks"] = {k: v for k, v in loaded.items() if v}
     summary["timings"]["total"] = time.perf_counter() - t_start
     return RunResult(len(ids), labels_path, write_summary(out, summary), summary)

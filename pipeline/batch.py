@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config.loader import LoadedConfig, load_config
+from pipeline.config.loader import LoadedConfig
 from pipeline.errors import SegpipeError
-from pipeline.summary import config_sha256
 
 FIELDS = ("name", "input", "status", "count", "output", "seconds", "error")
 
@@ -35,11 +33,6 @@ class BatchResult:
         """The rows of inputs that failed."""
         return [r for r in self.rows if r["status"] == "failed"]
 
-    @property
-    def count(self) -> int:
-        """Objects over all inputs that finished."""
-        return sum(int(r["count"]) for r in self.rows if r["count"] != "")
-
 
 def output_pattern(path: str) -> str:
     """The output folder pattern: ``path`` with ``{name}``, or ``path/{name}``."""
@@ -55,25 +48,13 @@ def input_config(cfg: LoadedConfig, name: str, path: str) -> dict:
     return raw
 
 
-def _finished(raw: dict) -> dict | None:
-    """The summary of a finished run of exactly this config in its output, if any."""
-    summary = Path(raw["output"]["path"]) / "summary.json"
-    if not summary.exists():
-        return None
-    try:
-        done = json.loads(summary.read_text())
-    except (OSError, ValueError):
-        return None
-    return done if done.get("config_sha256") == config_sha256(load_config(raw)) else None
-
-
 def run_batch(
     cfg: LoadedConfig, inputs: list[tuple[str, str]], run_one, overwrite, table: bool = True
 ) -> BatchResult:
     """Run ``run_one(config_dict, overwrite)`` for each ``(name, path)`` input.
 
-    ``overwrite`` replaces outputs of other configs; finished runs of this config are
-    skipped either way, unless ``overwrite`` is True. ``table``: write ``batch.csv``.
+    ``run_one`` returns a result whose ``earlier`` says the output held a finished run of
+    this config already (the input is skipped). ``table``: write ``batch.csv``.
     """
     pattern = output_pattern(cfg.spec.output.path)
     root = Path(pattern.split("{name}")[0] or ".")
@@ -85,12 +66,8 @@ def run_batch(
         row.update(name=name, input=path, output=raw["output"]["path"])
         t0 = time.perf_counter()
         try:
-            done = None if overwrite else _finished(raw)
-            if done is not None:
-                row.update(status="skipped", count=done["count"])
-            else:
-                res = run_one(raw, overwrite)
-                row.update(status="done", count=res.count)
+            res = run_one(raw, overwrite)
+            row.update(status="skipped" if res.earlier else "done", count=res.count)
         except SegpipeError as exc:
             row.update(status="failed", error=str(exc).replace("\n", "; "))
         row["seconds"] = f"{time.perf_counter() - t0:.2f}"

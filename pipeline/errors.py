@@ -40,7 +40,11 @@ class BlockError(DataError):
         self, task: str, block: tuple[int, ...] | None, error: str, rerun: str = ""
     ) -> None:
         self.task, self.block, self.error, self.rerun = task, block, error, rerun
-        where = f"block {','.join(map(str, block))}" if block is not None else "a merge task"
+        where = (
+            f"block {','.join(map(str, block))}"
+            if block is not None
+            else "a task of several blocks"
+        )
         hint = f" (rerun just this block: {rerun})" if rerun else ""
         super().__init__(f"{task}: failed on {where}: {error}{hint}")
 

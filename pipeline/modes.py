@@ -9,6 +9,7 @@ import numpy as np
 from pipeline.api import _check_roles, _resized, open_input, plan_for
 from pipeline.batch import input_config
 from pipeline.config.loader import load_config
+from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal
 from pipeline.engine.run import Engine
 from pipeline.engine.scratch import Scratch
@@ -16,7 +17,6 @@ from pipeline.errors import ConfigError, DataError
 from pipeline.graph.dag import with_input_spacing
 from pipeline.io.inputs import input_name
 from pipeline.io.readers import close_files
-from pipeline.status import JOURNAL
 from pipeline.summary import config_sha256
 
 
@@ -83,8 +83,7 @@ def dry_run(cfg, inputs) -> list[dict]:
     rows = []
     single = cfg.spec.input.path
     for name, path in inputs or [(input_name(single), single)]:
-        plain = inputs is None and "{name}" not in cfg.spec.output.path
-        one = cfg if plain else load_config(input_config(cfg, name, path))
+        one = cfg if inputs is None else load_config(input_config(cfg, name, path))
         source = open_input(one)
         _check_roles(one, source)
         plan = plan_for(one, source)

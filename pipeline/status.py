@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal, progress
 from pipeline.errors import DataError
-
-JOURNAL = ".journal"
 
 
 def _one(out: Path) -> list[str] | None:

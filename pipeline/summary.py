@@ -87,6 +87,7 @@ def config_sha256(cfg) -> str:
 
 def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) -> dict:
     """The summary's common part: input, grid, thresholds, timings, versions, config."""
+    loaded = engine.journal.loaded if engine.journal is not None else {}
     return {
         "count": int(count),
         "labels": str(labels_path),
@@ -106,6 +107,8 @@ def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) 
         # Steps of the config (not the engine's own checks, whose names hold a colon).
         "counts": {k: v.count for k, v in engine.labellings.items() if ":" not in k},
         "warnings": list(engine.warnings),
+        # Blocks of each pass loaded from an interrupted run's records, not computed.
+        "resumed_blocks": {k: v for k, v in loaded.items() if v},
         "timings": dict(engine.timings),
         "versions": _versions(),
         "config": cfg.spec.model_dump(mode="json"),

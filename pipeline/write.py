@@ -131,11 +131,6 @@ def write_pass(
     return levels, written, merged
 
 
-def distinct_ids(written: list[Written], dtype) -> np.ndarray:
-    """The distinct non-zero ids the blocks wrote, sorted."""
-    return np.unique(np.concatenate([np.zeros(0, dtype), *(w.ids for w in written)]))
-
-
 def voxels_per_id(written: list[Written]) -> tuple[np.ndarray, np.ndarray]:
     """Each distinct non-zero id written and its voxel count over all blocks."""
     ids = np.concatenate([np.zeros(0, np.int64), *(w.ids for w in written)])

@@ -42,3 +42,29 @@ def shared_data() -> Path:
     if not DATA.is_dir():
         pytest.skip(f"real test data folder {DATA} is not present")
     return DATA
+
+
+def smooth_field(shape, seed: int = 0, noise: bool = False) -> np.ndarray:
+    """A smoothed random field as uint16 (0..~20000), with positive noise when asked."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    smooth = ndi.gaussian_filter(rng.random(shape), 2.0)
+    field = 20000 * (smooth - smooth.min())
+    if noise:
+        field = field + rng.normal(0, 50, shape).clip(0)
+    return field.astype(np.uint16)
+
+
+def folder_bytes(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` (relative path -> bytes)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def image_and_table_bytes(out: Path, table: str) -> dict[str, bytes]:
+    """A run's image.ome.zarr (with its labels) and its objects table, as bytes."""
+    files = folder_bytes(out / "image.ome.zarr")
+    files[table] = (out / table).read_bytes()
+    return files

@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from scipy import ndimage as ndi
 
 import pipeline
 from pipeline.cli import main
-
-
-def _image(shape, seed):
-    rng = np.random.default_rng(seed)
-    smooth = ndi.gaussian_filter(rng.random(shape), 2.0)
-    return (20000 * (smooth - smooth.min())).astype(np.uint16)
+from tests.conftest import smooth_field
 
 
 def _config(path, out, **extra):
@@ -49,7 +43,7 @@ def volumes(tmp_path):
     for i in range(3):
         p = tmp_path / "in" / f"vol{i}.npy"
         p.parent.mkdir(exist_ok=True)
-        np.save(p, _image((16, 32, 32), i))
+        np.save(p, smooth_field((16, 32, 32), i))
         paths.append(str(p))
     return paths
 
@@ -117,8 +111,8 @@ def test_globs(tmp_path):
     vols.mkdir()
     slices.mkdir()
     for i in range(2):
-        tifffile.imwrite(vols / f"v{i}.tif", _image((16, 32, 32), i))
-    stack = _image((16, 32, 32), 5)
+        tifffile.imwrite(vols / f"v{i}.tif", smooth_field((16, 32, 32), i))
+    stack = smooth_field((16, 32, 32), 5)
     for z in range(16):
         tifffile.imwrite(slices / f"s{z}.tif", stack[z])
     # A glob of 3D volumes is a batch.

@@ -10,13 +10,8 @@ import zarr
 from scipy import ndimage as ndi
 
 import pipeline
+from tests.conftest import smooth_field
 from tests.ops.test_measure import _read
-
-
-def _image(shape, seed=0):
-    rng = np.random.default_rng(seed)
-    smooth = ndi.gaussian_filter(rng.random(shape), 2.0)
-    return (20000 * (smooth - smooth.min())).astype(np.uint16)
 
 
 def _config(path, out, **input_extra):
@@ -66,7 +61,7 @@ def _check(res, spacing, unit):
 def test_ome_tiff_spacing_everywhere(tmp_path):
     path = tmp_path / "in.ome.tif"
     meta = {"axes": "ZYX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25, "PhysicalSizeZ": 1.5}
-    tifffile.imwrite(path, _image((16, 64, 64)), ome=True, metadata=meta)
+    tifffile.imwrite(path, smooth_field((16, 64, 64)), ome=True, metadata=meta)
     res = pipeline.run(_config(path, tmp_path / "a"))
     _check(res, [1.5, 0.25, 0.25], "micrometer")
 
@@ -74,7 +69,7 @@ def test_ome_tiff_spacing_everywhere(tmp_path):
 def test_config_overrides_metadata(tmp_path):
     path = tmp_path / "in.ome.tif"
     meta = {"axes": "ZYX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25, "PhysicalSizeZ": 1.5}
-    tifffile.imwrite(path, _image((16, 64, 64)), ome=True, metadata=meta)
+    tifffile.imwrite(path, smooth_field((16, 64, 64)), ome=True, metadata=meta)
     res = pipeline.run(_config(path, tmp_path / "a", spacing=[4.0, 0.5, 0.5], unit="nanometer"))
     _check(res, [4.0, 0.5, 0.5], "nanometer")
 
@@ -84,7 +79,7 @@ def test_ome_zarr_output_read_back_as_input(tmp_path):
     path = tmp_path / "in.tif"
     tifffile.imwrite(
         path,
-        _image((16, 64, 64), seed=1),
+        smooth_field((16, 64, 64), seed=1),
         imagej=True,
         resolution=(1 / 0.2, 1 / 0.2),
         metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"},

@@ -8,18 +8,12 @@ import zarr
 from ome_zarr_models.v05.image import Image
 from ome_zarr_models.v05.image_label import ImageLabel
 from ome_zarr_models.v05.labels import Labels
-from scipy import ndimage as ndi
 from skimage.measure import block_reduce
 
 import pipeline
 from pipeline.errors import ConfigError, DataError
 from pipeline.io.ome_zarr import downsample_mean
-
-
-def _image(shape, seed=0):
-    rng = np.random.default_rng(seed)
-    smooth = ndi.gaussian_filter(rng.random(shape), 2.0)
-    return (20000 * (smooth - smooth.min()) + rng.normal(0, 50, shape).clip(0)).astype(np.uint16)
+from tests.conftest import smooth_field
 
 
 def _config(tmp_path, img, chunks, **output):
@@ -39,7 +33,7 @@ def _config(tmp_path, img, chunks, **output):
     [((64, 96, 80), (32, 32, 40), [2.0, 0.5, 0.5]), ((70, 90), (32, 32), None)],
 )
 def test_image_and_labels_group(tmp_path, shape, chunks, spacing):
-    img = _image(shape)
+    img = smooth_field(shape, noise=True)
     cfg = _config(tmp_path, img, chunks, image="input")
     if spacing:
         cfg["input"]["spacing"] = spacing
@@ -77,10 +71,10 @@ def test_image_and_labels_group(tmp_path, shape, chunks, spacing):
 
 
 def test_downsample_mean_equals_block_reduce():
-    img = _image((16, 24, 20), seed=3)
+    img = smooth_field((16, 24, 20), seed=3, noise=True)
     want = np.rint(block_reduce(img, (2, 2, 2), np.mean)).astype(img.dtype)
     np.testing.assert_array_equal(downsample_mean(img, 2), want)
-    odd = _image((5, 7), seed=4).astype(np.float32)
+    odd = smooth_field((5, 7), seed=4, noise=True).astype(np.float32)
     got = downsample_mean(odd, 4)
     assert got.shape == (2, 2)
     assert got[1, 1] == pytest.approx(odd[4:, 4:].mean())  # a cut-off cube: its own mean
@@ -90,7 +84,7 @@ def test_ome_zarr_reader_opens_image_and_labels(tmp_path):
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Label, Multiscales, Reader
 
-    img = _image((64, 64, 64), seed=1)
+    img = smooth_field((64, 64, 64), seed=1, noise=True)
     res = pipeline.run(_config(tmp_path, img, (32, 32, 32), image="input"))
     nodes = list(Reader(parse_url(str(tmp_path / "out" / "image.ome.zarr")))())
     specs = {type(s) for n in nodes for s in n.specs}
@@ -106,13 +100,13 @@ def test_image_must_be_an_image_step(tmp_path):
     with pytest.raises(
         ConfigError, match="output.image: step 'mask' gives mask, expected an image"
     ):
-        pipeline.run(_config(tmp_path, _image((8, 8)), (4, 4), image="mask"))
+        pipeline.run(_config(tmp_path, smooth_field((8, 8), noise=True), (4, 4), image="mask"))
     with pytest.raises(ConfigError, match="output.image: names no step"):
-        pipeline.run(_config(tmp_path, _image((8, 8)), (4, 4), image="nope"))
+        pipeline.run(_config(tmp_path, smooth_field((8, 8), noise=True), (4, 4), image="nope"))
 
 
 def test_image_refused_with_a_final_resize(tmp_path):
-    cfg = _config(tmp_path, _image((16, 16)), (8, 8), image="input")
+    cfg = _config(tmp_path, smooth_field((16, 16), noise=True), (8, 8), image="input")
     cfg["steps"]["big"] = {"op": "resize", "scale": 2.0, "order": 0}
     cfg["output"]["labels"] = "big"
     with pytest.raises(DataError, match="output.image: not supported"):

@@ -18,7 +18,9 @@ import re
 import shutil
 from pathlib import Path
 
+FOLDER = ".journal"  # the journal's folder in the output folder
 RUN_FILE = "run.json"
+INNER = "computed"  # first item of the key a recorded block's own task moves to
 
 
 def save_record(path: str, value):
@@ -79,7 +81,7 @@ class Journal:
                 dsk[key] = (load_record, path)
                 loaded += 1
             else:
-                inner = ("computed", *key)
+                inner = (INNER, *key)
                 dsk[inner] = dsk[key]
                 dsk[key] = (save_record, path, inner)
         self.loaded[folder.name] = loaded
@@ -92,6 +94,8 @@ class Journal:
 def progress(root: str | os.PathLike) -> list[dict]:
     """Per pass of a journaled run: its label, blocks recorded and blocks in all."""
     out = []
+    if not Path(root).is_dir():
+        return out
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         try:
             meta = json.loads((folder / "pass.json").read_text())

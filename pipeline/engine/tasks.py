@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.engine import scratch, stitch
+from pipeline.engine import journal, scratch, stitch
 from pipeline.engine.blocks import BlockPlan, Box, crop, grow, intersect
 from pipeline.engine.program import Program, run_program
 from pipeline.errors import BlockError, SegpipeError
@@ -212,7 +212,7 @@ def guarded(name: TaskName, ndim: int, func: Callable, *args):
     except Exception as exc:
         key = name.key
         name, rest = key[0], key[1:]
-        if name == "computed" and rest:  # a checkpointed block's own task
+        if name == journal.INNER and rest:  # a checkpointed block's own task
             name, rest = rest[0], rest[1:]
         block = tuple(rest) if len(rest) == ndim and all(isinstance(i, int) for i in rest) else None
         said = str(exc) if isinstance(exc, SegpipeError) else f"{type(exc).__name__}: {exc}"

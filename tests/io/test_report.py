@@ -6,17 +6,11 @@ import numpy as np
 import pytest
 import zarr
 from matplotlib.image import imread
-from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 import pipeline
 from pipeline.io.report import grey
-
-
-def _image(shape, seed=0):
-    rng = np.random.default_rng(seed)
-    smooth = ndi.gaussian_filter(rng.random(shape), 2.0)
-    return (20000 * (smooth - smooth.min()) + rng.normal(0, 50, shape).clip(0)).astype(np.uint16)
+from tests.conftest import smooth_field
 
 
 def _run(tmp_path, img, chunks):
@@ -34,7 +28,7 @@ def _run(tmp_path, img, chunks):
 
 @pytest.mark.parametrize("shape, chunks", [((20, 90, 70), (8, 32, 24)), ((120, 100), (50, 33))])
 def test_report_pictures(tmp_path, shape, chunks):
-    img = _image(shape)
+    img = smooth_field(shape, noise=True)
     res = _run(tmp_path, img, chunks)
     folder = tmp_path / "out" / "report"
     assert res.summary["report"] == str(folder / "report.html")
@@ -64,7 +58,7 @@ def test_report_pictures(tmp_path, shape, chunks):
 
 def test_report_needs_no_table(tmp_path):
     """The overview uses the input when no other image is named; counts per block add up."""
-    img = _image((16, 64, 64), seed=2)
+    img = smooth_field((16, 64, 64), seed=2, noise=True)
     res = _run(tmp_path, img, (8, 32, 32))
     per_block = res.summary["objects_per_block"]
     assert len(per_block) == 8 and sum(per_block) >= res.count
