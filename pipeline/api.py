@@ -22,7 +22,7 @@ from pipeline.engine.scratch import Scratch
 from pipeline.errors import BlockError, ConfigError, DataError, OutputExistsError
 from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io import ome_zarr
-from pipeline.io.inputs import batch_inputs, input_name
+from pipeline.io.inputs import BatchInput, batch_inputs, input_name, per_timepoint
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.projection import projection_factor
@@ -31,6 +31,7 @@ from pipeline.ops.shape import check_crop_properties
 from pipeline.outputs import (
     overview_step,
     table_properties,
+    write_nifti_output,
     write_objects_table,
     write_run_report,
 )
@@ -71,11 +72,37 @@ def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> Bloc
     return BlockPlan.regular(shape, block)
 
 
-def open_input(cfg: LoadedConfig) -> Source:
-    """Open the config's input lazily."""
+def open_input(cfg: LoadedConfig, path: str | None = None, timepoint: int | None = None) -> Source:
+    """Open the config's input (or ``path`` with the config's selection) lazily."""
     i = cfg.spec.input
+    if timepoint is None and isinstance(i.timepoint, int):
+        timepoint = i.timepoint
     # Relative paths are relative to the working directory, as on the command line.
-    return open_source(i.path, i.channel, i.timepoint, i.dataset, i.spacing, i.unit)
+    return open_source(
+        i.path if path is None else path,
+        i.channel,
+        timepoint,
+        i.dataset,
+        i.spacing,
+        i.unit,
+        series=i.series,
+        level=i.level,
+        region=i.region,
+        pattern=i.pattern,
+    )
+
+
+def input_items(cfg: LoadedConfig) -> list[BatchInput] | None:
+    """The inputs of a batch (one per volume, or per timepoint), or None for one input."""
+    i = cfg.spec.input
+
+    def timepoints(path: str) -> int:
+        src = open_input(cfg, path, timepoint=0)
+        if "t" not in src.native_axes:
+            raise DataError(f"{src.path}: input.timepoint: the image has no time axis")
+        return src.native_shape[src.native_axes.index("t")]
+
+    return per_timepoint(batch_inputs(i.path, i.batch), i.path, i.timepoint, timepoints)
 
 
 def _check_roles(cfg: LoadedConfig, source: Source) -> None:
@@ -237,19 +264,19 @@ def _run_config(config, overrides, overwrite, progress, scheduler, cluster, only
 
     t_start = time.perf_counter()
     cfg = load_config(config, overrides, scheduler, cluster)
-    inputs = batch_inputs(cfg.spec.input.path, cfg.spec.input.batch)
+    inputs = input_items(cfg)
     if only is not None:
         inputs = modes.select_input(inputs, only)
     if inputs is None and "{name}" in cfg.spec.output.path:  # one input, named
         path = cfg.spec.input.path
-        cfg = load_config(input_config(cfg, input_name(path), path))
+        cfg = load_config(input_config(cfg, BatchInput(input_name(path), path)))
     if dry_run:
         return modes.dry_run(cfg, inputs)
     if block is not None:
         if inputs is not None and len(inputs) != 1:
             raise ConfigError("--block: name one input of the batch with --input")
         if inputs is not None:
-            cfg = load_config(input_config(cfg, *inputs[0]))
+            cfg = load_config(input_config(cfg, inputs[0]))
         try:
             return modes.debug_block(cfg, _opened(cfg), block)
         finally:
@@ -370,6 +397,8 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
         summary["image"] = str(image[0])
     else:
         ome_zarr.finish_labels(*finish, ids, props)
+    if spec.nifti:
+        summary["nifti"] = write_nifti_output(out, labels_path, source)
     if spec.report:
         summary["report"] = write_run_report(out, source, plan, written, sizes, summary, overview)
     summary["timings"]["total"] = time.perf_counter() - t_start
@@ -382,7 +411,7 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     from pipeline.graph.dag import SOURCE, Dag, Node
 
     made = final.inputs[0]
-    for key in ("table", "image", "report"):
+    for key in ("table", "image", "report", "nifti"):
         if getattr(cfg.spec.output, key):
             raise DataError(
                 f"output.{key}: not supported for labels resized by the last step "

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from pipeline.config.loader import LoadedConfig
 from pipeline.errors import SegpipeError
+from pipeline.io.inputs import BatchInput
 
-FIELDS = ("name", "input", "status", "count", "output", "seconds", "error")
+FIELDS = ("name", "input", "timepoint", "status", "count", "output", "seconds", "error")
 
 
 @dataclass
@@ -39,19 +40,21 @@ def output_pattern(path: str) -> str:
     return path if "{name}" in path else os.path.join(path, "{name}")
 
 
-def input_config(cfg: LoadedConfig, name: str, path: str) -> dict:
+def input_config(cfg: LoadedConfig, item: BatchInput) -> dict:
     """The config of one input of the batch (as a dict, validated again when run)."""
     raw = copy.deepcopy(cfg.raw)
-    raw["input"]["path"] = path
+    raw["input"]["path"] = item.path
     raw["input"].pop("batch", None)
-    raw["output"]["path"] = output_pattern(cfg.spec.output.path).replace("{name}", name)
+    if item.timepoint is not None:
+        raw["input"]["timepoint"] = item.timepoint
+    raw["output"]["path"] = output_pattern(cfg.spec.output.path).replace("{name}", item.name)
     return raw
 
 
 def run_batch(
-    cfg: LoadedConfig, inputs: list[tuple[str, str]], run_one, overwrite, table: bool = True
+    cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite, table: bool = True
 ) -> BatchResult:
-    """Run ``run_one(config_dict, overwrite)`` for each ``(name, path)`` input.
+    """Run ``run_one(config_dict, overwrite)`` for each input.
 
     ``run_one`` returns a result whose ``earlier`` says the output held a finished run of
     this config already (the input is skipped). ``table``: write ``batch.csv``.
@@ -59,11 +62,12 @@ def run_batch(
     pattern = output_pattern(cfg.spec.output.path)
     root = Path(pattern.split("{name}")[0] or ".")
 
-    def one(item: tuple[str, str]) -> dict:
-        name, path = item
-        raw = input_config(cfg, name, path)
+    def one(item: BatchInput) -> dict:
+        raw = input_config(cfg, item)
         row = dict.fromkeys(FIELDS, "")
-        row.update(name=name, input=path, output=raw["output"]["path"])
+        row.update(name=item.name, input=item.path, output=raw["output"]["path"])
+        if item.timepoint is not None:
+            row["timepoint"] = item.timepoint
         t0 = time.perf_counter()
         try:
             res = run_one(raw, overwrite)

@@ -15,7 +15,7 @@ from pipeline.engine.run import Engine
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import ConfigError, DataError
 from pipeline.graph.dag import with_input_spacing
-from pipeline.io.inputs import input_name
+from pipeline.io.inputs import BatchInput, input_name
 from pipeline.io.readers import close_files
 from pipeline.summary import config_sha256
 
@@ -63,11 +63,11 @@ def debug_block(cfg, source, block: str) -> dict:
         engine.close(keep_scratch=resume)
 
 
-def select_input(inputs, only: str) -> list[tuple[str, str]]:
+def select_input(inputs, only: str) -> list[BatchInput]:
     """The one input of a batch named (or numbered, from 0) ``only``."""
     if inputs is None:
         raise ConfigError(f"--input {only}: the config's input is not a batch")
-    names = [n for n, _ in inputs]
+    names = [item.name for item in inputs]
     if only in names:
         return [inputs[names.index(only)]]
     if only.isdigit() and int(only) < len(inputs):
@@ -82,13 +82,13 @@ def dry_run(cfg, inputs) -> list[dict]:
     """Open every input (metadata only) and say where its output would go."""
     rows = []
     single = cfg.spec.input.path
-    for name, path in inputs or [(input_name(single), single)]:
-        one = cfg if inputs is None else load_config(input_config(cfg, name, path))
+    for item in inputs or [BatchInput(input_name(single), single)]:
+        one = cfg if inputs is None else load_config(input_config(cfg, item))
         source = open_input(one)
         _check_roles(one, source)
         plan = plan_for(one, source)
         rows.append({
-            "name": name,
+            "name": item.name,
             "input": source.path,
             "output": one.spec.output.path,
             "shape": list(source.shape),

@@ -1,4 +1,4 @@
-"""The run's outputs beyond the label image: the objects table and the report."""
+"""The run's outputs beyond the label image: the objects table, the report, NIfTI labels."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.crop_pass import crop_pass
 from pipeline.errors import DataError
+from pipeline.io.nifti_labels import nifti_affine, write_nifti_labels
 from pipeline.io.table import write_table
 from pipeline.ops import measure
 from pipeline.ops.projection import projection_factor
@@ -75,3 +76,12 @@ def write_objects_table(
     provenance = {k: summary[k] for k in ("config_sha256", "versions", "labels")}
     write_table(path, cols, measure.object_blocks(merged), spec.format, provenance)
     return path
+
+
+def write_nifti_output(out: Path, labels_path: Path, source) -> str:
+    """``labels.nii.gz`` beside the other outputs, from the written labels' full level."""
+    import zarr
+
+    labels = zarr.open_array(str(Path(labels_path) / "0"), mode="r")
+    path = write_nifti_labels(labels, out / "labels.nii.gz", nifti_affine(source), source.unit)
+    return str(path)

@@ -6,14 +6,13 @@ import math
 
 import numpy as np
 
-from pipeline.api import open_input, plan_for
+from pipeline.api import input_items, open_input, plan_for
 from pipeline.batch import input_config
 from pipeline.config import load_config
 from pipeline.engine.program import make_program
 from pipeline.engine.run import Engine
 from pipeline.errors import DataError
 from pipeline.graph.dag import with_input_spacing, without_resample
-from pipeline.io.inputs import batch_inputs
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.resample import output_shape, plan_resize
 
@@ -21,10 +20,10 @@ from pipeline.ops.resample import output_shape, plan_resize
 def describe_plan(config, overrides=()) -> str:
     """A text description of what a run of ``config`` would do."""
     cfg = load_config(config, overrides)
-    inputs = batch_inputs(cfg.spec.input.path, cfg.spec.input.batch)
+    inputs = input_items(cfg)
     if inputs:  # a batch: the plan of its first input
-        head = f"batch:   {len(inputs)} inputs; the plan of the first, {inputs[0][0]!r}"
-        return head + "\n" + describe_plan(input_config(cfg, *inputs[0]))
+        head = f"batch:   {len(inputs)} inputs; the plan of the first, {inputs[0].name!r}"
+        return head + "\n" + describe_plan(input_config(cfg, inputs[0]))
     source = open_input(cfg)
     dag, step = without_resample(cfg.dag)
     resize_line = None

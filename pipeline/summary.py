@@ -85,6 +85,21 @@ def config_sha256(cfg) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
 
 
+def _placement(source) -> dict:
+    """The input's affine (voxel x, y, z → world) and world space, where it has one, and the
+    selection made from it."""
+    base = getattr(source, "base", source)
+    out: dict = {}
+    if getattr(base, "affine", None) is not None:
+        out["affine"] = [list(row) for row in base.affine]
+        out["world_space"] = base.world_space
+    for key in ("crop", "fixed"):
+        if getattr(base, key, ()):
+            axes = base.native_axes
+            out[key] = {axes[a]: list(rest) for a, *rest in getattr(base, key)}
+    return out
+
+
 def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) -> dict:
     """The summary's common part: input, grid, thresholds, timings, versions, config."""
     loaded = engine.journal.loaded if engine.journal is not None else {}
@@ -98,6 +113,7 @@ def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) 
             "dtype": source.dtype,
             "spacing": list(source.spacing),
             "unit": source.unit,
+            **_placement(source),
         },
         "shape": list(plan.shape),
         "chunks": [list(c) for c in plan.chunks],

@@ -20,8 +20,9 @@ class InputSpec(_Frozen):
 
     path: str | list[str] = Field(
         ...,
-        description="TIFF file, folder or glob of TIFF slices, Zarr, .npy; or a batch: a list, "
-        "a CSV manifest (column path, optional name), or a glob of volumes.",
+        description="TIFF file, folder or glob of TIFF files, Zarr/OME-Zarr, NIfTI, DICOM "
+        "series folder, HDF5, .npy; or a batch: a list, a CSV manifest (column path, optional "
+        "name), or a glob of volumes.",
     )
     batch: bool | None = Field(
         None,
@@ -32,8 +33,28 @@ class InputSpec(_Frozen):
         "auto", description="Block shape in voxels (z, y, x), or auto (~64 MiB per block)."
     )
     channel: int | None = Field(None, ge=0, description="Channel to use of a multi-channel image.")
-    timepoint: int | None = Field(None, ge=0, description="Timepoint to use of a time series.")
-    dataset: str | None = Field(None, description="Array inside a Zarr group.")
+    timepoint: (
+        Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] | Literal["all"] | None
+    ) = Field(
+        None,
+        description="Timepoint to use of a time series; a list or 'all' runs each timepoint "
+        "on its own (outputs named t0000, t0001, ... and a row each in batch.csv).",
+    )
+    dataset: str | None = Field(None, description="Array inside a Zarr group or HDF5 file.")
+    series: int | str | None = Field(
+        None,
+        description="Series of a multi-series TIFF or OME-Zarr (number), or of a DICOM "
+        "folder (SeriesInstanceUID, or number in the listed order).",
+    )
+    level: int = Field(0, ge=0, description="Pyramid level of a TIFF or OME-Zarr (0: full).")
+    region: (
+        dict[Literal["z", "y", "x"], Annotated[list[int], Field(min_length=2, max_length=2)]] | None
+    ) = Field(None, description="Part of the image to use: {z: [start, stop], y: [...], x: [...]}.")
+    pattern: str | None = Field(
+        None,
+        description="Regular expression with axis letters and numbers in a TIFF sequence's "
+        "file names, e.g. '_(z)(\\d+)_(c)(\\d+)' (default: found in the names).",
+    )
     spacing: list[Annotated[float, Field(gt=0)]] | None = Field(
         None, description="Voxel size per axis; overrides the file's metadata."
     )
@@ -72,6 +93,11 @@ class OutputSpec(_Frozen):
     )
     report: bool = Field(
         False, description="Write report/: overview, size histogram, objects per block, HTML."
+    )
+    nifti: bool = Field(
+        False,
+        description="Also write the labels as labels.nii.gz with the input's affine (NIfTI "
+        "and DICOM inputs carry one; others get their voxel size).",
     )
 
 

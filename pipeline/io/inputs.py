@@ -5,15 +5,32 @@ from __future__ import annotations
 import csv
 import glob
 import os
-import re
+from typing import NamedTuple
 
 from pipeline.errors import DataError
+from pipeline.io.readers.source import natural_key
 
-_VOLUME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".npy")
+_VOLUME_SUFFIXES = (
+    ".ome.tiff",
+    ".ome.tif",
+    ".ome.zarr",
+    ".tiff",
+    ".tif",
+    ".zarr",
+    ".npy",
+    ".nii.gz",
+    ".nii",
+    ".h5",
+    ".hdf5",
+)
 
 
-def _natural_key(s: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
+class BatchInput(NamedTuple):
+    """One input of a batch: its name, path, and timepoint of a time series run per timepoint."""
+
+    name: str
+    path: str
+    timepoint: int | None = None
 
 
 def input_name(path: str) -> str:
@@ -57,8 +74,8 @@ def _manifest(path: str) -> list[tuple[str, str]]:
     return out
 
 
-def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[tuple[str, str]] | None:
-    """The ``(name, path)`` of each volume of a batch, or None for a single input.
+def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[BatchInput] | None:
+    """Each volume of a batch, or None for a single input.
 
     A list and a ``.csv`` manifest (column ``path``, optional ``name``; paths relative to
     the manifest) are batches. A glob is a batch unless it matches 2D TIFF files only,
@@ -69,7 +86,7 @@ def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[tuple
     elif path.lower().endswith(".csv"):
         items = _manifest(path)
     elif any(ch in path for ch in "*?[") and batch is not False:
-        files = sorted(glob.glob(path), key=_natural_key)
+        files = sorted(glob.glob(path), key=natural_key)
         if not files:
             raise DataError(f"{path}: no input matches this pattern")
         if (
@@ -85,7 +102,28 @@ def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[tuple
     named = []
     for name, p in items:  # equal names get a suffix: a_1, a_2
         seen[name] = seen.get(name, 0) + 1
-        named.append((name if seen[name] == 1 else f"{name}_{seen[name]}", p))
-    if len({n for n, _ in named}) != len(named):
-        raise DataError(f"{path}: input names are not unique: {[n for n, _ in named]}")
+        named.append(BatchInput(name if seen[name] == 1 else f"{name}_{seen[name]}", p))
+    if len({n.name for n in named}) != len(named):
+        raise DataError(f"{path}: input names are not unique: {[n.name for n in named]}")
     return named
+
+
+def per_timepoint(
+    inputs: list[BatchInput] | None, path: str, timepoint, count
+) -> list[BatchInput] | None:
+    """``inputs`` with each volume split into one input per timepoint when ``timepoint`` is
+    a list or ``"all"``; ``count(path)`` is the number of timepoints of a volume."""
+    if not isinstance(timepoint, list) and timepoint != "all":
+        return inputs
+    single = inputs is None
+    out = []
+    for item in inputs or [BatchInput(input_name(path), path)]:
+        n = count(item.path)
+        chosen = list(range(n)) if timepoint == "all" else timepoint
+        bad = [t for t in chosen if t >= n]
+        if bad:
+            raise DataError(f"{item.path}: input.timepoint: expected 0..{n - 1}, got {bad[0]}")
+        for t in chosen:
+            name = f"t{t:04d}" if single else f"{item.name}_t{t:04d}"
+            out.append(BatchInput(name, item.path, t))
+    return out

@@ -1,0 +1,103 @@
+"""Lazy, worker-safe readers of every supported input format.
+
+Opening a reader reads metadata only; the returned :class:`Source` reads blocks, each
+task opening the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.errors import DataError
+from pipeline.io.readers import dicom, hdf5, nifti
+from pipeline.io.readers.arrays import is_zarr, open_npy, open_zarr
+from pipeline.io.readers.sequence import open_sequence
+from pipeline.io.readers.source import Source, close_files, output_inside, select
+from pipeline.io.readers.tiff import open_tiff
+
+__all__ = ["FORMATS", "Source", "close_files", "open_source", "output_inside"]
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
+
+# What each format is read from, as the README and errors list them.
+FORMATS = (
+    "TIFF/BigTIFF/OME-TIFF (.tif, .tiff, .btf)",
+    "a folder or glob of TIFF files (slices, or names with z/c/t numbers)",
+    "Zarr v2/v3 and OME-Zarr (.zarr)",
+    "NIfTI (.nii, .nii.gz)",
+    "a DICOM series (folder of .dcm slices)",
+    "HDF5 (.h5, .hdf5)",
+    ".npy",
+)
+
+
+def open_source(
+    path: str | os.PathLike,
+    channel: int | None = None,
+    timepoint: int | None = None,
+    dataset: str | None = None,
+    spacing: list[float] | None = None,
+    unit: str | None = None,
+    *,
+    series: int | str | None = None,
+    level: int = 0,
+    region: dict[str, list[int]] | None = None,
+    pattern: str | None = None,
+) -> Source:
+    """Open ``path`` lazily (metadata only) and apply the selection.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A file, a folder (TIFF slices, DICOM series, Zarr store) or a glob of TIFF files.
+    channel, timepoint : int, optional
+        Index of the channel and timepoint to use of an image that has several.
+    dataset : str, optional
+        Array inside a Zarr group or an HDF5 file.
+    spacing : list of float, optional
+        Voxel size per spatial axis, replacing the file's.
+    unit : str, optional
+        Unit of the spacing, replacing the file's.
+    series : int or str, optional
+        Series of a multi-series TIFF or OME-Zarr (number), or of a DICOM folder
+        (SeriesInstanceUID or number).
+    level : int
+        Pyramid level of a multi-resolution TIFF or OME-Zarr (0: full resolution).
+    region : dict, optional
+        ``{"z": [start, stop], ...}``: the part of each spatial axis to use.
+    pattern : str, optional
+        Regular expression naming axes and numbers in the file names of a TIFF sequence.
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable file, unknown format, or a selection that does not fit.
+    """
+    p = os.path.abspath(str(path))
+    lower = p.lower()
+    glob_like = any(ch in p for ch in "*?[")
+    if not glob_like and not os.path.exists(p):
+        raise DataError(f"{p}: input file not found")
+    if series is not None and not isinstance(series, int) and not _dicom_path(p):
+        raise DataError(f"{p}: input.series: expected a number, got {series!r}")
+    if is_zarr(p):
+        src = open_zarr(p, dataset, series or 0, level)
+    elif _dicom_path(p):
+        src = dicom.open_dicom(p, series)
+    elif glob_like or os.path.isdir(p):
+        src = open_sequence(p, pattern)
+    elif lower.endswith(TIFF_SUFFIXES):
+        src = open_tiff(p, series or 0, level)
+    elif lower.endswith(nifti.SUFFIXES):
+        src = nifti.open_nifti(p)
+    elif lower.endswith(hdf5.SUFFIXES):
+        src = hdf5.open_hdf5(p, dataset)
+    elif lower.endswith(".npy"):
+        src = open_npy(p)
+    else:
+        raise DataError(f"{p}: unknown input format (expected {'; '.join(FORMATS)})")
+    return select(src, channel, timepoint, spacing, unit, region)
+
+
+def _dicom_path(p: str) -> bool:
+    return os.path.exists(p) and not is_zarr(p) and dicom.is_dicom(p)

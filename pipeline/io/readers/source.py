@@ -1,0 +1,250 @@
+"""The lazily read image every reader returns, and the selection applied to it.
+
+A :class:`Source` holds paths and numbers, never an open file: each task opens what it
+reads (with a per-process cache of parsed files), so graphs run on remote workers.
+Each format registers a function that reads a native index of its kind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import DataError
+
+Box = tuple[tuple[int, int], ...]
+Affine = tuple[tuple[float, ...], ...]
+
+_CACHE: dict[tuple, object] = {}
+_CLOSERS: list[Callable[[], None]] = []
+_LOCK = threading.Lock()
+READERS: dict[str, Callable[[Source, tuple], np.ndarray]] = {}
+
+# Native axis letters: z, y, x spatial; c colour samples (kept, last); C channel; t time.
+SELECTABLE = {"channel": "C", "timepoint": "t"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A lazily read image: spatial axes (z, y, x or y, x) plus an optional colour axis.
+
+    ``native_axes`` names each axis of the stored array; ``fixed`` removes the chosen
+    channel or timepoint, ``crop`` narrows spatial axes to a region.
+    """
+
+    kind: str
+    path: str
+    native_shape: tuple[int, ...]
+    native_axes: str
+    dtype: str
+    storage_chunks: tuple[int, ...]
+    spacing: tuple[float, ...]
+    unit: str | None
+    fixed: tuple[tuple[int, int], ...] = ()  # (native axis, index) removed by selection
+    files: tuple[str, ...] = field(default=(), repr=False)
+    dataset: str | None = None
+    crop: tuple[tuple[int, int, int], ...] = ()  # (native axis, start, stop)
+    part: tuple[int, int] = (0, 0)  # (series, level) of a multi-series, multi-level file
+    details: tuple = field(default=(), repr=False)  # what the reader of this kind needs
+    affine: Affine | None = None  # NIfTI-style voxel (x, y, z) → world, see world_space
+    world_space: str | None = None  # "RAS" (NIfTI) or "LPS" (DICOM patient coordinates)
+
+    @property
+    def axes(self) -> str:
+        """Axes of the selected image (lower case; ``c`` is a colour axis, last)."""
+        drop = {a for a, _ in self.fixed}
+        return "".join(c for i, c in enumerate(self.native_axes) if i not in drop)
+
+    @property
+    def spatial_axes(self) -> str:
+        return self.axes.replace("c", "")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Spatial shape of the selected image."""
+        drop = {a for a, _ in self.fixed}
+        crop = {a: hi - lo for a, lo, hi in self.crop}
+        return tuple(
+            crop.get(i, n)
+            for i, (n, c) in enumerate(zip(self.native_shape, self.native_axes, strict=True))
+            if i not in drop and c in "zyx"
+        )
+
+    @property
+    def color(self) -> bool:
+        return "c" in self.axes
+
+    def native_index(self, box: Box) -> tuple:
+        """The index into the stored array of the spatial ``box`` of the selection."""
+        fixed = dict(self.fixed)
+        start = {a: lo for a, lo, _ in self.crop}
+        it = iter(box)
+        index: list = []
+        for i, c in enumerate(self.native_axes):
+            if i in fixed:
+                index.append(fixed[i])
+            elif c in "zyx":
+                lo, hi = next(it)
+                off = start.get(i, 0)
+                index.append(slice(lo + off, hi + off))
+            else:
+                index.append(slice(None))
+        return tuple(index)
+
+    def read(self, box: Box) -> np.ndarray:
+        """Read the spatial ``box`` (opening the file in this process)."""
+        try:
+            block = READERS[self.kind](self, self.native_index(box))
+        except DataError:
+            raise
+        except Exception as exc:
+            raise DataError(f"{self.path}: cannot read block {box}: {exc}") from exc
+        if not block.dtype.isnative:  # big-endian files (NIfTI, DICOM, TIFF) read as native
+            block = block.astype(block.dtype.newbyteorder("="))
+        want = tuple(hi - lo for lo, hi in box)
+        if block.shape[: len(want)] != want:
+            raise DataError(
+                f"{self.path}: block {box} read with shape {block.shape[: len(want)]}, "
+                f"expected {want} (a slice or chunk of the wrong shape?)"
+            )
+        return block
+
+
+def register_reader(kind: str, read: Callable[[Source, tuple], np.ndarray]) -> None:
+    """Make ``read(source, native_index)`` the reader of sources of ``kind``."""
+    READERS[kind] = read
+
+
+def stamp(path: str) -> tuple:
+    """The identity of a file's current contents (a rewritten file differs)."""
+    st = os.stat(path)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def cached(key: tuple, open_: Callable[[], object], close: Callable[[object], None] | None = None):
+    """The object ``open_()`` made for ``key`` in this process, made once.
+
+    ``close(obj)`` is called by :func:`close_files`.
+    """
+    with _LOCK:
+        obj = _CACHE.get(key)
+        if obj is None:
+            obj = _CACHE[key] = open_()
+            if close is not None:
+                _CLOSERS.append(lambda: close(obj))
+    return obj
+
+
+def close_files() -> None:
+    """Close the files this process opened for reading and forget them."""
+    with _LOCK:
+        for close in _CLOSERS:
+            close()
+        _CLOSERS.clear()
+        _CACHE.clear()
+
+
+def natural_key(s: str) -> list:
+    """Sort key that orders ``z2`` before ``z10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
+
+
+_UNITS = {
+    "µm": "micrometer",  # micro sign
+    "μm": "micrometer",  # Greek mu
+    "um": "micrometer",
+    "micron": "micrometer",
+    "microns": "micrometer",
+    "\\u00B5m": "micrometer",  # ImageJ's escaped micro sign
+    "nm": "nanometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "Å": "angstrom",
+    "s": "second",
+    "ms": "millisecond",
+}
+
+
+def unit_name(unit: str | None) -> str | None:
+    """The OME-NGFF name of a unit as TIFF, OME, NIfTI and DICOM metadata write it."""
+    if unit is None:
+        return None
+    return _UNITS.get(unit, _UNITS.get(unit.lower(), unit))
+
+
+def select(
+    src: Source,
+    channel: int | None = None,
+    timepoint: int | None = None,
+    spacing: list[float] | None = None,
+    unit: str | None = None,
+    region: dict[str, list[int]] | None = None,
+) -> Source:
+    """``src`` with one channel and timepoint chosen, a spatial region, and voxel size.
+
+    Raises
+    ------
+    DataError
+        A selection the image has no axis for, or an index or range outside it.
+    """
+    fixed = list(src.fixed)
+    for name, value in (("channel", channel), ("timepoint", timepoint)):
+        pos = [i for i, c in enumerate(src.native_axes) if c == SELECTABLE[name]]
+        if value is not None:
+            if not pos:
+                raise DataError(f"{src.path}: input.{name}: the image has no {name} axis")
+            n = src.native_shape[pos[0]]
+            if not 0 <= value < n:
+                raise DataError(f"{src.path}: input.{name}: expected 0..{n - 1}, got {value}")
+            fixed.append((pos[0], value))
+        elif pos and src.native_shape[pos[0]] > 1:
+            raise DataError(
+                f"{src.path}: the image has {src.native_shape[pos[0]]} {name}s: "
+                f"choose one with input.{name}"
+                + (" (or all: input.timepoint: all)" if name == "timepoint" else "")
+            )
+        elif pos:
+            fixed.append((pos[0], 0))
+    out = replace(src, fixed=tuple(fixed), crop=_crop(src, region or {}))
+    nsp = len(out.shape)
+    if nsp not in (2, 3):
+        raise DataError(f"{src.path}: expected 2 or 3 spatial axes, got axes {out.axes!r}")
+    sp = tuple(spacing) if spacing is not None else out.spacing[-nsp:]
+    if len(sp) != nsp:
+        raise DataError(f"{src.path}: input.spacing: expected {nsp} values, got {len(sp)}")
+    return replace(
+        out,
+        dtype=np.dtype(out.dtype).newbyteorder("=").str,
+        spacing=tuple(float(s) for s in sp),
+        unit=unit or out.unit,
+    )
+
+
+def _crop(src: Source, region: dict[str, list[int]]) -> tuple[tuple[int, int, int], ...]:
+    crop = []
+    for axis, (lo, hi) in sorted(region.items()):
+        pos = [i for i, c in enumerate(src.native_axes) if c == axis]
+        if not pos:
+            raise DataError(f"{src.path}: input.region.{axis}: the image has no {axis} axis")
+        n = src.native_shape[pos[0]]
+        if not 0 <= lo < hi <= n:
+            raise DataError(
+                f"{src.path}: input.region.{axis}: expected start < stop within 0..{n}, "
+                f"got [{lo}, {hi}]"
+            )
+        crop.append((pos[0], lo, hi))
+    return tuple(crop)
+
+
+def output_inside(output: str | os.PathLike, source: Source) -> bool:
+    """True when ``output`` lies inside (or is) the input path."""
+    out = Path(output).resolve()
+    roots = [Path(source.path).resolve()]
+    return any(out == r or r in out.parents for r in roots)
