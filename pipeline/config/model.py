@@ -52,8 +52,9 @@ class InputSpec(_Frozen):
     ) = Field(None, description="Part of the image to use: {z: [start, stop], y: [...], x: [...]}.")
     pattern: str | None = Field(
         None,
-        description="Regular expression with axis letters and numbers in a TIFF sequence's "
-        "file names, e.g. '_(z)(\\d+)_(c)(\\d+)' (default: found in the names).",
+        description="Regular expression with named groups z, c, t for the numbers in a TIFF "
+        "sequence's file names, e.g. '_z(?P<z>\\d+)_c(?P<c>\\d+)' (default: axis letters "
+        "followed by numbers, such as _z012_c1, are found in the names).",
     )
     spacing: list[Annotated[float, Field(gt=0)]] | None = Field(
         None, description="Voxel size per axis; overrides the file's metadata."

@@ -2,7 +2,8 @@
 
 Files whose names carry axis letters and numbers (``img_z012_c1.tif``, ``t3_z40.tif``) are
 arranged on a grid of those axes, parsed by tifffile's file-sequence patterns (or the
-regular expression in ``input.pattern``); other files are slices stacked along z in
+regular expression in ``input.pattern``, with named groups ``z``, ``c``, ``t``); other
+files are slices stacked along z in
 natural order. Each file may hold a plane or a stack.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import re
 
 import numpy as np
 
@@ -65,36 +67,64 @@ def open_sequence(path: str, pattern: str | None = None) -> Source:
 
 def _grid(path: str, files: list[str], pattern: str | None) -> tuple[str, tuple, list[str]]:
     """Axes and shape of the file grid, and the files in its C order."""
-    import tifffile
+    if pattern is not None:
+        axes, numbers = _named_numbers(path, files, pattern)
+    else:
+        import tifffile
 
-    parsed = None
-    try:
-        parsed = tifffile.TiffSequence(files, pattern=pattern or "axes")
-    except Exception as exc:
-        if pattern:
+        try:
+            parsed = tifffile.TiffSequence(files, pattern="axes")
+        except Exception:  # no axis letters in the names: slices in natural order
+            return "z", (len(files),), files
+        if len(parsed.axes) < 2:
+            return "z", (len(files),), files
+        unknown = [a for a in parsed.axes if a.upper() not in _GRID_AXES]
+        if unknown:
             raise DataError(
-                f"{path}: input.pattern {pattern!r} does not parse the names ({exc})"
-            ) from None
-    if parsed is None or (pattern is None and len(parsed.axes) < 2):
-        return "z", (len(files),), files
-    unknown = [a for a in parsed.axes if a.upper() not in _GRID_AXES]
-    if unknown:
-        raise DataError(
-            f"{path}: file names carry axis {unknown[0]!r}; expected z, c or t "
-            "(or give input.pattern, e.g. '_z(\\d+)_c(\\d+)')"
-        )
-    axes = "".join(_GRID_AXES[a.upper()] for a in parsed.axes)
-    shape = tuple(parsed.shape)
+                f"{path}: file names carry axis {unknown[0]!r}; expected z, c or t "
+                "(or give input.pattern, e.g. '_z(?P<z>\\d+)_c(?P<c>\\d+)')"
+            )
+        axes = "".join(_GRID_AXES[a.upper()] for a in parsed.axes)
+        files, numbers = list(parsed), [tuple(i) for i in parsed.indices]
+    # Each axis's distinct numbers, in order, are its positions (0, 1, 2, ...).
+    values = [sorted({n[k] for n in numbers}) for k in range(len(axes))]
+    shape = tuple(len(v) for v in values)
     grid: list[str | None] = [None] * math.prod(shape)
-    for f, index in zip(parsed, parsed.indices, strict=True):
-        grid[int(np.ravel_multi_index(index, shape))] = f
+    for f, n in zip(files, numbers, strict=True):
+        at = int(np.ravel_multi_index([v.index(i) for v, i in zip(values, n, strict=True)], shape))
+        if grid[at] is not None:
+            raise DataError(f"{path}: {grid[at]} and {f} have the same {axes} numbers {n}")
+        grid[at] = f
     missing = [np.unravel_index(i, shape) for i, f in enumerate(grid) if f is None]
     if missing:
-        where = ", ".join(f"{a}={int(v)}" for a, v in zip(axes, missing[0], strict=True))
+        where = ", ".join(
+            f"{a}={v[int(i)]}" for a, v, i in zip(axes, values, missing[0], strict=True)
+        )
         raise DataError(
             f"{path}: {len(missing)} files missing from the {axes} grid {shape}, first at {where}"
         )
     return axes, shape, grid  # type: ignore[return-value]
+
+
+def _named_numbers(path: str, files: list[str], pattern: str) -> tuple[str, list[tuple]]:
+    """The axes named in ``pattern`` (groups ``z``, ``c``, ``t``) and each file's numbers."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise DataError(f"{path}: input.pattern {pattern!r}: {exc}") from None
+    names = sorted(regex.groupindex, key=regex.groupindex.get)
+    if not names or set(names) - {"z", "c", "t"}:
+        raise DataError(
+            f"{path}: input.pattern {pattern!r}: expected named groups z, c or t, "
+            "e.g. '_z(?P<z>\\d+)_c(?P<c>\\d+)'"
+        )
+    numbers = []
+    for f in files:
+        m = regex.search(os.path.basename(f))
+        if m is None:
+            raise DataError(f"{f}: file name does not match input.pattern {pattern!r}")
+        numbers.append(tuple(int(m.group(n)) for n in names))
+    return "".join("C" if n == "c" else n for n in names), numbers
 
 
 def _file_layout(files: list[str]) -> tuple[str, tuple, np.dtype]:
