@@ -96,10 +96,8 @@ def input_items(cfg: LoadedConfig) -> list[BatchInput] | None:
     """The inputs of a batch (one per volume, or per timepoint), or None for one input."""
     i = cfg.spec.input
 
-    def timepoints(path: str) -> int:
+    def timepoints(path: str) -> int:  # (opening timepoint 0 fails without a time axis)
         src = open_input(cfg, path, timepoint=0)
-        if "t" not in src.native_axes:
-            raise DataError(f"{src.path}: input.timepoint: the image has no time axis")
         return src.native_shape[src.native_axes.index("t")]
 
     return per_timepoint(batch_inputs(i.path, i.batch), i.path, i.timepoint, timepoints)

@@ -130,7 +130,7 @@ def _dispatch(args) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"objects: {res.count}")
         print(f"labels:  {res.labels_path}")
-        for key in ("image", "table", "report"):
+        for key in ("image", "table", "nifti", "report"):
             if key in res.summary:
                 print(f"{key + ':':<8} {res.summary[key]}")
         print(f"summary: {res.summary_path}")

@@ -223,7 +223,7 @@ def select(
         out,
         dtype=np.dtype(out.dtype).newbyteorder("=").str,
         spacing=tuple(float(s) for s in sp),
-        unit=unit or out.unit,
+        unit=unit_name(unit) or out.unit,
     )
 
 
