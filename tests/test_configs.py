@@ -14,7 +14,8 @@ import zarr
 
 import pipeline
 from pipeline.config import load_config
-from pipeline.demo import write_demo_model, write_demo_slices, write_demo_tiff
+from pipeline.demo import make_demo_stack, write_demo_model, write_demo_slices, write_demo_tiff
+from tests.medical_files import write_dicom_series, write_nifti
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -27,7 +28,13 @@ DEMO = [c for c in CONFIGS if c not in REAL]
 def test_demo_config_runs(config, tmp_path):
     cfg = load_config(config)
     src = Path(cfg.spec.input.path)
-    if src.suffix == ".tif":
+    if src.name.endswith(".nii.gz"):
+        data = write_nifti(tmp_path / "scan.nii.gz", make_demo_stack((32, 96, 96)))
+    elif src.name == "ct":  # a DICOM series: demo nuclei as "bone" above 300 HU
+        vol = (make_demo_stack((32, 96, 96)) * 2).astype(np.int16)
+        data = tmp_path / "ct"
+        write_dicom_series(data, vol, rescale=(1.0, -1024.0))
+    elif src.suffix == ".tif":
         data = write_demo_tiff(
             tmp_path / "in.tif",
             shape=(32, 96, 96) if "demo" in src.name and "2d" not in src.name else (160, 160),

@@ -41,6 +41,9 @@ def write_table(
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow([*columns, "blocks"])
-        joined = [";".join(map(str, b)) for b in np.split(values.tolist(), offsets[1:-1])]
+        joined = [
+            ";".join(map(str, values[offsets[j] : offsets[j + 1]].tolist()))
+            for j in range(len(offsets) - 1)
+        ]
         for row in zip(*[c.tolist() for c in columns.values()], joined, strict=True):
             w.writerow(row)
