@@ -164,3 +164,25 @@ def test_timepoint_all_without_a_time_axis(tmp_path, capsys):
     assert _run(tmp_path, path, timepoint="all") == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "input.timepoint: the image has no timepoint axis" in err[0]
+
+
+def test_nifti_labels_of_a_resized_region(tmp_path):
+    """Labels made on a halved grid of a region still land where the scan lies."""
+    path = write_nifti(tmp_path / "scan.nii", VOL, zooms=(0.9, 0.8, 2.0))
+    cfg = {
+        "input": {"path": str(path), "region": {"y": [4, 40]}},
+        "steps": {
+            "half": {"op": "resize", "scale": 0.5},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "cells": {"op": "label", "connectivity": 1},
+        },
+        "output": {"path": str(tmp_path / "out"), "labels": "cells", "nifti": True},
+    }
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["run", str(config)]) == 0
+    written = nib.load(tmp_path / "out" / "labels.nii.gz")
+    assert written.shape == (24, 18, 6)  # x, y, z of the halved (12, 36, 48) region
+    # Output voxel i is centred on input voxel 2 i + 0.5 (skimage's resize), from y = 4 on.
+    index = np.array([[2, 0, 0, 0.5], [0, 2, 0, 4.5], [0, 0, 2, 0.5], [0, 0, 0, 1]])
+    np.testing.assert_allclose(written.affine, nib.load(path).affine @ index, atol=1e-6)

@@ -148,3 +148,18 @@ def test_colour_dicom_refused():
 
     with pytest.raises(DataError, match="colour DICOM"):
         open_source(get_testdata_file("SC_rgb_small_odd.dcm"))
+
+
+def test_unreadable_dicom(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"garbage" * 10)
+    with pytest.raises(DataError, match=r"junk: no DICOM images found"):
+        open_source(junk)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    shutil.copy(get_testdata_file("MR_truncated.dcm"), cut / "a.dcm")  # pixel data cut short
+    with pytest.raises(DataError, match=r"a\.dcm: cannot decode the pixel data"):
+        open_source(cut)

@@ -37,11 +37,13 @@ def test_missing_module_is_one_line(tmp_path, monkeypatch, capsys, module, messa
     monkeypatch.setitem(sys.modules, module, None)  # import fails as when not installed
     config = tmp_path / "c.yaml"
     config.write_text(
-        yaml.safe_dump({
-            "input": {"path": str(_input(tmp_path, module))},
-            "steps": {"mask": {"op": "threshold", "value": 1}},
-            "output": {"path": str(tmp_path / "out"), "labels": "mask"},
-        })  # fmt: skip
+        yaml.safe_dump(
+            {
+                "input": {"path": str(_input(tmp_path, module))},
+                "steps": {"mask": {"op": "threshold", "value": 1}},
+                "output": {"path": str(tmp_path / "out"), "labels": "mask"},
+            }
+        )  # fmt: skip
     )
     assert main(["run", str(config)]) == 3
     err = capsys.readouterr().err.strip().splitlines()
