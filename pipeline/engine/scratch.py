@@ -2,7 +2,7 @@
 
 A pass that computes an intermediate another pass needs again (the image a global
 threshold is computed from, the local labels of a labelling) writes each block to one
-``.npy`` file; later passes read it back. The files live under a scratch folder (by
+file; later passes read it back. The files live under a scratch folder (by
 default inside the output folder, so remote workers see it) and are removed when the run
 ends. Reading a block back from the page cache costs a few milliseconds; recomputing a
 Gaussian of the same block costs a hundred.
@@ -10,6 +10,7 @@ Gaussian of the same block costs a hundred.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -20,7 +21,7 @@ import numpy as np
 
 
 class Scratch:
-    """A folder of per-block ``.npy`` files, one subfolder per stored node."""
+    """A folder of per-block files, one subfolder per stored node."""
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self._given = Path(root) if root is not None else None
@@ -48,7 +49,7 @@ class Scratch:
             folder = os.path.join(self.root, f"n{self._made}")
             os.makedirs(folder, exist_ok=True)
             self._slots[what] = folder
-        return os.path.join(folder, "b" + "_".join(map(str, index)) + ".npy")
+        return os.path.join(folder, "b" + "_".join(map(str, index)) + ".blk")
 
     def drop_later(self, what: str) -> None:
         """Delete the blocks of ``what`` in the background (freeing page-cache pages of
@@ -80,6 +81,42 @@ class Scratch:
         self._slots.clear()
 
 
+# One file: magic, header length, a JSON header (dtype, shape and offset of each array),
+# then the arrays' bytes. Not .npy/.npz: numpy parses their headers with ast.literal_eval,
+# which CPython 3.11 up to 3.11.7 can fail with a SystemError when threads parse at once
+# (python/cpython#106905), and every pass reads blocks from many threads.
+_MAGIC = b"SEGPIPE\x01"
+
+
+def _write(path: str, arrays: dict[str, np.ndarray], packed: list[int] | None = None) -> None:
+    arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}
+    meta, offset = {}, 0
+    for name, a in arrays.items():
+        meta[name] = [a.dtype.str, list(a.shape), offset]
+        offset += a.nbytes
+    header = json.dumps({"arrays": meta, "packed": packed}).encode()
+    tmp = path + ".part"
+    with open(tmp, "wb") as fh:
+        fh.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+        for a in arrays.values():
+            fh.write(a.data if a.ndim else a.tobytes())
+    os.replace(tmp, path)
+
+
+def _read(path: str, name: str | None = None) -> tuple[np.ndarray, list[int] | None]:
+    with open(path, "rb") as fh:
+        start = fh.read(len(_MAGIC) + 8)
+        if start[: len(_MAGIC)] != _MAGIC:
+            raise ValueError(f"{path}: not a segpipe scratch file")
+        size = int.from_bytes(start[len(_MAGIC) :], "little")
+        head = json.loads(fh.read(size))
+        arrays = head["arrays"]
+        dtype, shape, offset = arrays[name] if name is not None else next(iter(arrays.values()))
+        fh.seek(len(_MAGIC) + 8 + size + offset)
+        data = np.fromfile(fh, dtype=np.dtype(dtype), count=int(np.prod(shape)))
+    return data.reshape(shape), head["packed"]
+
+
 def save(path: str, array: np.ndarray) -> None:
     """Write one block; a mask is stored as bits (one eighth of a byte per voxel).
 
@@ -87,14 +124,10 @@ def save(path: str, array: np.ndarray) -> None:
     never read.
     """
     array = np.asarray(array)
-    packed = array.dtype == np.bool_
-    header = np.array([int(packed), array.ndim, *array.shape], dtype=np.int64)
-    data = np.packbits(array, axis=None) if packed else np.ascontiguousarray(array)
-    tmp = path + ".part"
-    with open(tmp, "wb") as fh:
-        np.save(fh, header, allow_pickle=False)
-        np.save(fh, data, allow_pickle=False)
-    os.replace(tmp, path)
+    if array.dtype == np.bool_:
+        _write(path, {"data": np.packbits(array, axis=None)}, list(array.shape))
+    else:
+        _write(path, {"data": array})
 
 
 def _part_name(part) -> str:
@@ -102,25 +135,19 @@ def _part_name(part) -> str:
 
 
 def save_parts(path: str, parts: dict) -> None:
-    """Write several boxes of one block to one file (an uncompressed ``.npz``)."""
-    tmp = path + ".part"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **{_part_name(p): np.ascontiguousarray(a) for p, a in parts.items()})
-    os.replace(tmp, path)
+    """Write several boxes of one block to one file."""
+    _write(path, {_part_name(p): a for p, a in parts.items()})
 
 
 def load_part(path: str, part) -> np.ndarray:
     """One box written by :func:`save_parts`."""
-    with np.load(path, allow_pickle=False) as parts:
-        return parts[_part_name(part)]
+    return _read(path, _part_name(part))[0]
 
 
 def load(path: str) -> np.ndarray:
     """Read one block written by :func:`save`."""
-    with open(path, "rb") as fh:
-        header = np.load(fh, allow_pickle=False)
-        data = np.load(fh, allow_pickle=False)
-    if header[0]:
-        shape = tuple(int(n) for n in header[2 : 2 + header[1]])
+    data, packed = _read(path)
+    if packed is not None:
+        shape = tuple(packed)
         return np.unpackbits(data, count=int(np.prod(shape))).view(np.bool_).reshape(shape)
     return data

@@ -30,12 +30,12 @@ from tests.conftest import ArraySource
     ],
 )
 def test_save_load_round_trip(tmp_path, array):
-    path = str(tmp_path / "block.npy")
+    path = str(tmp_path / "block.blk")
     scratch.save(path, array)
     back = scratch.load(path)
     assert back.dtype == array.dtype and back.shape == array.shape
     np.testing.assert_array_equal(back, array)
-    assert not (tmp_path / "block.npy.part").exists()
+    assert not (tmp_path / "block.blk.part").exists()
 
 
 def _pipeline_engine(image, chunks, root):
@@ -58,7 +58,7 @@ def test_later_passes_read_kept_blocks(tmp_path):
     # The smoothed image and the local labels were kept, one file per block each;
     # the halo slabs of the first pass are gone.
     engine.scratch.wait()
-    files = list((tmp_path / "scratch").rglob("*.npy"))
+    files = list((tmp_path / "scratch").rglob("*.blk"))
     assert len(files) == 2 * engine.plan.nblocks
     engine.reset_graph()
     engine.block_keys("objects")
@@ -80,7 +80,7 @@ def test_later_passes_read_kept_blocks(tmp_path):
     # What the final pass does not read is deleted while it runs.
     engine.drop_unread()
     engine.scratch.wait()
-    assert len(list((tmp_path / "scratch").rglob("*.npy"))) == engine.plan.nblocks
+    assert len(list((tmp_path / "scratch").rglob("*.blk"))) == engine.plan.nblocks
     blocks = engine.compute(list(engine.block_keys("objects").values()), "final")
     assert sum(len(np.unique(b)) > 1 for b in blocks) > 0
     engine.close()
@@ -119,3 +119,24 @@ def test_run_removes_scratch(tmp_path):
         "objects.ome.zarr",
         "summary.json",
     ]
+
+
+def test_parts_round_trip(tmp_path):
+    path = str(tmp_path / "parts.blk")
+    parts = {
+        ((0, 2), (0, 3)): np.arange(6, dtype=np.float64).reshape(2, 3),
+        ((2, 4), (0, 3)): np.zeros((2, 3), dtype=np.int32) - 7,
+        ((4, 4), (0, 3)): np.zeros((0, 3), dtype=np.uint8),
+    }
+    scratch.save_parts(path, parts)
+    for part, array in parts.items():
+        back = scratch.load_part(path, part)
+        assert back.dtype == array.dtype and back.shape == array.shape
+        np.testing.assert_array_equal(back, array)
+
+
+def test_not_a_scratch_file(tmp_path):
+    path = tmp_path / "other.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(ValueError, match="not a segpipe scratch file"):
+        scratch.load(str(path))

@@ -42,6 +42,8 @@ def open_zarr(path: str, dataset: str | None, series: int = 0, level: int = 0) -
                 raise DataError(f"{path}: input.series: expected 0..{len(names) - 1}, got {series}")
             prefix, node = names[series] + "/", node[names[series]]
             attrs = dict(node.attrs)
+        elif series:
+            raise DataError(f"{path}: input.series: the store holds one image, got {series}")
         ms = attrs.get("ome", attrs).get("multiscales")
         if dataset is None and ms:
             datasets = ms[0]["datasets"]
@@ -65,11 +67,13 @@ def open_zarr(path: str, dataset: str | None, series: int = 0, level: int = 0) -
             raise DataError(f"{path}: input.dataset {dataset!r} not found") from None
         dataset = prefix + dataset
     else:
+        if series or level:
+            raise DataError(f"{path}: input.series and input.level need an OME-Zarr image")
         arr = node
     shape = tuple(arr.shape)
     if axes is None:
         dims = getattr(arr.metadata, "dimension_names", None)
-        if dims and all(dims):
+        if dims and all(dims) and all(_ome_axis({"name": d}) in "zyxCt" for d in dims):
             axes = "".join(_ome_axis({"name": d}) for d in dims)
         else:
             axes = {2: "yx", 3: "zyx"}.get(len(shape), "")

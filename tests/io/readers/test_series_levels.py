@@ -98,3 +98,13 @@ def test_region(ome_tiff):
     np.testing.assert_array_equal(src.read(((1, 2), (5, 9), (0, 4))), A[2:3, 5:9, 10:14])
     with pytest.raises(DataError, match=r"input\.region\.y: expected start < stop within 0\.\.32"):
         open_source(ome_tiff, region={"y": [5, 40]})
+
+
+def test_zarr_without_series_or_levels(tmp_path):
+    zarr.create_array(tmp_path / "plain.zarr", data=A, chunks=(2, 16, 16))
+    with pytest.raises(DataError, match=r"input\.series and input\.level need an OME-Zarr image"):
+        open_source(tmp_path / "plain.zarr", level=1)
+    root = zarr.open_group(tmp_path / "one.ome.zarr", mode="w")
+    _ome_zarr_image(root, [A], (1.0, 1.0, 1.0))
+    with pytest.raises(DataError, match=r"input\.series: the store holds one image, got 1"):
+        open_source(tmp_path / "one.ome.zarr", series=1)
