@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
 from pipeline.errors import DataError
@@ -109,7 +110,10 @@ def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[Batch
 
 
 def per_timepoint(
-    inputs: list[BatchInput] | None, path: str, timepoint, count
+    inputs: list[BatchInput] | None,
+    path: str,
+    timepoint: int | list[int] | str | None,
+    count: Callable[[str], int],
 ) -> list[BatchInput] | None:
     """``inputs`` with each volume split into one input per timepoint when ``timepoint`` is
     a list or ``"all"``; ``count(path)`` is the number of timepoints of a volume."""

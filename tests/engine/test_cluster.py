@@ -153,7 +153,7 @@ def test_losing_a_worker_changes_nothing(stack, tmp_path, cluster):
         deadline = time.time() + 120
         while time.time() < deadline:
             scratch = out / ".scratch"
-            if scratch.exists() and any(scratch.rglob("*.npy")):
+            if scratch.exists() and any(scratch.rglob("*.blk")):
                 os.kill(cluster.workers[0].pid, signal.SIGKILL)
                 killed.set()
                 return
