@@ -5,6 +5,11 @@
 >>> result.count  # doctest: +SKIP
 """
 
-from pipeline.api import RunResult, run
+from pipeline.engine.allocator import limit_arenas
+
+# Before any thread allocates: glibc fixes the arena limit when the first extra arena is made.
+limit_arenas()
+
+from pipeline.api import RunResult, run  # noqa: E402
 
 __all__ = ["RunResult", "run"]
