@@ -55,7 +55,7 @@ def block_pairs(
     for a in range(ndim):
         if index[a] == 0 or (planar and a == 0):
             continue
-        upper = _composite(own.lo_faces[a].unpack(), own_linear)
+        upper = _composite(own.lo_faces[a], own_linear)
         upper_v = own.lo_values[a] if own.lo_values is not None else None
         perp = [ax for ax in range(ndim) if ax != a]
         ext_shape = tuple(upper.shape[i] + 2 for i in range(ndim - 1))
@@ -75,7 +75,7 @@ def block_pairs(
             if nb not in neighbours:
                 continue
             nb_box = plan.box(nb)
-            src = _composite(neighbours[nb].hi_faces[a].unpack(), plan.linear(nb))
+            src = _composite(neighbours[nb].hi_faces[a], plan.linear(nb))
             src_v = neighbours[nb].hi_values[a] if lower_v is not None else None
             # Place the part of the neighbour's face that falls in the extended plane.
             dst_sl, src_sl = [], []

@@ -77,31 +77,6 @@ def local_label(block: np.ndarray, connectivity: int, planar: bool = False) -> n
     return sk_label(block, connectivity=connectivity, background=0).astype(np.uint32)
 
 
-@dataclass(frozen=True)
-class Face:
-    """A slab of local labels, kept small while it waits for the neighbours' summaries:
-    one bit per voxel saying whether it is labelled, then the labels of those voxels."""
-
-    shape: tuple[int, ...]
-    bits: np.ndarray
-    labels: np.ndarray
-
-    @classmethod
-    def pack(cls, face: np.ndarray) -> Face:
-        """The packed form of the label slab ``face``."""
-        flat = face.ravel()
-        mask = flat != 0
-        return cls(face.shape, np.packbits(mask), flat[mask])
-
-    def unpack(self) -> np.ndarray:
-        """The label slab, as :meth:`pack` was given it."""
-        size = int(np.prod(self.shape))
-        mask = np.unpackbits(self.bits, count=size).view(np.bool_)
-        out = np.zeros(size, self.labels.dtype)
-        out[mask] = self.labels
-        return out.reshape(self.shape)
-
-
 @dataclass
 class BlockLabels:
     """Summary of one locally labelled block.
@@ -114,7 +89,7 @@ class BlockLabels:
         Global raster index of each local label's first voxel.
     sizes : (n,) ndarray of int64
         Voxel count of each local label.
-    lo_faces, hi_faces : list of Face
+    lo_faces, hi_faces : list of ndarray
         Local labels on the first / last slab of the block along each axis.
     lo_values, hi_values : list of ndarray or None
         Input values on those slabs (integer input only: equal values join).
@@ -130,8 +105,8 @@ class BlockLabels:
     n: int
     first: np.ndarray
     sizes: np.ndarray
-    lo_faces: list[Face]
-    hi_faces: list[Face]
+    lo_faces: list[np.ndarray]
+    hi_faces: list[np.ndarray]
     lo_values: list[np.ndarray] | None
     hi_values: list[np.ndarray] | None
     border: np.ndarray
@@ -184,8 +159,7 @@ def summarise_block(
         peaks = np.full((n + 1, *channels), low, dtype=src.dtype)
         np.maximum.at(peaks, ids, src)
         peaks = peaks[1:]
-    lo_faces, hi_faces = [Face.pack(f) for f in lo], [Face.pack(f) for f in hi]
-    return BlockLabels(n, first, sizes, lo_faces, hi_faces, lo_v, hi_v, border[1:], peaks, bbox)
+    return BlockLabels(n, first, sizes, lo, hi, lo_v, hi_v, border[1:], peaks, bbox)
 
 
 def _bounding_boxes(fg, ids, n, shape, offset) -> np.ndarray:
