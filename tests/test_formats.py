@@ -150,6 +150,12 @@ def test_time_series_per_timepoint(tmp_path):
         assert (row["timepoint"], row["status"], int(row["count"])) == (str(t), "done", want.max())
         summary = _check(tmp_path / "out" / f"t{t:04d}", want, [2.0, 0.5, 0.5], "micrometer")
         assert summary["input"]["fixed"] == {"t": [t]}
+    # One timepoint alone, as a job-array task runs it: no batch table.
+    config = tmp_path / "one.yaml"
+    config.write_text((tmp_path / "out.yaml").read_text().replace("/out", "/one"))
+    assert main(["run", str(config), "--input", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["t0001"]
+    _check(tmp_path / "one" / "t0001", _reference(series[1]), [2.0, 0.5, 0.5], "micrometer")
     # A chosen list of timepoints, from a 4D NIfTI.
     nifti = tmp_path / "movie.nii.gz"
     nib.save(nib.Nifti1Image(series.transpose(3, 2, 1, 0).copy(), np.eye(4)), nifti)
