@@ -19,7 +19,7 @@ __all__ = ["FORMATS", "Source", "close_files", "open_source", "output_inside"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 
-# What each format is read from, as the README and errors list them.
+# The inputs segpipe reads, as the error for an unknown format lists them.
 FORMATS = (
     "TIFF/BigTIFF/OME-TIFF (.tif, .tiff, .btf)",
     "a folder or glob of TIFF files (slices, or names with z/c/t numbers)",
