@@ -15,7 +15,7 @@ import zarr
 import pipeline
 from pipeline.config import load_config
 from pipeline.demo import make_demo_stack, write_demo_model, write_demo_slices, write_demo_tiff
-from tests.medical_files import write_dicom_series, write_nifti
+from tests.input_files import write_dicom_series, write_nifti
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

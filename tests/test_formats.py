@@ -17,7 +17,7 @@ from skimage.filters import threshold_otsu
 from skimage.measure import label
 
 from pipeline.cli import main
-from tests.medical_files import write_dicom_series, write_nifti
+from tests.input_files import write_dicom_series, write_nifti, write_ome_zarr_image
 from tests.ops.test_measure import _read
 
 nib = pytest.importorskip("nibabel")
@@ -192,3 +192,12 @@ def test_nifti_labels_of_a_resized_region(tmp_path):
     # Output voxel i is centred on input voxel 2 i + 0.5 (skimage's resize), from y = 4 on.
     index = np.array([[2, 0, 0, 0.5], [0, 2, 0, 4.5], [0, 0, 2, 0.5], [0, 0, 0, 1]])
     np.testing.assert_allclose(written.affine, nib.load(path).affine @ index, atol=1e-6)
+
+
+def test_ome_zarr_series_and_level(tmp_path):
+    root = zarr.open_group(tmp_path / "b2r.ome.zarr", mode="w")
+    root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+    write_ome_zarr_image(root.create_group("0"), [_field((4, 16, 16), seed=2)], (1.0, 1.0, 1.0))
+    write_ome_zarr_image(root.create_group("1"), [VOL, VOL[:, ::2, ::2]], (2.0, 0.25, 0.25))
+    assert _run(tmp_path, tmp_path / "b2r.ome.zarr", series=1, level=1) == 0
+    _check(tmp_path / "out", _reference(VOL[:, ::2, ::2]), [2.0, 0.5, 0.5], "micrometer")

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.errors import DataError
 from pipeline.io.readers import open_source
-from tests.medical_files import write_dicom_series
+from tests.input_files import write_dicom_series
 
 pydicom = pytest.importorskip("pydicom")
 

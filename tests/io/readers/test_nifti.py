@@ -10,7 +10,7 @@ import pytest
 from pipeline.errors import DataError
 from pipeline.io.nifti_labels import nifti_affine, write_nifti_labels
 from pipeline.io.readers import open_source
-from tests.medical_files import write_nifti
+from tests.input_files import write_nifti
 
 nib = pytest.importorskip("nibabel")
 SAMPLES = os.path.join(os.path.dirname(nib.__file__), "tests", "data")

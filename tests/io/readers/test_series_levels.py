@@ -10,6 +10,7 @@ import zarr
 
 from pipeline.errors import DataError
 from pipeline.io.readers import open_source
+from tests.input_files import write_ome_zarr_image
 
 A = np.random.default_rng(0).integers(0, 255, (4, 32, 48)).astype(np.uint8)
 B = np.random.default_rng(1).integers(0, 4000, (3, 16, 16)).astype(np.uint16)
@@ -52,31 +53,11 @@ def test_tiff_series_and_level_out_of_range(ome_tiff):
         open_source(ome_tiff, series="1.2.3")
 
 
-def _ome_zarr_image(group, levels, scale):
-    datasets = []
-    for i, data in enumerate(levels):
-        group.create_array(str(i), data=data, chunks=(2, 8, 8))
-        f = 2**i
-        datasets.append({
-            "path": str(i),
-            "coordinateTransformations": [{"type": "scale", "scale": [1.0, f * 1.0, f * 1.0]}],
-        })  # fmt: skip
-    axes = [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [{
-            "axes": axes,
-            "datasets": datasets,
-            "coordinateTransformations": [{"type": "scale", "scale": list(scale)}],
-        }],
-    }  # fmt: skip
-
-
 def test_ome_zarr_levels_and_bioformats2raw_series(tmp_path):
     root = zarr.open_group(tmp_path / "b2r.ome.zarr", mode="w")
     root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
-    _ome_zarr_image(root.create_group("0"), [A, A[:, ::2, ::2]], (3.0, 0.5, 0.5))
-    _ome_zarr_image(root.create_group("1"), [B], (1.0, 0.2, 0.2))
+    write_ome_zarr_image(root.create_group("0"), [A, A[:, ::2, ::2]], (3.0, 0.5, 0.5))
+    write_ome_zarr_image(root.create_group("1"), [B], (1.0, 0.2, 0.2))
     path = tmp_path / "b2r.ome.zarr"
     first = open_source(path)
     np.testing.assert_array_equal(_all(first), A)
@@ -105,6 +86,6 @@ def test_zarr_without_series_or_levels(tmp_path):
     with pytest.raises(DataError, match=r"input\.series and input\.level need an OME-Zarr image"):
         open_source(tmp_path / "plain.zarr", level=1)
     root = zarr.open_group(tmp_path / "one.ome.zarr", mode="w")
-    _ome_zarr_image(root, [A], (1.0, 1.0, 1.0))
+    write_ome_zarr_image(root, [A], (1.0, 1.0, 1.0))
     with pytest.raises(DataError, match=r"input\.series: the store holds one image, got 1"):
         open_source(tmp_path / "one.ome.zarr", series=1)

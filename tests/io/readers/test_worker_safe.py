@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from pipeline.io.readers import open_source
-from tests.medical_files import write_dicom_series, write_nifti
+from tests.input_files import write_dicom_series, write_nifti
 
 VOL = np.random.default_rng(0).integers(0, 3000, (6, 10, 12)).astype(np.int16)
 BOX = ((1, 5), (2, 9), (3, 12))

@@ -1,4 +1,4 @@
-"""Small medical-format files written by the tests themselves: DICOM series, NIfTI, HDF5."""
+"""Small input files written by the tests themselves: DICOM series, NIfTI, OME-Zarr."""
 
 from __future__ import annotations
 
@@ -77,3 +77,25 @@ def write_nifti(path: Path, volume: np.ndarray, zooms=(0.9, 0.8, 2.0), affine=No
     img.header.set_xyzt_units("mm", "sec")
     nib.save(img, path)
     return path
+
+
+def write_ome_zarr_image(group, levels, scale) -> None:
+    """Write ``levels`` (z, y, x arrays, each half the last in y and x) as an OME-Zarr 0.5
+    image into ``group``, with the image's ``scale`` in micrometres."""
+    datasets = []
+    for i, data in enumerate(levels):
+        group.create_array(str(i), data=data, chunks=(2, 8, 8))
+        f = 2**i
+        datasets.append({
+            "path": str(i),
+            "coordinateTransformations": [{"type": "scale", "scale": [1.0, f * 1.0, f * 1.0]}],
+        })  # fmt: skip
+    axes = [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [{
+            "axes": axes,
+            "datasets": datasets,
+            "coordinateTransformations": [{"type": "scale", "scale": list(scale)}],
+        }],
+    }  # fmt: skip
