@@ -396,7 +396,8 @@ def _execute(cfg, source, plan, engine, target, out, t_start) -> RunResult:
     else:
         ome_zarr.finish_labels(*finish, ids, props)
     if spec.nifti:
-        summary["nifti"] = write_nifti_output(out, labels_path, source)
+        top = int(ids.max()) if len(ids) else 0
+        summary["nifti"] = write_nifti_output(out, labels_path, top, source)
     if spec.report:
         summary["report"] = write_run_report(out, source, plan, written, sizes, summary, overview)
     summary["timings"]["total"] = time.perf_counter() - t_start

@@ -78,10 +78,11 @@ def write_objects_table(
     return path
 
 
-def write_nifti_output(out: Path, labels_path: Path, source) -> str:
-    """``labels.nii.gz`` beside the other outputs, from the written labels' full level."""
+def write_nifti_output(out: Path, labels_path: Path, top: int, source) -> str:
+    """``labels.nii.gz`` beside the other outputs, from the written labels' full level;
+    ``top`` is the largest label written."""
     import zarr
 
     labels = zarr.open_array(str(Path(labels_path) / "0"), mode="r")
-    path = write_nifti_labels(labels, out / "labels.nii.gz", nifti_affine(source), source.unit)
-    return str(path)
+    affine = nifti_affine(source)
+    return str(write_nifti_labels(labels, top, out / "labels.nii.gz", affine, source.unit))

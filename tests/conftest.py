@@ -44,12 +44,13 @@ def shared_data() -> Path:
     return DATA
 
 
-def smooth_field(shape, seed: int = 0, noise: bool = False) -> np.ndarray:
-    """A smoothed random field as uint16 (0..~20000), with positive noise when asked."""
+def smooth_field(shape, seed: int = 0, noise: bool = False, sigma: float = 2.0) -> np.ndarray:
+    """A random field smoothed by ``sigma`` as uint16 (0..~20000), with positive noise
+    when asked."""
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(seed)
-    smooth = ndi.gaussian_filter(rng.random(shape), 2.0)
+    smooth = ndi.gaussian_filter(rng.random(shape), sigma)
     field = 20000 * (smooth - smooth.min())
     if noise:
         field = field + rng.normal(0, 50, shape).clip(0)

@@ -12,11 +12,11 @@ import pytest
 import tifffile
 import yaml
 import zarr
-from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.measure import label
 
 from pipeline.cli import main
+from tests.conftest import smooth_field
 from tests.input_files import write_dicom_series, write_nifti, write_ome_zarr_image
 from tests.ops.test_measure import _read
 
@@ -27,13 +27,7 @@ h5py = pytest.importorskip("h5py")
 SHAPE = (12, 40, 48)
 
 
-def _field(shape=SHAPE, seed: int = 3) -> np.ndarray:
-    """Many blobs, several across block borders; uint16 below 20001 (fits int16 too)."""
-    smooth = ndi.gaussian_filter(np.random.default_rng(seed).random(shape), 1.2)
-    return (20000 * (smooth - smooth.min()) / np.ptp(smooth)).astype(np.uint16)
-
-
-VOL = _field()
+VOL = smooth_field(SHAPE, seed=3, sigma=1.2)  # many blobs; fits int16 for DICOM too
 
 
 def _reference(img: np.ndarray) -> np.ndarray:
@@ -109,7 +103,7 @@ def test_hdf5(tmp_path):
 
 
 def test_tiff_sequence_with_channels_and_a_region(tmp_path):
-    other = _field(SHAPE, seed=9)
+    other = smooth_field(SHAPE, seed=9, sigma=1.2)
     for z in range(SHAPE[0]):
         tifffile.imwrite(tmp_path / f"scan_z{z:02d}_c0.tif", other[z])
         tifffile.imwrite(tmp_path / f"scan_z{z:02d}_c1.tif", VOL[z])
@@ -124,7 +118,7 @@ def test_ome_tiff_series_and_level(tmp_path):
     path = tmp_path / "multi.ome.tif"
     meta = {"axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2, "PhysicalSizeZ": 1.0}
     with tifffile.TiffWriter(path, ome=True) as tif:
-        tif.write(_field((4, 16, 16), seed=1), metadata=meta)
+        tif.write(smooth_field((4, 16, 16), seed=1, sigma=1.2), metadata=meta)
         tif.write(VOL, subifds=1, metadata=meta, tile=(16, 16))
         tif.write(VOL[:, ::2, ::2], subfiletype=1, tile=(16, 16))
     assert _run(tmp_path, path, series=1, level=1) == 0
@@ -137,7 +131,7 @@ def _rows(path) -> dict[str, dict]:
 
 
 def test_time_series_per_timepoint(tmp_path):
-    series = np.stack([_field(SHAPE, seed=s) for s in (4, 5, 6)])  # t, z, y, x
+    series = np.stack([smooth_field(SHAPE, seed=s, sigma=1.2) for s in (4, 5, 6)])  # t, z, y, x
     path = tmp_path / "movie.ome.tif"
     meta = {"axes": "TZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "PhysicalSizeZ": 2.0}
     tifffile.imwrite(path, series, ome=True, metadata=meta)
@@ -197,7 +191,9 @@ def test_nifti_labels_of_a_resized_region(tmp_path):
 def test_ome_zarr_series_and_level(tmp_path):
     root = zarr.open_group(tmp_path / "b2r.ome.zarr", mode="w")
     root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
-    write_ome_zarr_image(root.create_group("0"), [_field((4, 16, 16), seed=2)], (1.0, 1.0, 1.0))
+    write_ome_zarr_image(
+        root.create_group("0"), [smooth_field((4, 16, 16), seed=2, sigma=1.2)], (1.0, 1.0, 1.0)
+    )
     write_ome_zarr_image(root.create_group("1"), [VOL, VOL[:, ::2, ::2]], (2.0, 0.25, 0.25))
     assert _run(tmp_path, tmp_path / "b2r.ome.zarr", series=1, level=1) == 0
     _check(tmp_path / "out", _reference(VOL[:, ::2, ::2]), [2.0, 0.5, 0.5], "micrometer")

@@ -3,9 +3,10 @@
 glibc's malloc gives each thread that contends for the heap an arena of its own (up to
 eight per core) and returns little of it to the system, so with the passes' threads
 allocating and freeing multi-megabyte blocks, resident memory grows with the length of
-the run rather than with the blocks in flight. Two arenas keep it level; the threads'
-time goes to numpy kernels, not to malloc, so the contention costs nothing measurable
-(``benchmarks/bench_scale.py --sections size``).
+the run rather than with the blocks in flight. Two arenas keep it down; the threads'
+time goes to numpy kernels, not to malloc (``benchmarks/bench_scale.py --sections size``
+ran 10.9 / 87.9 / 202.2 s with two arenas against 10.8 / 101.9 / 189.1 s without, one
+run each).
 """
 
 from __future__ import annotations

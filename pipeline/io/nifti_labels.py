@@ -50,19 +50,18 @@ def nifti_affine(source) -> np.ndarray:
     return affine @ index
 
 
-def write_nifti_labels(labels, path: str | Path, affine: np.ndarray, unit: str | None) -> Path:
+def write_nifti_labels(
+    labels, top: int, path: str | Path, affine: np.ndarray, unit: str | None
+) -> Path:
     """Write the (z, y, x) label array ``labels`` (read a slab at a time) to ``path``.
 
-    The dtype is the smallest of uint8, uint16 and uint32 that holds the largest label
-    (``labels.attrs`` is not consulted: the data says it).
+    ``top`` is the largest label; the dtype is the smallest of uint8, uint16 and uint32
+    that holds it.
     """
     nib = nibabel()
     path = Path(path)
     nz = labels.shape[0]
     slab = max(1, int(64 * 2**20 // max(1, labels.shape[1] * labels.shape[2] * 4)))
-    top = 0
-    for z in range(0, nz, slab):
-        top = max(top, int(np.max(labels[z : z + slab], initial=0)))
     dtype = next(np.dtype(t) for t in ("u1", "u2", "u4") if top <= np.iinfo(t).max)
     header = nib.Nifti1Header()
     header.set_data_shape(labels.shape[::-1])

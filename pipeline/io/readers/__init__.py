@@ -78,11 +78,12 @@ def open_source(
     glob_like = any(ch in p for ch in "*?[")
     if not glob_like and not os.path.exists(p):
         raise DataError(f"{p}: input file not found")
-    if series is not None and not isinstance(series, int) and not _dicom_path(p):
+    dicom_series = _dicom_path(p)
+    if series is not None and not isinstance(series, int) and not dicom_series:
         raise DataError(f"{p}: input.series: expected a number, got {series!r}")
     if is_zarr(p):
         src = open_zarr(p, dataset, series or 0, level)
-    elif _dicom_path(p):
+    elif dicom_series:
         src = dicom.open_dicom(p, series)
     elif glob_like or os.path.isdir(p):
         src = open_sequence(p, pattern)

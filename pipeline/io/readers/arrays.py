@@ -8,7 +8,14 @@ import os
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.io.readers.source import Source, cached, register_reader, stamp, unit_name
+from pipeline.io.readers.source import (
+    Source,
+    axis_letters,
+    cached,
+    register_reader,
+    stamp,
+    unit_name,
+)
 
 
 def is_zarr(path: str) -> bool:
@@ -73,9 +80,8 @@ def open_zarr(path: str, dataset: str | None, series: int = 0, level: int = 0) -
     shape = tuple(arr.shape)
     if axes is None:
         dims = getattr(arr.metadata, "dimension_names", None)
-        if dims and all(dims) and all(_ome_axis({"name": d}) in "zyxCt" for d in dims):
-            axes = "".join(_ome_axis({"name": d}) for d in dims)
-        else:
+        axes = axis_letters(dims) if dims and all(dims) else None
+        if axes is None:
             axes = {2: "yx", 3: "zyx"}.get(len(shape), "")
     if len(axes) != len(shape):
         raise DataError(f"{path}: cannot tell the axes of an array of shape {shape}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.io.readers.source import Source, cached, register_reader, stamp
+from pipeline.io.readers.source import Source, axis_letters, cached, register_reader, stamp
 
 SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 
@@ -77,9 +77,6 @@ def open_hdf5(path: str, dataset: str | None) -> Source:
     )
 
 
-_LETTERS = {"z": "z", "y": "y", "x": "x", "c": "C", "channel": "C", "t": "t", "time": "t"}
-
-
 def _axes(node) -> str | None:
     raw = node.attrs.get("axes")
     if raw is None:
@@ -89,9 +86,7 @@ def _axes(node) -> str | None:
         return {2: "yx", 3: "zyx"}.get(node.ndim)
     if isinstance(raw, bytes):
         raw = raw.decode()
-    names = list(raw.lower()) if isinstance(raw, str) else [str(a).lower() for a in raw]
-    letters = [_LETTERS.get(n) for n in names]
-    return "".join(letters) if all(letters) else None
+    return axis_letters(list(raw) if isinstance(raw, str) else raw)
 
 
 def _read_hdf5(src: Source, index: tuple) -> np.ndarray:

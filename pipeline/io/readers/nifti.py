@@ -14,7 +14,6 @@ from pipeline.errors import DataError
 from pipeline.io.readers.source import Source, cached, register_reader, stamp, unit_name
 
 SUFFIXES = (".nii", ".nii.gz")
-_UNITS = {"mm": "mm", "micron": "µm", "meter": "m"}
 
 
 def nibabel():
@@ -62,7 +61,7 @@ def open_nifti(path: str) -> Source:
         corner.dtype.str,
         chunks,
         spacing,
-        unit_name(_UNITS.get(space_unit)),
+        unit_name(None if space_unit == "unknown" else space_unit),
         affine=affine,
         world_space="RAS",
     )

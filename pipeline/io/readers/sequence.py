@@ -40,10 +40,10 @@ def open_sequence(path: str, pattern: str | None = None) -> Source:
     file_axes, file_shape, dtype = _file_layout(files)
     if grid_axes == "z" and pattern is None and "z" in file_axes:
         raise DataError(f"{files[0]}: expected 2D slices, got shape {file_shape}")
-    if set(grid_axes) & set(file_axes) - {"c"}:
+    both = sorted(set(grid_axes) & set(file_axes))
+    if both:
         raise DataError(
-            f"{path}: axis {sorted(set(grid_axes) & set(file_axes))} is both in the file "
-            f"names and inside the files ({file_axes})"
+            f"{path}: axis {both} is both in the file names and inside the files ({file_axes})"
         )
     axes = grid_axes + file_axes
     shape = grid_shape + file_shape

@@ -172,6 +172,16 @@ _UNITS = {
 }
 
 
+_AXIS_NAMES = {"z": "z", "y": "y", "x": "x", "c": "C", "channel": "C", "t": "t", "time": "t"}
+
+
+def axis_letters(names) -> str | None:
+    """segpipe's axis letters for axis ``names`` (z, y, x, c/channel, t/time), or None
+    when a name is none of these."""
+    letters = [_AXIS_NAMES.get(str(n).lower()) for n in names]
+    return "".join(letters) if all(letters) else None
+
+
 def unit_name(unit: str | None) -> str | None:
     """The OME-NGFF name of a unit as TIFF, OME, NIfTI and DICOM metadata write it."""
     if unit is None:

@@ -67,7 +67,9 @@ def test_labels_written_back_with_the_affine(tmp_path, name):
     affine = np.array([[0, 0, 2.0, 3], [0, -0.8, 0, 4], [0.9, 0, 0, 5], [0, 0, 0, 1]])
     src = open_source(write_nifti(tmp_path / "in.nii.gz", vol, affine=affine), region={"z": [1, 5]})
     labels = np.arange(4 * 5 * 4, dtype=np.uint32).reshape(4, 5, 4) * 5
-    out = write_nifti_labels(labels, tmp_path / name, nifti_affine(src), src.unit)
+    out = write_nifti_labels(
+        labels, int(labels.max()), tmp_path / name, nifti_affine(src), src.unit
+    )
     img = nib.load(out)
     np.testing.assert_array_equal(np.asarray(img.dataobj).transpose(2, 1, 0), labels)
     assert img.get_data_dtype() == np.uint16  # the largest label fits uint16

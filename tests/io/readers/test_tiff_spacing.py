@@ -52,21 +52,16 @@ def test_imagej_spacing(tmp_path):
     assert src.unit == "micrometer"
 
 
-def test_resolution_in_centimetres(tmp_path):
+@pytest.mark.parametrize(
+    ("resolution", "unit", "spacing", "spacing_unit"),
+    [
+        ((20000.0, 10000.0), "CENTIMETER", (1.0, 0.5), "micrometer"),
+        ((72.0, 72.0), "INCH", (1.0, 1.0), None),  # dots per inch say nothing of the sample
+    ],
+)
+def test_resolution_tags(tmp_path, resolution, unit, spacing, spacing_unit):
     path = tmp_path / "d.tif"
-    tifffile.imwrite(
-        path, np.zeros((8, 8), np.uint8), resolution=(20000.0, 10000.0), resolutionunit="CENTIMETER"
-    )
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8), resolution=resolution, resolutionunit=unit)
     src = _open(path)
-    assert src.spacing == pytest.approx((1.0, 0.5))
-    assert src.unit == "micrometer"
-
-
-def test_dots_per_inch_mean_nothing(tmp_path):
-    path = tmp_path / "e.tif"
-    tifffile.imwrite(
-        path, np.zeros((8, 8), np.uint8), resolution=(72.0, 72.0), resolutionunit="INCH"
-    )
-    src = _open(path)
-    assert src.spacing == (1.0, 1.0)
-    assert src.unit is None
+    assert src.spacing == pytest.approx(spacing)
+    assert src.unit == spacing_unit
