@@ -12,6 +12,8 @@ import os
 import numpy as np
 import zarr
 
+from pipeline.io.zarr_chunks import write_region
+
 Box = tuple[tuple[int, int], ...]
 NGFF_VERSION = "0.5"
 # Labels are long runs of equal values: LZ4 after byte shuffling packs them small and
@@ -105,12 +107,11 @@ def write_image_block(path: str, levels: int, box: Box, data: np.ndarray) -> Non
     """
     for k in range(levels):
         f = 2**k
-        arr = zarr.open_array(os.path.join(path, str(k)), mode="r+")
         sub = downsample_mean(data, f)
         region = tuple(
             slice(lo // f, lo // f + n) for (lo, _), n in zip(box, sub.shape, strict=True)
         )
-        arr[region] = sub
+        write_region(os.path.join(path, str(k)), region, sub, keep_empty=False)
 
 
 def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
@@ -123,11 +124,6 @@ def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
         return 0
     for k in range(levels):
         f = 2**k
-        # Blocks without labels were skipped above; zarr's own per-chunk test for
-        # emptiness costs as much as encoding the chunk.
-        arr = zarr.open_array(os.path.join(path, str(k)), mode="r+").with_config(
-            {"write_empty_chunks": True}
-        )
         starts = [(-lo) % f for lo, _ in box]
         sub = data[tuple(slice(s, None, f) for s in starts)]
         region = tuple(
@@ -135,7 +131,9 @@ def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
             for (lo, _), s, n in zip(box, starts, sub.shape, strict=True)
         )
         if sub.size:
-            arr[region] = sub
+            # Blocks without labels were skipped above; a test of each chunk for
+            # emptiness would cost as much as encoding it.
+            write_region(os.path.join(path, str(k)), region, sub, keep_empty=True)
     return int(data.size)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 
+from pipeline.ops.compiled import gaussian_float64
 from pipeline.ops.registry import OpInfo, register
 
 PositiveFloat = float
@@ -59,6 +60,10 @@ def gaussian(image: np.ndarray, params: GaussianParams) -> np.ndarray:
     # output dtype this equals converting the whole input first, without the copy.
     if image.dtype == np.bool_ or not np.can_cast(image.dtype, dtype, "safe"):
         image = image.astype(dtype)
+    if dtype == np.float64:
+        out = gaussian_float64(image, params.sigmas(image.ndim), params.mode, params.truncate)
+        if out is not None:
+            return out
     return ndi.gaussian_filter(
         image,
         params.sigmas(image.ndim),

@@ -13,6 +13,7 @@ from functools import partial
 
 import numpy as np
 
+from pipeline.ops.compiled import histogram_counts
 from pipeline.ops.registry import Stats
 
 # Values gathered in one pass to settle an order statistic; wider intervals are split.
@@ -46,7 +47,9 @@ def float_histogram(block: np.ndarray, box=None, core=None, *, lo, hi, nbins: in
     Bin assignment follows ``numpy.histogram`` value by value, so the sum over blocks
     equals ``numpy.histogram(whole, nbins, (lo, hi))[0]``.
     """
-    counts, _ = np.histogram(block, bins=nbins, range=(lo, hi))
+    counts = histogram_counts(block, bin_edges(lo, hi, nbins, block.dtype))
+    if counts is None:
+        counts, _ = np.histogram(block, bins=nbins, range=(lo, hi))
     return counts.astype(np.int64, copy=False)
 
 

@@ -16,6 +16,7 @@ from pipeline.io.readers.source import (
     stamp,
     unit_name,
 )
+from pipeline.io.zarr_chunks import chunk_codec, read_region
 
 
 def is_zarr(path: str) -> bool:
@@ -107,7 +108,21 @@ def _read_zarr(src: Source, index: tuple) -> np.ndarray:
     import zarr
 
     where = src.path if src.dataset is None else os.path.join(src.path, src.dataset)
-    arr = cached(("zarr", where, stamp(src.path)), lambda: zarr.open_array(where, mode="r"))
+
+    def open_():
+        arr = zarr.open_array(where, mode="r")
+        return arr, chunk_codec(arr)
+
+    arr, codec = cached(("zarr", where, stamp(src.path)), open_)
+    if codec is not None and all(isinstance(i, (slice, int)) for i in index):
+        region = [
+            slice(i, i + 1) if isinstance(i, int) else slice(*i.indices(n)[:2])
+            for i, n in zip(index, arr.shape, strict=False)
+        ]
+        if all(i.step in (None, 1) for i in index if isinstance(i, slice)):
+            full = tuple(region) + tuple(slice(0, n) for n in arr.shape[len(region) :])
+            data = read_region(codec, full)
+            return data[tuple(0 if isinstance(i, int) else slice(None) for i in index)]
     return np.asarray(arr[index])
 
 

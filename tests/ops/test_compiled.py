@@ -1,0 +1,139 @@
+"""The compiled Gaussian and histogram loops equal scipy and numpy bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage as ndi
+
+from pipeline.ops.compiled import gaussian_float64, gaussian_weights, histogram_counts
+from pipeline.ops.filters import GaussianParams, gaussian
+from pipeline.ops.histogram import float_histogram
+
+MODES = ("nearest", "constant", "reflect", "mirror")
+
+
+def _image(rng, shape, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) > 0.6
+    if dtype.kind == "f":
+        return (rng.normal(500, 200, shape)).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.uint16, np.int16, np.int32, np.int64, np.float32, np.float64, bool]
+)
+def test_gaussian_equals_scipy_3d(mode, dtype):
+    rng = np.random.default_rng(abs(hash((mode, np.dtype(dtype).str))) % 2**32)
+    image = _image(rng, (13, 17, 11), dtype)
+    for sigma in (1.0, 0.6, 2.2, (1.0, 0.0, 1.7)):
+        want = ndi.gaussian_filter(image.astype(np.float64), sigma, mode=mode)
+        got = gaussian_float64(image, np.broadcast_to(sigma, 3), mode, 4.0)
+        assert got is not None and got.dtype == np.float64
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gaussian_equals_scipy_2d(mode):
+    rng = np.random.default_rng(7)
+    image = _image(rng, (31, 26), np.uint16)
+    for sigma, truncate in ((1.0, 4.0), (3.0, 2.5), ((0.8, 2.0), 4.0)):
+        want = ndi.gaussian_filter(image, sigma, mode=mode, truncate=truncate, output=np.float64)
+        got = gaussian_float64(image, np.broadcast_to(sigma, 2), mode, truncate)
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(*[st.integers(1, 12)] * 3),
+    sigma=st.floats(0.3, 3.0),
+    mode=st.sampled_from(MODES),
+    seed=st.integers(0, 2**16),
+)
+def test_gaussian_any_shape(shape, sigma, mode, seed):
+    """Axes shorter than the kernel (one voxel thick, too): equal, or left to scipy."""
+    image = _image(np.random.default_rng(seed), shape, np.uint16)
+    got = gaussian_float64(image, (sigma,) * 3, mode, 4.0)
+    want = ndi.gaussian_filter(image, sigma, mode=mode, output=np.float64)
+    if got is None:  # a reflecting mode on an axis shorter than the radius
+        assert mode in ("reflect", "mirror")
+        assert min(shape) <= gaussian_weights(sigma, 4.0).size - 1
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def test_gaussian_op_uses_compiled_loop_and_equals_scipy():
+    image = _image(np.random.default_rng(3), (20, 24, 22), np.uint16)
+    params = GaussianParams(sigma=[1.0, 1.5, 1.5])
+    want = ndi.gaussian_filter(image, (1.0, 1.5, 1.5), mode="nearest", output=np.float64)
+    np.testing.assert_array_equal(gaussian(image, params), want)
+    float32 = gaussian(image, GaussianParams(sigma=1.0, dtype="float32"))  # scipy's path
+    want32 = ndi.gaussian_filter(image, 1.0, mode="nearest", output=np.float32)
+    np.testing.assert_array_equal(float32, want32)
+
+
+def test_weights_are_scipys():
+    for sigma, truncate in ((1.0, 4.0), (2.5, 3.0), (0.4, 4.0)):
+        w = gaussian_weights(sigma, truncate)
+        impulse = np.zeros(41)
+        impulse[20] = 1.0
+        full = ndi.gaussian_filter1d(impulse, sigma, truncate=truncate)
+        np.testing.assert_array_equal(full[20 : 20 + w.size], w)
+        assert w.size - 1 == int(truncate * sigma + 0.5)
+    np.testing.assert_array_equal(gaussian_weights(0.0, 4.0), [1.0])
+
+
+def _edges(lo, hi, n):
+    return np.linspace(lo, hi, n + 1, endpoint=True, dtype=np.float64)
+
+
+@pytest.mark.parametrize("nbins", [1, 7, 256])
+def test_histogram_equals_numpy(nbins):
+    rng = np.random.default_rng(nbins)
+    values = rng.normal(0.3, 1.0, 50_000)
+    lo, hi = np.float64(-1.7), np.float64(2.9)
+    edges = _edges(lo, hi, nbins)
+    # values on and one ulp around every edge, the range's ends, out of range and NaN
+    near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    values = np.concatenate([values, near, [np.nan, -np.inf, np.inf, lo, hi]])
+    want, _ = np.histogram(values, nbins, (lo, hi))
+    np.testing.assert_array_equal(histogram_counts(values, edges), want)
+    block = values[:40_000].reshape(40, 1000)
+    np.testing.assert_array_equal(
+        float_histogram(block, lo=lo, hi=hi, nbins=nbins), np.histogram(block, nbins, (lo, hi))[0]
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lo=st.floats(-1e6, 1e6),
+    width=st.floats(1e-9, 1e6),
+    nbins=st.integers(1, 300),
+    seed=st.integers(0, 2**16),
+)
+def test_histogram_any_range(lo, width, nbins, seed):
+    hi = lo + width
+    if not hi > lo:
+        return
+    rng = np.random.default_rng(seed)
+    edges = _edges(np.float64(lo), np.float64(hi), nbins)
+    values = np.concatenate(
+        [rng.uniform(lo - width / 4, hi + width / 4, 2000), edges, np.nextafter(edges, np.inf)]
+    )
+    try:
+        want, _ = np.histogram(values, nbins, (np.float64(lo), np.float64(hi)))
+    except ValueError:  # too many bins for the range: numpy's own message stands
+        assert histogram_counts(values, edges) is None
+        return
+    np.testing.assert_array_equal(histogram_counts(values, edges), want)
+
+
+def test_histogram_leaves_other_cases_to_numpy():
+    assert histogram_counts(np.zeros(3, np.float32), _edges(0.0, 1.0, 4)) is None
+    assert histogram_counts(np.zeros(3), np.array([1.0, 1.0])) is None
