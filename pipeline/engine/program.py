@@ -27,6 +27,7 @@ class Step:
     inputs: tuple[str, ...]
     halo: tuple[int, ...]
     with_box: bool = False  # func also gets the box its inputs cover
+    trims: bool = False  # func also gets the trim per axis and gives the trimmed result
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,12 @@ def run_program(
         out_box = grow(box, program.margins[step.name], shape)
         in_box = grow(out_box, step.halo, shape)
         args = [crop(values[i][1], values[i][0], in_box) for i in step.inputs]
-        result = step.func(*args, step.arg, in_box) if step.with_box else step.func(*args, step.arg)
+        extra = [in_box] if step.with_box else []
+        if step.trims:  # the op gives the result on out_box itself
+            trim = tuple((o[0] - i[0], i[1] - o[1]) for i, o in zip(in_box, out_box, strict=True))
+            values[step.name] = (out_box, step.func(*args, step.arg, *extra, trim))
+            continue
+        result = step.func(*args, step.arg, *extra)
         values[step.name] = (out_box, crop(result, in_box, out_box))
     have, arr = values[program.target]
     return np.ascontiguousarray(crop(arr, have, program.out_box(box, shape)))

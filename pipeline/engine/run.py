@@ -78,7 +78,7 @@ class Engine(Passes, LastPass):
             return None
         arg = self.resolved[name] if node.kind == "global" else node.params
         halo = node.halo(self.ndim)
-        return Step(name, node.op.func, arg, node.inputs, halo, node.op.needs_box)
+        return Step(name, node.op.func, arg, node.inputs, halo, node.op.needs_box, node.op.trims)
 
     def _step_of_static(self, name: str) -> Step | None:
         # For planning: global ops not resolved yet get a stand-in argument.
@@ -86,7 +86,8 @@ class Engine(Passes, LastPass):
         if node.kind == "global" and name not in self.resolved:
             arg = node.op.placeholder(node.params)
             halo = node.halo(self.ndim)
-            return Step(name, node.op.func, arg, node.inputs, halo, node.op.needs_box)
+            op = node.op
+            return Step(name, op.func, arg, node.inputs, halo, op.needs_box, op.trims)
         return self._op_step(name)
 
     def program(self, target: str, out_margin: tuple[int, ...] | None = None) -> Program:

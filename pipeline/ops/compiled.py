@@ -1,11 +1,12 @@
-"""Compiled loops for the two hottest block kernels, bit for bit what scipy/numpy give.
+"""Compiled loops for the hottest block kernels, bit for bit what scipy/numpy give.
 
 ``scipy.ndimage.gaussian_filter`` and ``numpy.histogram`` spend most of their time on
 one block in generic machinery (line buffers, index arrays, temporaries); the loops
 here do the same floating-point operations, in the same order, on data that stays in
 the cache. Equality with the library functions is what the tests check, over shapes,
 sigmas, modes and dtypes; callers fall back to the library wherever a case is not
-covered here.
+covered here. A third loop gathers each local label's size, first voxel and box in
+one pass over a block, where numpy needs an index array and a scatter per quantity.
 
 Numba compiles each loop on its first use and keeps the machine code on disk beside
 this module (or in numba's user cache where that folder is read-only).
@@ -96,7 +97,38 @@ def _compile() -> dict[str, object]:
                 idx += 1
             counts[idx] += 1
 
-    _kernels.update(separable_3d=separable_3d, uniform_counts=uniform_counts)
+    @jit
+    def label_extents(labels, sizes, first, box):
+        # Per label of a 3D block: voxel count, raster index of its first voxel, and
+        # its smallest and largest index per axis (box[l, :3] and box[l, 3:]).
+        nz, ny, nx = labels.shape
+        for z in range(nz):
+            for y in range(ny):
+                row = labels[z, y]
+                for x in range(nx):
+                    label = row[x]
+                    if label == 0:
+                        continue
+                    seen = sizes[label]
+                    sizes[label] = seen + 1
+                    if seen == 0:
+                        first[label] = (z * ny + y) * nx + x
+                        box[label, 0], box[label, 1], box[label, 2] = z, y, x
+                        box[label, 3], box[label, 4], box[label, 5] = z, y, x
+                        continue
+                    box[label, 3] = z  # raster order: z never falls
+                    if y < box[label, 1]:
+                        box[label, 1] = y
+                    elif y > box[label, 4]:
+                        box[label, 4] = y
+                    if x < box[label, 2]:
+                        box[label, 2] = x
+                    elif x > box[label, 5]:
+                        box[label, 5] = x
+
+    _kernels.update(
+        separable_3d=separable_3d, uniform_counts=uniform_counts, label_extents=label_extents
+    )
     return _kernels
 
 
@@ -116,31 +148,62 @@ def gaussian_weights(sigma: float, truncate: float) -> np.ndarray:
 
 
 def gaussian_float64(
-    image: np.ndarray, sigmas: tuple[float, ...], mode: str, truncate: float
+    image: np.ndarray,
+    sigmas: tuple[float, ...],
+    mode: str,
+    truncate: float,
+    trim: tuple[tuple[int, int], ...] | None = None,
 ) -> np.ndarray | None:
     """``scipy.ndimage.gaussian_filter(image, sigmas, output=float64, mode=mode)``.
 
-    Returns None for what the compiled loop does not cover (not 2D/3D, an unknown
-    mode, an axis shorter than the kernel radius with a reflecting mode), where the
-    caller uses scipy.
+    With ``trim``, only ``result[b : n - e]`` along each axis (``trim[a] = (b, e)``),
+    where a trim smaller than the kernel radius marks the image's true edge on that side.
+    Returns None for what the compiled loop does not cover (not 2D/3D, an unknown mode,
+    a reflecting mode on an axis no longer than the kernel radius), where the caller
+    uses scipy.
     """
     if image.ndim not in (2, 3) or mode not in PAD_MODES:
         return None
     if image.dtype.kind not in "biuf" or image.dtype.itemsize > 8:
         return None
     weights = [gaussian_weights(s, truncate) for s in sigmas]
-    radii = [w.size - 1 for w in weights]
-    short = any(n <= r for n, r in zip(image.shape, radii, strict=True))
-    if mode in ("reflect", "mirror") and short:
-        return None
+    trim = ((0, 0),) * image.ndim if trim is None else trim
+    cut, pads = [], []
+    for n, w, (before, after) in zip(image.shape, weights, trim, strict=True):
+        r = w.size - 1
+        cut.append(slice(max(0, before - r), n - max(0, after - r)))
+        pads.append((max(0, r - before), max(0, r - after)))
+        if mode in ("reflect", "mirror") and max(pads[-1]) and n <= r:
+            return None
     if image.dtype.kind == "b":
         image = image.view(np.uint8)
+    src = image[tuple(cut)]
+    shape = tuple(n - b - e for n, (b, e) in zip(image.shape, trim, strict=True))
+    if any(p != (0, 0) for p in pads):
+        src = np.pad(src, pads, mode=PAD_MODES[mode])
     if image.ndim == 2:
-        image, weights, radii = image[None], [np.ones(1), *weights], [0, *radii]
-    padded = np.pad(image, [(r, r) for r in radii], mode=PAD_MODES[mode])
-    out = np.empty(image.shape, np.float64)
-    _compile()["separable_3d"](padded, *weights, out)
-    return out[0] if len(sigmas) == 2 else out
+        src, weights = src[None], [np.ones(1), *weights]
+    out = np.empty((1,) * (3 - image.ndim) + shape, np.float64)
+    _compile()["separable_3d"](src, *weights, out)
+    return out.reshape(shape)
+
+
+def label_extents(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per label ``1..n`` of a 2D/3D label block: voxel count, the raster index of its
+    first voxel, and its box (first index per axis, then last index + 1).
+
+    Labels must lie in ``0..n`` (0 is background); a label with no voxel gets size 0.
+    """
+    shape = labels.shape
+    block = labels.reshape((1,) * (3 - labels.ndim) + shape)
+    sizes = np.zeros(n + 1, np.int64)
+    first = np.zeros(n + 1, np.int64)
+    box = np.zeros((n + 1, 6), np.int64)
+    _compile()["label_extents"](np.ascontiguousarray(block), sizes, first, box)
+    box[:, 3:] += 1
+    keep = [3 - labels.ndim + a for a in range(labels.ndim)]
+    box = box[:, keep + [3 + a for a in keep]]
+    return sizes[1:], first[1:], box[1:]
 
 
 def histogram_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray | None:

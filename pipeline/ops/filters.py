@@ -38,7 +38,9 @@ class GaussianParams(BaseModel):
         return tuple(float(v) for v in s)
 
 
-def gaussian(image: np.ndarray, params: GaussianParams) -> np.ndarray:
+def gaussian(
+    image: np.ndarray, params: GaussianParams, trim: tuple[tuple[int, int], ...] | None = None
+) -> np.ndarray:
     """Gaussian smoothing, as ``scipy.ndimage.gaussian_filter`` on the whole image.
 
     Parameters
@@ -47,30 +49,34 @@ def gaussian(image: np.ndarray, params: GaussianParams) -> np.ndarray:
         Grayscale image.
     params : GaussianParams
         ``sigma`` (per axis), ``truncate``, ``mode`` and output ``dtype``.
+    trim : tuple of (int, int), optional
+        Voxels to leave out of the result at the start and end of each axis; a trim
+        smaller than the kernel radius means the image ends there.
 
     Returns
     -------
-    smoothed : (M, N[, P]) ndarray of float64 or float32
+    smoothed : ndarray of float64 or float32
         Equal, voxel for voxel, to
         ``gaussian_filter(image.astype(dtype), sigma, mode=mode, truncate=truncate)``
-        on the whole image when the block carries the halo of :func:`gaussian_halo`.
+        on the whole image when the block carries the halo of :func:`gaussian_halo`
+        (less ``trim``). Float64 results come from a compiled loop that does scipy's
+        arithmetic (:mod:`pipeline.ops.compiled`).
     """
     dtype = np.dtype(params.dtype)
     # scipy converts each line as it reads it; where every input value is exact in the
     # output dtype this equals converting the whole input first, without the copy.
     if image.dtype == np.bool_ or not np.can_cast(image.dtype, dtype, "safe"):
         image = image.astype(dtype)
+    sigmas = params.sigmas(image.ndim)
     if dtype == np.float64:
-        out = gaussian_float64(image, params.sigmas(image.ndim), params.mode, params.truncate)
+        out = gaussian_float64(image, sigmas, params.mode, params.truncate, trim)
         if out is not None:
             return out
-    return ndi.gaussian_filter(
-        image,
-        params.sigmas(image.ndim),
-        mode=params.mode,
-        truncate=params.truncate,
-        output=dtype,
-    )
+    mode, truncate = params.mode, params.truncate
+    out = ndi.gaussian_filter(image, sigmas, mode=mode, truncate=truncate, output=dtype)
+    if trim is None:
+        return out
+    return out[tuple(slice(b, n - e) for n, (b, e) in zip(out.shape, trim, strict=True))]
 
 
 def gaussian_halo(params: GaussianParams, ndim: int) -> tuple[int, ...]:
@@ -118,6 +124,7 @@ register(
         params=GaussianParams,
         func=gaussian,
         halo=gaussian_halo,
+        trims=True,
         accepts=("image",),
         produces="image",
         summary="Gaussian smoothing (scipy.ndimage.gaussian_filter).",

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from skimage.measure import label as sk_label
 
+from pipeline.ops.compiled import label_extents
 from pipeline.ops.registry import OpInfo, register
 
 _CC3D_CONNECTIVITY = {2: {1: 4, 2: 8}, 3: {1: 6, 2: 18, 3: 26}}
@@ -127,16 +128,10 @@ def summarise_block(
     the engine joins only equal values across borders. With ``peak_source``, the
     summary holds each label's largest value of it.
     """
-    flat = labels.ravel()
-    fg = np.flatnonzero(flat)
-    ids = flat[fg]  # foreground only: usually a small part of the block
-    n = int(ids.max()) if ids.size else 0
-    sizes = np.bincount(ids, minlength=n + 1)[1:].astype(np.int64)
-    first_local = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
-    # fg is ascending, so the minimum is each label's first voxel in raster order.
-    np.minimum.at(first_local, ids, fg)
-    first = _local_to_global(first_local[1:], labels.shape, offset, volume_shape)
-    bbox = _bounding_boxes(fg, ids, n, labels.shape, offset)
+    n = int(labels.max()) if labels.size else 0
+    sizes, first_local, bbox = label_extents(labels, n)
+    first = _local_to_global(first_local, labels.shape, offset, volume_shape)
+    bbox += np.asarray(offset * 2, dtype=np.int64)
     # Faces wait for the neighbours' summaries: keep them in the smallest dtype.
     face = np.uint16 if n < 2**16 else labels.dtype
     lo = [np.take(labels, 0, axis=a).astype(face) for a in range(labels.ndim)]
@@ -154,25 +149,15 @@ def summarise_block(
     peaks = None
     if peak_source is not None:
         channels = peak_source.shape[labels.ndim :]  # one peak per channel, if any
+        flat = labels.ravel()
+        fg = np.flatnonzero(flat)
+        ids = flat[fg]
         src = peak_source.reshape(-1, *channels)[fg]
         low = -np.inf if src.dtype.kind == "f" else np.iinfo(src.dtype).min
         peaks = np.full((n + 1, *channels), low, dtype=src.dtype)
         np.maximum.at(peaks, ids, src)
         peaks = peaks[1:]
     return BlockLabels(n, first, sizes, lo, hi, lo_v, hi_v, border[1:], peaks, bbox)
-
-
-def _bounding_boxes(fg, ids, n, shape, offset) -> np.ndarray:
-    """Per label 1..n: global start per axis, then stop per axis."""
-    ndim = len(shape)
-    box = np.empty((n + 1, 2 * ndim), dtype=np.int64)
-    box[:, :ndim] = np.iinfo(np.int64).max
-    box[:, ndim:] = np.iinfo(np.int64).min
-    for a, c in enumerate(np.unravel_index(fg, shape)):
-        c = c.astype(np.int64) + offset[a]
-        np.minimum.at(box[:, a], ids, c)
-        np.maximum.at(box[:, ndim + a], ids, c + 1)
-    return box[1:]
 
 
 def _local_to_global(

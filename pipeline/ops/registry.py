@@ -67,6 +67,11 @@ class OpInfo:
         For ``object_filter`` ops: whether ``decide`` needs each object's largest input value.
     needs_box : bool
         ``func`` takes the box its block covers as a last argument (global coordinates).
+    trims : bool
+        For ``neighbourhood`` ops: ``func(block, params, trim)`` returns its result on the
+        block less ``trim[a] = (before, after)`` voxels along each axis ``a``; where a
+        trim is smaller than the halo the block ends at the volume's edge. Such an op
+        skips the voxels the engine would cut away (``trim=None``: the whole block).
     finish : callable or None
         For ``object_filter`` ops with a labels output: ``finish(input, objects, params)``
         makes the output block from the input block and the relabelled objects.
@@ -92,6 +97,7 @@ class OpInfo:
     negate: bool = False
     peaks: bool = False
     needs_box: bool = False
+    trims: bool = False
     preflight: tuple[str, Callable] | None = None
     finish: Callable | None = None
 

@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
-from pipeline.ops.compiled import gaussian_float64, gaussian_weights, histogram_counts
+from pipeline.ops.compiled import (
+    gaussian_float64,
+    gaussian_weights,
+    histogram_counts,
+    label_extents,
+)
 from pipeline.ops.filters import GaussianParams, gaussian
 from pipeline.ops.histogram import float_histogram
 
@@ -137,3 +142,45 @@ def test_histogram_any_range(lo, width, nbins, seed):
 def test_histogram_leaves_other_cases_to_numpy():
     assert histogram_counts(np.zeros(3, np.float32), _edges(0.0, 1.0, 4)) is None
     assert histogram_counts(np.zeros(3), np.array([1.0, 1.0])) is None
+
+
+@pytest.mark.parametrize("shape", [(40, 37), (9, 21, 17), (1, 1, 5), (3, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.int64])
+def test_label_extents_equal_a_direct_count(shape, dtype):
+    rng = np.random.default_rng(len(shape) * 100 + np.dtype(dtype).itemsize)
+    labels = rng.integers(0, 12, shape).astype(dtype) * (rng.random(shape) > 0.5)
+    n = int(labels.max())
+    sizes, first, box = label_extents(labels, n)
+    for label in range(1, n + 1):
+        where = np.argwhere(labels == label)
+        assert sizes[label - 1] == len(where)
+        if len(where) == 0:
+            continue
+        assert first[label - 1] == np.flatnonzero(labels.ravel() == label)[0]
+        np.testing.assert_array_equal(box[label - 1, : len(shape)], where.min(axis=0))
+        np.testing.assert_array_equal(box[label - 1, len(shape) :], where.max(axis=0) + 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_trimmed_gaussian_equals_the_whole_volume(mode, dtype):
+    """A block grown by the halo (clipped at the volume), trimmed back: the whole-volume
+    result on the block, at the volume's edges and inside it, in 2D and 3D."""
+    rng = np.random.default_rng(11)
+    for shape, sigma in (((30, 26, 21), (1.0, 1.5, 0.7)), ((40, 33), (2.0, 1.0))):
+        volume = _image(rng, shape, np.uint16)
+        params = GaussianParams(sigma=list(sigma), mode=mode, dtype=dtype)
+        want = ndi.gaussian_filter(volume, sigma, mode=mode, output=np.dtype(dtype))
+        radii = [gaussian_weights(s, 4.0).size - 1 for s in sigma]
+        for _ in range(12):
+            lo = [int(rng.integers(0, n)) for n in shape]
+            hi = [int(rng.integers(a + 1, n + 1)) for a, n in zip(lo, shape, strict=True)]
+            grown = [
+                (max(0, a - r), min(n, b + r))
+                for a, b, r, n in zip(lo, hi, radii, shape, strict=True)
+            ]
+            trim = tuple((a - g0, g1 - b) for a, b, (g0, g1) in zip(lo, hi, grown, strict=True))
+            block = volume[tuple(slice(g0, g1) for g0, g1 in grown)]
+            got = gaussian(block, params, trim)
+            core = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+            np.testing.assert_array_equal(got, want[core])
