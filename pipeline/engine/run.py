@@ -303,7 +303,14 @@ class Engine(Passes, LastPass):
             for k, t in self._dsk.items()
         }
         # An active distributed Client wins; otherwise threads (our kernels release the GIL).
-        get = dask.base.get_scheduler(scheduler=self.scheduler) or dask.threaded.get
+        # Without distributed imported there is no Client: skip importing it to look.
+        if self.scheduler is None and not dask.config.get("scheduler", None):
+            client_possible = "distributed" in sys.modules
+        else:
+            client_possible = True
+        get = dask.threaded.get
+        if client_possible:
+            get = dask.base.get_scheduler(scheduler=self.scheduler) or get
         try:
             if self.progress is not None:
                 with self.progress(label):

@@ -20,6 +20,10 @@ from scipy import ndimage as ndi
 # np.pad mode for each scipy.ndimage boundary mode (scipy extends each line this way)
 PAD_MODES = {"nearest": "edge", "constant": "constant", "reflect": "symmetric", "mirror": "reflect"}
 
+# Images smaller than this go to scipy: as fast there, and a dtype probe on a few voxels
+# does not load the compiler.
+SMALL = 4096
+
 _kernels: dict[str, object] = {}
 
 
@@ -158,11 +162,11 @@ def gaussian_float64(
 
     With ``trim``, only ``result[b : n - e]`` along each axis (``trim[a] = (b, e)``),
     where a trim smaller than the kernel radius marks the image's true edge on that side.
-    Returns None for what the compiled loop does not cover (not 2D/3D, an unknown mode,
-    a reflecting mode on an axis no longer than the kernel radius), where the caller
-    uses scipy.
+    Returns None for what the compiled loop does not cover (not 2D/3D, fewer than
+    ``SMALL`` voxels, an unknown mode, a reflecting mode on an axis no longer than the
+    kernel radius), where the caller uses scipy.
     """
-    if image.ndim not in (2, 3) or mode not in PAD_MODES:
+    if image.ndim not in (2, 3) or mode not in PAD_MODES or image.size < SMALL:
         return None
     if image.dtype.kind not in "biuf" or image.dtype.itemsize > 8:
         return None

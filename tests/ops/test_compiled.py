@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
+from pipeline.ops import compiled
 from pipeline.ops.compiled import (
     gaussian_float64,
     gaussian_weights,
@@ -18,6 +19,19 @@ from pipeline.ops.filters import GaussianParams, gaussian
 from pipeline.ops.histogram import float_histogram
 
 MODES = ("nearest", "constant", "reflect", "mirror")
+
+
+@pytest.fixture(autouse=True)
+def _compiled_for_small_images(monkeypatch):
+    """The compiled loop on the small test images too (it leaves tiny ones to scipy)."""
+    monkeypatch.setattr(compiled, "SMALL", 0)
+
+
+def test_tiny_images_go_to_scipy(monkeypatch):
+    monkeypatch.setattr(compiled, "SMALL", 4096)
+    tiny = np.ones((3, 3, 3), np.uint16)
+    assert gaussian_float64(tiny, (1.0,) * 3, "nearest", 4.0) is None
+    np.testing.assert_array_equal(gaussian(tiny, GaussianParams()), np.ones((3, 3, 3)))
 
 
 def _image(rng, shape, dtype):
