@@ -14,6 +14,8 @@ this module (or in numba's user cache where that folder is read-only).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -25,12 +27,20 @@ PAD_MODES = {"nearest": "edge", "constant": "constant", "reflect": "symmetric", 
 SMALL = 4096
 
 _kernels: dict[str, object] = {}
+_compiling = threading.Lock()
 
 
 def _compile() -> dict[str, object]:
     """The compiled loops (numba is imported and the loops compiled on first use)."""
     if _kernels:
         return _kernels
+    with _compiling:  # the first tasks of a pass call in at once: define the loops once
+        if not _kernels:
+            _kernels.update(_define())
+    return _kernels
+
+
+def _define() -> dict[str, object]:
     import numba
 
     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -130,10 +140,11 @@ def _compile() -> dict[str, object]:
                     elif x > box[label, 5]:
                         box[label, 5] = x
 
-    _kernels.update(
-        separable_3d=separable_3d, uniform_counts=uniform_counts, label_extents=label_extents
-    )
-    return _kernels
+    return {
+        "separable_3d": separable_3d,
+        "uniform_counts": uniform_counts,
+        "label_extents": label_extents,
+    }
 
 
 def gaussian_weights(sigma: float, truncate: float) -> np.ndarray:
