@@ -1,13 +1,14 @@
 """Whole chunks of a local Zarr v3 array, read and written in the calling thread.
 
 A block task reads or writes whole chunks. ``zarr.Array`` does each such access through
-its asynchronous machinery (an event-loop thread and a codec thread pool), which costs
-a chunk read about as much again as decoding it and a label chunk write several times
-its encoding (``benchmarks/bench_kernels.py``). For the plain layout segpipe reads and
-writes — a local store, a regular chunk grid, no sharding or array-to-array codecs —
-this module runs the array's own codecs (their synchronous methods) on the chunk files
-directly, so the bytes are exactly the ones zarr reads and writes. Every other array,
-and any zarr version without those methods, goes through ``zarr.Array`` as usual.
+its asynchronous machinery (an event-loop thread and a codec thread pool). Alone that
+costs little, but in a run, where the task threads already keep every core busy, those
+threads compete with them: the core benchmark's relabel-and-write pass took about twice
+as long through ``zarr.Array``. For the plain layout segpipe reads and writes — a local
+store, a regular chunk grid, no sharding or array-to-array codecs — this module runs the
+array's own codecs (their synchronous methods) on the chunk files in the calling thread,
+so the bytes are exactly the ones zarr reads and writes. Every other array, and any zarr
+version without those methods, goes through ``zarr.Array`` as usual.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def read_region(codec: ChunkCodec, sel: tuple[slice, ...]) -> np.ndarray:
         ]
         src = tuple(slice(p - a, q - a) for (p, q), a in zip(part, lo, strict=True))
         chunk = _read_chunk(codec, coords)
-        if out is None and chunk is not None and len(spans) == sum(len(r) == 1 for r in spans):
+        if out is None and chunk is not None and all(len(r) == 1 for r in spans):
             got = chunk[src]  # the region lies in this one chunk
             return got if got.flags.writeable else got.copy()
         if out is None:

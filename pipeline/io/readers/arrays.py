@@ -114,7 +114,8 @@ def _read_zarr(src: Source, index: tuple) -> np.ndarray:
         return arr, chunk_codec(arr)
 
     arr, codec = cached(("zarr", where, stamp(src.path)), open_)
-    if codec is not None and all(isinstance(i, (slice, int)) for i in index):
+    plain = all(isinstance(i, slice) or (isinstance(i, int) and i >= 0) for i in index)
+    if codec is not None and plain:
         region = [
             slice(i, i + 1) if isinstance(i, int) else slice(*i.indices(n)[:2])
             for i, n in zip(index, arr.shape, strict=False)
