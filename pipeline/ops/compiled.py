@@ -9,7 +9,8 @@ covered here. A third loop gathers each local label's size, first voxel and box 
 one pass over a block, where numpy needs an index array and a scatter per quantity.
 
 Numba compiles each loop on its first use and keeps the machine code on disk beside
-this module (or in numba's user cache where that folder is read-only).
+this module (or in numba's user cache where that folder is read-only; with neither
+writable, each process compiles the loops again).
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def _compile() -> dict[str, object]:
 def _define() -> dict[str, object]:
     import numba
 
-    jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+    def jit(func):
+        try:
+            return numba.njit(cache=True, nogil=True, error_model="numpy")(func)
+        except RuntimeError:  # no writable cache folder: compile in each process instead
+            return numba.njit(nogil=True, error_model="numpy")(func)
 
     @jit
     def separable_3d(padded, wz, wy, wx, out):

@@ -198,3 +198,22 @@ def test_trimmed_gaussian_equals_the_whole_volume(mode, dtype):
             got = gaussian(block, params, trim)
             core = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
             np.testing.assert_array_equal(got, want[core])
+
+
+def test_without_a_cache_folder_the_loops_compile_in_process(monkeypatch):
+    """Where numba finds no writable cache folder it refuses ``cache=True``; the loops are
+    then compiled without a cache, and give the same results."""
+    import numba
+
+    njit = numba.njit
+
+    def no_cache_folder(*args, cache=False, **kw):
+        if cache:
+            raise RuntimeError("cannot cache function: no locator available")
+        return njit(*args, **kw)
+
+    monkeypatch.setattr(numba, "njit", no_cache_folder)
+    monkeypatch.setattr(compiled, "_kernels", {})
+    image = _image(np.random.default_rng(5), (12, 14, 10), np.uint16)
+    want = ndi.gaussian_filter(image, 1.0, mode="nearest", output=np.float64)
+    np.testing.assert_array_equal(gaussian_float64(image, (1.0,) * 3, "nearest", 4.0), want)
