@@ -215,6 +215,8 @@ def label_extents(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, n
     Labels must lie in ``0..n`` (0 is background); a label with no voxel gets size 0.
     """
     shape = labels.shape
+    if labels.ndim > 3:
+        return _label_extents_numpy(labels, n)
     block = labels.reshape((1,) * (3 - labels.ndim) + shape)
     sizes = np.zeros(n + 1, np.int64)
     first = np.zeros(n + 1, np.int64)
@@ -223,6 +225,25 @@ def label_extents(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, n
     box[:, 3:] += 1
     keep = [3 - labels.ndim + a for a in range(labels.ndim)]
     box = box[:, keep + [3 + a for a in keep]]
+    return sizes[1:], first[1:], box[1:]
+
+
+def _label_extents_numpy(labels: np.ndarray, n: int):
+    """:func:`label_extents` for images of more than three axes, with numpy."""
+    flat = labels.ravel()
+    fg = np.flatnonzero(flat)
+    ids = flat[fg].astype(np.intp)
+    sizes = np.bincount(ids, minlength=n + 1).astype(np.int64)
+    first = np.full(n + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, ids, fg)  # fg ascends: each label's first voxel in raster order
+    first[sizes == 0] = 0
+    ndim = labels.ndim
+    box = np.zeros((n + 1, 2 * ndim), np.int64)
+    box[:, :ndim] = np.iinfo(np.int64).max
+    for a, c in enumerate(np.unravel_index(fg, labels.shape)):
+        np.minimum.at(box[:, a], ids, c)
+        np.maximum.at(box[:, ndim + a], ids, c + 1)
+    box[sizes == 0, :ndim] = 0
     return sizes[1:], first[1:], box[1:]
 
 

@@ -158,7 +158,9 @@ def test_histogram_leaves_other_cases_to_numpy():
     assert histogram_counts(np.zeros(3), np.array([1.0, 1.0])) is None
 
 
-@pytest.mark.parametrize("shape", [(40, 37), (9, 21, 17), (1, 1, 5), (3, 1, 1)])
+@pytest.mark.parametrize(
+    "shape", [(40, 37), (9, 21, 17), (1, 1, 5), (3, 1, 1), (4, 5, 3, 6), (50,)]
+)
 @pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.int64])
 def test_label_extents_equal_a_direct_count(shape, dtype):
     rng = np.random.default_rng(len(shape) * 100 + np.dtype(dtype).itemsize)
