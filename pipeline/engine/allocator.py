@@ -9,9 +9,8 @@ ran 10.9 / 87.9 / 202.2 s with two arenas against 10.8 / 101.9 / 189.1 s without
 run each).
 
 Within those two arenas, block buffers (a few to a few tens of megabytes) are kept for
-reuse instead of being mapped afresh for each block and handed back when freed: a fresh
-mapping is zeroed page by page by the kernel on first touch, which on the benchmark
-machine cost about as much as the Gaussian of the block. Three runs each at 512³ took
+reuse instead of being mapped afresh for each block and handed back when freed (a fresh
+mapping is zeroed page by page by the kernel on first touch). Three runs each at 512³ took
 6.5 / 7.2 / 6.8 s with reuse against 7.8 / 7.1 / 7.3 s without, with a peak 13-20 MiB
 higher.
 """

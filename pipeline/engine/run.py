@@ -304,12 +304,9 @@ class Engine(Passes, LastPass):
         }
         # An active distributed Client wins; otherwise threads (our kernels release the GIL).
         # Without distributed imported there is no Client: skip importing it to look.
-        if self.scheduler is None and not dask.config.get("scheduler", None):
-            client_possible = "distributed" in sys.modules
-        else:
-            client_possible = True
+        chosen = self.scheduler is not None or dask.config.get("scheduler", None)
         get = dask.threaded.get
-        if client_possible:
+        if chosen or "distributed" in sys.modules:
             get = dask.base.get_scheduler(scheduler=self.scheduler) or get
         try:
             if self.progress is not None:

@@ -100,29 +100,21 @@ def chunk_codec(arr) -> ChunkCodec | None:
         return None
 
 
-_OPENED: dict[tuple, tuple] = {}
-_OPENED_LOCK = threading.Lock()
-
-
 def open_for_writing(path: str):
     """``(zarr.Array, ChunkCodec or None)`` of the array at ``path``, opened once per process.
 
     Keyed by the array's metadata file, so an array created again is opened again.
     """
-    meta = os.stat(os.path.join(path, "zarr.json"))
-    key = (os.path.abspath(path), meta.st_mtime_ns, meta.st_ino, meta.st_size)
-    with _OPENED_LOCK:
-        got = _OPENED.get(key)
-    if got is None:
-        import zarr
+    import zarr
 
+    from pipeline.io.readers.source import cached, stamp  # (readers import this module)
+
+    def open_():
         arr = zarr.open_array(path, mode="r+")
-        got = (arr, chunk_codec(arr))
-        with _OPENED_LOCK:
-            if len(_OPENED) > 64:
-                _OPENED.clear()
-            _OPENED[key] = got
-    return got
+        return arr, chunk_codec(arr)
+
+    meta = os.path.join(path, "zarr.json")
+    return cached(("zarr-write", os.path.abspath(path), stamp(meta)), open_)
 
 
 def write_region(path: str, sel: tuple[slice, ...], data: np.ndarray, keep_empty: bool) -> None:
@@ -140,6 +132,26 @@ def _read_chunk(codec: ChunkCodec, coords: tuple[int, ...]) -> np.ndarray | None
             return codec.decode(fh.read())
     except FileNotFoundError:  # never written: the fill value
         return None
+
+
+def read_index(codec: ChunkCodec, index: tuple) -> np.ndarray | None:
+    """``arr[index]`` for an index of non-negative ints and unit-step slices (axes past
+    the index whole); None for any other index."""
+    region, keep = [], []
+    for i, n in zip(index, codec.shape, strict=False):
+        if isinstance(i, int) and 0 <= i < n:
+            region.append(slice(i, i + 1))
+            keep.append(0)
+        elif isinstance(i, slice) and i.step in (None, 1):
+            start, stop, _ = i.indices(n)
+            if stop < start:
+                return None
+            region.append(slice(start, stop))
+            keep.append(slice(None))
+        else:
+            return None
+    region += [slice(0, n) for n in codec.shape[len(region) :]]
+    return read_region(codec, tuple(region))[tuple(keep)]
 
 
 def read_region(codec: ChunkCodec, sel: tuple[slice, ...]) -> np.ndarray:

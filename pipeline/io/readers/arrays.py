@@ -16,7 +16,7 @@ from pipeline.io.readers.source import (
     stamp,
     unit_name,
 )
-from pipeline.io.zarr_chunks import chunk_codec, read_region
+from pipeline.io.zarr_chunks import chunk_codec, read_index
 
 
 def is_zarr(path: str) -> bool:
@@ -114,17 +114,8 @@ def _read_zarr(src: Source, index: tuple) -> np.ndarray:
         return arr, chunk_codec(arr)
 
     arr, codec = cached(("zarr", where, stamp(src.path)), open_)
-    plain = all(isinstance(i, slice) or (isinstance(i, int) and i >= 0) for i in index)
-    if codec is not None and plain:
-        region = [
-            slice(i, i + 1) if isinstance(i, int) else slice(*i.indices(n)[:2])
-            for i, n in zip(index, arr.shape, strict=False)
-        ]
-        if all(i.step in (None, 1) for i in index if isinstance(i, slice)):
-            full = tuple(region) + tuple(slice(0, n) for n in arr.shape[len(region) :])
-            data = read_region(codec, full)
-            return data[tuple(0 if isinstance(i, int) else slice(None) for i in index)]
-    return np.asarray(arr[index])
+    data = read_index(codec, index) if codec is not None else None
+    return np.asarray(arr[index]) if data is None else data
 
 
 def open_npy(path: str) -> Source:
