@@ -21,17 +21,23 @@ from pipeline.ops.histogram import float_histogram
 MODES = ("nearest", "constant", "reflect", "mirror")
 
 
-@pytest.fixture(autouse=True)
-def _compiled_for_small_images(monkeypatch):
-    """The compiled loop on the small test images too (it leaves tiny ones to scipy)."""
-    monkeypatch.setattr(compiled, "SMALL", 0)
+def test_the_extension_is_built():
+    """The loops below are tested in C, not through the library fallback."""
+    assert compiled._loops is not None
 
 
-def test_tiny_images_go_to_scipy(monkeypatch):
-    monkeypatch.setattr(compiled, "SMALL", 4096)
-    tiny = np.ones((3, 3, 3), np.uint16)
-    assert gaussian_float64(tiny, (1.0,) * 3, "nearest", 4.0) is None
-    np.testing.assert_array_equal(gaussian(tiny, GaussianParams()), np.ones((3, 3, 3)))
+def test_without_the_extension_the_library_answers(monkeypatch):
+    monkeypatch.setattr(compiled, "_loops", None)
+    image = np.arange(60, dtype=np.uint16).reshape(3, 4, 5)
+    assert gaussian_float64(image, (1.0,) * 3, "nearest", 4.0) is None
+    want = ndi.gaussian_filter(image, 1.0, mode="nearest", output=np.float64)
+    np.testing.assert_array_equal(gaussian(image, GaussianParams()), want)
+    assert histogram_counts(np.zeros(3), _edges(0.0, 1.0, 4)) is None
+    labels = np.array([[0, 2, 2], [1, 0, 2]], np.uint16)
+    sizes, first, box = label_extents(labels, 2)
+    np.testing.assert_array_equal(sizes, [1, 3])
+    np.testing.assert_array_equal(first, [3, 1])
+    np.testing.assert_array_equal(box, [[1, 0, 2, 1], [0, 1, 2, 3]])
 
 
 def _image(rng, shape, dtype):
@@ -46,7 +52,9 @@ def _image(rng, shape, dtype):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
-    "dtype", [np.uint8, np.uint16, np.int16, np.int32, np.int64, np.float32, np.float64, bool]
+    "dtype",
+    [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64]
+    + [np.float32, np.float64, bool],
 )
 def test_gaussian_equals_scipy_3d(mode, dtype):
     rng = np.random.default_rng(abs(hash((mode, np.dtype(dtype).str))) % 2**32)
@@ -158,10 +166,16 @@ def test_histogram_leaves_other_cases_to_numpy():
     assert histogram_counts(np.zeros(3), np.array([1.0, 1.0])) is None
 
 
+def test_gaussian_leaves_other_element_types_to_scipy():
+    for dtype in (np.float16, np.dtype(">u2")):
+        image = np.ones((6, 6, 6), dtype)
+        assert gaussian_float64(image, (1.0,) * 3, "nearest", 4.0) is None
+
+
 @pytest.mark.parametrize(
     "shape", [(40, 37), (9, 21, 17), (1, 1, 5), (3, 1, 1), (4, 5, 3, 6), (50,)]
 )
-@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.int64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int32, np.int64])
 def test_label_extents_equal_a_direct_count(shape, dtype):
     rng = np.random.default_rng(len(shape) * 100 + np.dtype(dtype).itemsize)
     labels = rng.integers(0, 12, shape).astype(dtype) * (rng.random(shape) > 0.5)
@@ -202,20 +216,9 @@ def test_trimmed_gaussian_equals_the_whole_volume(mode, dtype):
             np.testing.assert_array_equal(got, want[core])
 
 
-def test_without_a_cache_folder_the_loops_compile_in_process(monkeypatch):
-    """Where numba finds no writable cache folder it refuses ``cache=True``; the loops are
-    then compiled without a cache, and give the same results."""
-    import numba
-
-    njit = numba.njit
-
-    def no_cache_folder(*args, cache=False, **kw):
-        if cache:
-            raise RuntimeError("cannot cache function: no locator available")
-        return njit(*args, **kw)
-
-    monkeypatch.setattr(numba, "njit", no_cache_folder)
-    monkeypatch.setattr(compiled, "_kernels", {})
-    image = _image(np.random.default_rng(5), (12, 14, 10), np.uint16)
-    want = ndi.gaussian_filter(image, 1.0, mode="nearest", output=np.float64)
-    np.testing.assert_array_equal(gaussian_float64(image, (1.0,) * 3, "nearest", 4.0), want)
+def test_label_extents_refuse_labels_past_n():
+    labels = np.array([[[0, 3, 1]]], np.uint32)
+    with pytest.raises(ValueError, match="outside 0..2"):
+        label_extents(labels, 2)
+    with pytest.raises(ValueError, match="outside 0..5"):
+        label_extents(np.array([[[-1, 2]]], np.int32), 5)
