@@ -6,6 +6,9 @@ so the worker processes produce the same labels as threads.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tifffile
@@ -47,3 +50,20 @@ def test_processes_match_threads(stack, tmp_path):
     count_p, labels_p = _run(stack, tmp_path / "processes", "processes")
     assert count_p == count
     np.testing.assert_array_equal(labels_p, labels)
+
+
+def test_a_run_on_threads_does_not_import_distributed(stack, tmp_path):
+    """Named local schedulers are looked up without importing distributed (0.3 s)."""
+    code = (
+        "import sys, pipeline\n"
+        f"r = pipeline.run({{'input': {{'path': {str(stack)!r}}},"
+        " 'steps': {'smooth': {'op': 'gaussian'}, 'mask': {'op': 'threshold', 'method': 'otsu'},"
+        " 'objects': {'op': 'label'}},"
+        f" 'output': {{'path': {str(tmp_path / 'out')!r}, 'labels': 'objects'}}}})\n"
+        "print(r.count, 'distributed' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    count, imported = done.stdout.split()
+    assert int(count) > 10
+    assert imported == "False"
