@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.files import write_pieces
+
 
 class Scratch:
     """A folder of per-block files, one subfolder per stored node."""
@@ -99,7 +101,7 @@ def _write(path: str, arrays: dict[str, np.ndarray], packed: list[int] | None = 
     with open(tmp, "wb") as fh:
         fh.write(_MAGIC + len(header).to_bytes(8, "little") + header)
         for a in arrays.values():
-            fh.write(a.data if a.ndim else a.tobytes())
+            write_pieces(fh, a.data if a.ndim else a.tobytes())
     os.replace(tmp, path)
 
 

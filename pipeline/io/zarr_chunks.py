@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.io.files import write_pieces
+
 
 @dataclass(frozen=True)
 class ChunkCodec:
@@ -210,6 +212,6 @@ def write_chunk(
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}-{threading.get_ident()}.part"
     with open(tmp, "wb") as fh:
-        fh.write(encoded)
+        write_pieces(fh, encoded)
     os.replace(tmp, path)
     return True
