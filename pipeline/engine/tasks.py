@@ -11,6 +11,7 @@ from pipeline.engine import journal, scratch, stitch
 from pipeline.engine.blocks import BlockPlan, Box, crop, grow, intersect
 from pipeline.engine.program import Program, run_program
 from pipeline.errors import BlockError, SegpipeError
+from pipeline.ops.compiled import apply_table
 from pipeline.ops.labelling import BlockLabels, local_label, summarise_block
 
 
@@ -169,7 +170,7 @@ def filter_finish(filtered: np.ndarray, original: np.ndarray, finish, params) ->
 
 def relabel(local, lut: np.ndarray) -> np.ndarray:
     """Apply a block's relabel table to its local labels."""
-    return lut[local[0]]
+    return apply_table(local[0], lut)
 
 
 def partial_result(func, box: Box, core: Box, *blocks):

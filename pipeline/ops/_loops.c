@@ -434,6 +434,98 @@ fail_labels:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* out[i] = table[labels[i]]: a relabel table applied to a block of unsigned labels.    */
+
+#define DEFINE_TABLE(NAME, L, V)                                                            \
+    static int NAME(const void *data, Py_ssize_t size, const void *table, Py_ssize_t n,    \
+                    void *out)                                                             \
+    {                                                                                       \
+        const L *labels = (const L *)data;                                                  \
+        const V *lut = (const V *)table;                                                    \
+        V *restrict dst = (V *)out;                                                         \
+        for (Py_ssize_t i = 0; i < size; i++) {                                             \
+            L label = labels[i];                                                            \
+            if ((uint64_t)label >= (uint64_t)n)                                             \
+                return -1;                                                                  \
+            dst[i] = lut[label];                                                            \
+        }                                                                                   \
+        return 0;                                                                           \
+    }
+
+DEFINE_TABLE(table_u8_u32, uint8_t, uint32_t)
+DEFINE_TABLE(table_u16_u32, uint16_t, uint32_t)
+DEFINE_TABLE(table_u32_u32, uint32_t, uint32_t)
+DEFINE_TABLE(table_u64_u32, uint64_t, uint32_t)
+DEFINE_TABLE(table_u8_u64, uint8_t, uint64_t)
+DEFINE_TABLE(table_u16_u64, uint16_t, uint64_t)
+DEFINE_TABLE(table_u32_u64, uint32_t, uint64_t)
+DEFINE_TABLE(table_u64_u64, uint64_t, uint64_t)
+
+typedef int (*table_t)(const void *, Py_ssize_t, const void *, Py_ssize_t, void *);
+
+/* The loop for these label and table element types (NULL: not covered). */
+static table_t
+table_loop(kind_t labels, kind_t values)
+{
+    int wide = values == K_U64;
+    if (values != K_U32 && !wide)
+        return NULL;
+    switch (labels) {
+    case K_U8:
+        return wide ? table_u8_u64 : table_u8_u32;
+    case K_U16:
+        return wide ? table_u16_u64 : table_u16_u32;
+    case K_U32:
+        return wide ? table_u32_u64 : table_u32_u32;
+    case K_U64:
+        return wide ? table_u64_u64 : table_u64_u32;
+    default:
+        return NULL;
+    }
+}
+
+static PyObject *
+py_apply_table(PyObject *self, PyObject *args)
+{
+    PyObject *o_labels, *o_table, *o_out;
+    if (!PyArg_ParseTuple(args, "OOO", &o_labels, &o_table, &o_out))
+        return NULL;
+    Py_buffer labels, table, out;
+    PyObject *result = NULL;
+    if (get_buffer(o_labels, &labels, 0, 0, "labels") < 0)
+        return NULL;
+    if (get_buffer(o_table, &table, 1, 0, "table") < 0)
+        goto fail_labels;
+    if (get_buffer(o_out, &out, 0, 1, "out") < 0)
+        goto fail_table;
+    table_t loop = table_loop(kind_of(&labels), kind_of(&table));
+    Py_ssize_t size = labels.itemsize ? labels.len / labels.itemsize : 0;
+    Py_ssize_t n = table.shape[0];
+    if (loop == NULL) {
+        PyErr_SetString(PyExc_TypeError, "labels or table: unsupported element type");
+    }
+    else if (kind_of(&out) != kind_of(&table) || out.len / out.itemsize != size) {
+        PyErr_SetString(PyExc_ValueError, "out must hold one table value per label");
+    }
+    else {
+        int status;
+        Py_BEGIN_ALLOW_THREADS
+        status = loop(labels.buf, size, table.buf, n, out.buf);
+        Py_END_ALLOW_THREADS
+        if (status < 0)
+            PyErr_Format(PyExc_IndexError, "labels: a label outside the table's %zd rows", n);
+        else
+            result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&out);
+fail_table:
+    PyBuffer_Release(&table);
+fail_labels:
+    PyBuffer_Release(&labels);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"separable_3d", py_separable_3d, METH_VARARGS,
      "separable_3d(image, wz, wy, wx, out): the Gaussian of a padded 3D image into out."},
@@ -441,6 +533,8 @@ static PyMethodDef methods[] = {
      "uniform_counts(values, edges, counts): numpy.histogram's equal-bin counts, added."},
     {"label_extents", py_label_extents, METH_VARARGS,
      "label_extents(labels, sizes, first, box): size, first voxel and box per label."},
+    {"apply_table", py_apply_table, METH_VARARGS,
+     "apply_table(labels, table, out): out = table[labels], element by element."},
     {NULL, NULL, 0, NULL},
 };
 

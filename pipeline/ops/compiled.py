@@ -6,7 +6,8 @@ here do the same floating-point operations, in the same order, on data that stay
 the cache. Equality with the library functions is what the tests check, over shapes,
 sigmas, modes and dtypes; callers fall back to the library wherever a case is not
 covered here. A third loop gathers each local label's size, first voxel and box in
-one pass over a block, where numpy needs an index array and a scatter per quantity.
+one pass over a block, where numpy needs an index array and a scatter per quantity; a
+fourth applies a relabel table (``table[labels]``) without numpy's index conversion.
 
 The loops are a C extension (``_loops.c``, built at install and releasing the GIL).
 Where it could not be built, every function here answers through scipy and numpy.
@@ -134,3 +135,20 @@ def histogram_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray | None
     counts = np.zeros(edges.size - 1, np.int64)
     _loops.uniform_counts(np.ascontiguousarray(values).ravel(), edges, counts)
     return counts
+
+
+def apply_table(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[labels]`` for a 1-D uint32/uint64 table and unsigned labels (numpy for the
+    rest). A label outside the table raises IndexError, as numpy does."""
+    table_types = (np.dtype(np.uint32), np.dtype(np.uint64))
+    if (
+        _loops is None
+        or table.ndim != 1
+        or table.dtype not in table_types
+        or labels.dtype.kind != "u"
+        or not labels.dtype.isnative
+    ):
+        return table[labels]
+    out = np.empty(labels.shape, table.dtype)
+    _loops.apply_table(np.ascontiguousarray(labels), np.ascontiguousarray(table), out)
+    return out

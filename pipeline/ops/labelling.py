@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from skimage.measure import label as sk_label
 
-from pipeline.ops.compiled import label_extents
+from pipeline.ops.compiled import apply_table, label_extents
 from pipeline.ops.registry import OpInfo, register
 
 _CC3D_CONNECTIVITY = {2: {1: 4, 2: 8}, 3: {1: 6, 2: 18, 3: 26}}
@@ -173,7 +173,7 @@ def _local_to_global(
 
 def apply_lut(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Replace each local label by ``lut[label]`` (one lookup per voxel)."""
-    return lut[labels]
+    return apply_table(labels, lut)
 
 
 register(

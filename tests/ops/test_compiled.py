@@ -10,6 +10,7 @@ from scipy import ndimage as ndi
 
 from pipeline.ops import compiled
 from pipeline.ops.compiled import (
+    apply_table,
     gaussian_float64,
     gaussian_weights,
     histogram_counts,
@@ -38,6 +39,8 @@ def test_without_the_extension_the_library_answers(monkeypatch):
     np.testing.assert_array_equal(sizes, [1, 3])
     np.testing.assert_array_equal(first, [3, 1])
     np.testing.assert_array_equal(box, [[1, 0, 2, 1], [0, 1, 2, 3]])
+    table = np.array([5, 6, 7], np.uint32)
+    np.testing.assert_array_equal(apply_table(labels, table), [[5, 7, 7], [6, 5, 7]])
 
 
 def _image(rng, shape, dtype):
@@ -222,3 +225,27 @@ def test_label_extents_refuse_labels_past_n():
         label_extents(labels, 2)
     with pytest.raises(ValueError, match="outside 0..5"):
         label_extents(np.array([[[-1, 2]]], np.int32), 5)
+
+
+@pytest.mark.parametrize("labels_dtype", [np.uint8, np.uint16, np.uint32, np.uint64])
+@pytest.mark.parametrize("table_dtype", [np.uint32, np.uint64])
+def test_apply_table_equals_numpy_indexing(labels_dtype, table_dtype):
+    rng = np.random.default_rng(np.dtype(labels_dtype).itemsize)
+    table = rng.integers(0, 2**31, 200).astype(table_dtype)
+    labels = rng.integers(0, 200, (9, 13, 7)).astype(labels_dtype)
+    got = apply_table(labels, table)
+    assert got.dtype == table.dtype and got.shape == labels.shape
+    np.testing.assert_array_equal(got, table[labels])
+    np.testing.assert_array_equal(apply_table(labels[:, ::2], table), table[labels[:, ::2]])
+    np.testing.assert_array_equal(apply_table(labels[0, 0, :0], table), table[:0])
+
+
+def test_apply_table_refuses_labels_past_the_table_and_leaves_the_rest_to_numpy():
+    with pytest.raises(IndexError, match="outside the table's 3 rows"):
+        apply_table(np.array([0, 3], np.uint16), np.arange(3, dtype=np.uint32))
+    signed = np.array([[2, -1]], np.int32)
+    table = np.arange(5, dtype=np.uint32)
+    np.testing.assert_array_equal(apply_table(signed, table), table[signed])  # -1: the last
+    np.testing.assert_array_equal(
+        apply_table(np.array([1, 0], np.uint8), np.array([7, 8], np.int64)), [8, 7]
+    )
