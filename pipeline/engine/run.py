@@ -111,10 +111,14 @@ class Engine(Passes, LastPass):
         for leaf in program.leaves:
             margin = program.margins[leaf]
             want = program.leaf_box(leaf, box, self.plan.shape)
+            near = self.plan.blocks_in(want)
+            # A block read from the source is decoded once: its halo task, which reads
+            # it for the neighbours, also keeps it whole in the slab file.
+            own_in_halo = len(near) > 1 and self._whole_in_halo(leaf)
             leaf_boxes, leaf_items = [], []
-            for nb in self.plan.blocks_in(want):
+            for nb in near:
                 leaf_boxes.append(self.plan.box(nb))
-                if nb == index:
+                if nb == index and not own_in_halo:
                     leaf_items.append(self.producer_task(leaf, nb))
                 else:
                     leaf_items.append(self._halo_key(leaf, margin, nb))
@@ -136,8 +140,14 @@ class Engine(Passes, LastPass):
                 index,
                 margin,
                 self.scratch.path(slot, index),
+                self._whole_in_halo(name),
             )
         return key
+
+    def _whole_in_halo(self, name: str) -> bool:
+        # Reading a source block (decoding its chunk) costs more than writing it to the
+        # slab file and reading it back; a kept block or a relabel costs less.
+        return self.dag.nodes[name].kind == "source" and name not in self._kept
 
     def producer_task(self, name: str, index) -> tuple:
         """The task (not yet a key) giving producer ``name`` on block ``index``."""

@@ -37,14 +37,17 @@ def _pieces(program: Program, box: Box, shape, leaf_data) -> dict:
     return out
 
 
-def halo_out(block: np.ndarray, plan: BlockPlan, index, margin, path: str) -> str:
+def halo_out(
+    block: np.ndarray, plan: BlockPlan, index, margin, path: str, whole: bool = False
+) -> str:
     """Store the parts of block ``index`` that blocks within ``margin`` need; their file.
 
     The slabs go to scratch rather than memory, so however the scheduler orders the
-    tasks, no slab waits in memory for the blocks that need it.
+    tasks, no slab waits in memory for the blocks that need it. With ``whole``, the
+    block itself is stored too, for its own program task.
     """
     box = plan.box(index)
-    parts = {}
+    parts = {box: block} if whole else {}
     for j in plan.blocks_in(grow(box, margin, plan.shape)):
         if j != index:
             part = intersect(grow(plan.box(j), margin, plan.shape), box)

@@ -87,6 +87,31 @@ def test_later_passes_read_kept_blocks(tmp_path):
     assert not (tmp_path / "scratch").exists()
 
 
+class CountingSource(ArraySource):
+    """Counts the reads of each block."""
+
+    def __init__(self, array):
+        super().__init__(array)
+        self.reads: dict = {}
+
+    def read(self, box):
+        self.reads[box] = self.reads.get(box, 0) + 1
+        return super().read(box)
+
+
+@pytest.mark.parametrize("chunks", [(7, 9, 8), (2, 3, 2), (20, 24, 5)])
+def test_each_source_block_is_read_once(tmp_path, chunks):
+    """The halo task that reads a block for its neighbours keeps it for its own task."""
+    image = ndi.gaussian_filter(np.random.default_rng(4).random((20, 24, 22)), 1.5)
+    engine = _pipeline_engine(image, chunks, tmp_path / "s")
+    engine.source = source = CountingSource(image)
+    got = engine.to_numpy("objects")
+    smooth = ndi.gaussian_filter(image, 1.0, mode="nearest", truncate=4.0)
+    np.testing.assert_array_equal(got, label(smooth > threshold_otsu(smooth), connectivity=1))
+    assert sorted(source.reads) == sorted(engine.plan.box(i) for i in engine.plan.indices())
+    assert set(source.reads.values()) == {1}
+
+
 def test_to_numpy_with_scratch_matches_skimage(tmp_path):
     rng = np.random.default_rng(5)
     image = ndi.gaussian_filter(rng.random((18, 21, 19)), 1.5)
