@@ -12,7 +12,7 @@ import os
 import numpy as np
 import zarr
 
-from pipeline.io.zarr_chunks import write_region
+from pipeline.io.zarr_chunks import PARTIAL_SUFFIX, write_region
 
 Box = tuple[tuple[int, int], ...]
 NGFF_VERSION = "0.5"
@@ -45,9 +45,11 @@ def create_labels(
 ) -> None:
     """Create the group and one array per pyramid level (no data, no OME metadata yet).
 
-    Arrays an interrupted run of the same config created are kept, with what was written.
+    Arrays an interrupted run of the same config created are kept, with what was written;
+    the chunks it was writing when it stopped (temporary files) are removed.
     """
     if _has_levels(path, levels):
+        remove_partial_chunks(path)
         return
     root = zarr.open_group(str(path), mode="w", zarr_format=3)
     for k in range(levels):
@@ -66,6 +68,14 @@ def create_labels(
             dimension_names=list(axes),
             compressors=list(compressors),
         )
+
+
+def remove_partial_chunks(path) -> None:
+    """Delete the temporary files of chunk writes an interrupted run left in ``path``."""
+    for folder, _, files in os.walk(str(path)):
+        for name in files:
+            if name.endswith(PARTIAL_SUFFIX):
+                os.remove(os.path.join(folder, name))
 
 
 def _has_levels(path, levels: int) -> bool:

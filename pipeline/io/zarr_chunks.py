@@ -23,6 +23,8 @@ import numpy as np
 
 from pipeline.io.files import write_pieces
 
+PARTIAL_SUFFIX = ".part"  # a chunk being written, renamed into place when whole
+
 
 @dataclass(frozen=True)
 class ChunkCodec:
@@ -210,7 +212,7 @@ def write_chunk(
         data = full
     encoded = codec.encode(np.ascontiguousarray(data))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}-{threading.get_ident()}.part"
+    tmp = f"{path}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}"
     with open(tmp, "wb") as fh:
         write_pieces(fh, encoded)
     os.replace(tmp, path)

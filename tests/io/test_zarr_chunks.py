@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import zarr
 
-from pipeline.io.zarr_chunks import chunk_codec, open_for_writing, read_region, write_region
+from pipeline.io.zarr_chunks import (
+    PARTIAL_SUFFIX,
+    chunk_codec,
+    open_for_writing,
+    read_region,
+    write_region,
+)
 
 CODECS = {
     "zstd": [zarr.codecs.ZstdCodec(level=0)],
@@ -136,3 +142,20 @@ def test_layouts_left_to_zarr(tmp_path):
         filters=[zarr.codecs.TransposeCodec(order=(1, 0))],
     )
     assert chunk_codec(transposed) is None
+
+
+def test_reopening_labels_removes_chunks_left_half_written(tmp_path):
+    """A run killed while writing a chunk leaves its temporary file; the resumed run's
+    label image must not keep it."""
+    from pipeline.io import ome_zarr
+
+    path = tmp_path / "labels.ome.zarr"
+    ome_zarr.create_labels(path, (8, 8), (4, 4), np.uint32, 2, "yx")
+    ome_zarr.write_block(str(path), 2, ((0, 4), (0, 4)), np.ones((4, 4), np.uint32))
+    chunk = path / "0" / "c" / "0" / "0"
+    left = chunk.parent / ("0.4242-77" + PARTIAL_SUFFIX)
+    left.write_bytes(b"half")
+    before = chunk.read_bytes()
+    ome_zarr.create_labels(path, (8, 8), (4, 4), np.uint32, 2, "yx")  # as a resumed run does
+    assert not left.exists()
+    assert chunk.read_bytes() == before
