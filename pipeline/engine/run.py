@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dask
+import dask.local
 import dask.threaded
 import numpy as np
 
@@ -48,6 +49,7 @@ class Engine(Passes, LastPass):
     _kept_local: set[str] = field(default_factory=set)  # labelling nodes' local labels
     _loaded: set[str] = field(default_factory=set)
     _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
+    _halo_reads: dict[tuple, int] = field(default_factory=dict)  # tasks reading each halo key
     _passes: dict[str, int] = field(default_factory=dict)  # reduction passes per global op
     _checked: set[str] = field(default_factory=set)  # steps whose pre-flight check ran
     _overlaps: dict[str, tuple[int, ...]] = field(default_factory=dict)  # tiled ops' halos
@@ -121,7 +123,9 @@ class Engine(Passes, LastPass):
                 if nb == index and not own_in_halo:
                     leaf_items.append(self.producer_task(leaf, nb))
                 else:
-                    leaf_items.append(self._halo_key(leaf, margin, nb))
+                    key = self._halo_key(leaf, margin, nb)
+                    self._halo_reads[key] = self._halo_reads.get(key, 0) + 1
+                    leaf_items.append(key)
             boxes.append(leaf_boxes)
             items.append(leaf_items)
         # Keys and tasks go in plain lists so that Dask substitutes their results.
@@ -141,6 +145,7 @@ class Engine(Passes, LastPass):
                 margin,
                 self.scratch.path(slot, index),
                 self._whole_in_halo(name),
+                0,  # its readers, set when the graph is complete (see compute)
             )
         return key
 
@@ -305,6 +310,13 @@ class Engine(Passes, LastPass):
     def compute(self, keys: list, label: str):
         """Compute ``keys`` of the current graph with the configured scheduler."""
         t0 = time.perf_counter()
+        get = _scheduler_get(self.scheduler)
+        # In this process a halo file is deleted as soon as the tasks reading it are done
+        # (keeping the scratch of a pass small); elsewhere, with the pass.
+        here = get is dask.threaded.get or get is dask.local.get_sync
+        for key, reads in self._halo_reads.items():
+            if here and key in self._dsk:
+                self._dsk[key] = (*self._dsk[key][:-1], reads)
         # Each task runs guarded: an error names its pass and block.
         dsk = {
             k: (tasks.guarded, tasks.TaskName(k if isinstance(k, tuple) else (k,)), self.ndim, *t)
@@ -312,7 +324,6 @@ class Engine(Passes, LastPass):
             else t
             for k, t in self._dsk.items()
         }
-        get = _scheduler_get(self.scheduler)
         try:
             if self.progress is not None:
                 with self.progress(label):
@@ -326,6 +337,7 @@ class Engine(Passes, LastPass):
         for slot in sorted(self._halo_slots):
             self.scratch.drop_later(slot)
         self._halo_slots.clear()
+        self._halo_reads.clear()
         return out
 
     def _is_producer(self, name: str) -> bool:
@@ -345,6 +357,7 @@ class Engine(Passes, LastPass):
         """Forget the tasks of the previous pass (keeps results held on the client)."""
         self._dsk = {}
         self._loaded = set()
+        self._halo_reads = {}
 
     def drop_unread(self) -> None:
         """Delete, in the background, the kept blocks the current graph does not read.

@@ -146,6 +146,33 @@ def load_part(path: str, part) -> np.ndarray:
     return _read(path, _part_name(part))[0]
 
 
+# Files to delete once read a known number of times in this process (halo files).
+_readers: dict[str, int] = {}
+_readers_lock = threading.Lock()
+
+
+def expect_readers(path: str, readers: int) -> None:
+    """Delete ``path`` after ``readers`` calls of :func:`done_reading` in this process."""
+    with _readers_lock:
+        _readers[path] = readers
+
+
+def done_reading(path: str) -> None:
+    """One reader of ``path`` is done; the last one deletes it (others: nothing happens)."""
+    with _readers_lock:
+        left = _readers.get(path)
+        if left is None:
+            return
+        if left > 1:
+            _readers[path] = left - 1
+            return
+        del _readers[path]
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def load(path: str) -> np.ndarray:
     """Read one block written by :func:`save`."""
     data, packed = _read(path)

@@ -31,6 +31,7 @@ def _pieces(program: Program, box: Box, shape, leaf_data) -> dict:
             if isinstance(it, str):  # a neighbour's halo slabs, in a scratch file
                 part = intersect(want, bx)
                 pieces.append((part, scratch.load_part(it, part)))
+                scratch.done_reading(it)
             else:
                 pieces.append((bx, it))
         out[leaf] = pieces
@@ -38,13 +39,20 @@ def _pieces(program: Program, box: Box, shape, leaf_data) -> dict:
 
 
 def halo_out(
-    block: np.ndarray, plan: BlockPlan, index, margin, path: str, whole: bool = False
+    block: np.ndarray,
+    plan: BlockPlan,
+    index,
+    margin,
+    path: str,
+    whole: bool = False,
+    readers: int = 0,
 ) -> str:
     """Store the parts of block ``index`` that blocks within ``margin`` need; their file.
 
     The slabs go to scratch rather than memory, so however the scheduler orders the
     tasks, no slab waits in memory for the blocks that need it. With ``whole``, the
-    block itself is stored too, for its own program task.
+    block itself is stored too, for its own program task. With ``readers``, the file is
+    deleted once that many tasks of this process have read it.
     """
     box = plan.box(index)
     parts = {box: block} if whole else {}
@@ -53,6 +61,8 @@ def halo_out(
             part = intersect(grow(plan.box(j), margin, plan.shape), box)
             parts[part] = crop(block, box, part)
     scratch.save_parts(path, parts)
+    if readers:
+        scratch.expect_readers(path, readers)
     return path
 
 

@@ -165,3 +165,38 @@ def test_not_a_scratch_file(tmp_path):
     np.save(path, np.zeros(3))
     with pytest.raises(ValueError, match="not a segpipe scratch file"):
         scratch.load(str(path))
+
+
+def test_a_file_is_deleted_by_its_last_reader(tmp_path):
+    path = tmp_path / "b.blk"
+    scratch.save_parts(str(path), {((0, 2),): np.arange(2)})
+    scratch.done_reading(str(path))  # not expected: nothing happens
+    assert path.exists()
+    scratch.expect_readers(str(path), 2)
+    scratch.done_reading(str(path))
+    assert path.exists()
+    scratch.done_reading(str(path))
+    assert not path.exists()
+    scratch.done_reading(str(path))  # forgotten once deleted
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_halo_files_are_gone_when_their_readers_are_done(tmp_path, monkeypatch, scheduler):
+    """In this process, each halo file is deleted by the last task that reads it, so a
+    pass never holds all of them; the end of the pass finds none left."""
+    left = []
+    drop = Scratch.drop_later
+
+    def drop_later(self, what):
+        if what.startswith("halo-"):
+            left.extend(p.name for p in (self.root / self._slots[what].split("/")[-1]).iterdir())
+        drop(self, what)
+
+    monkeypatch.setattr(Scratch, "drop_later", drop_later)
+    image = ndi.gaussian_filter(np.random.default_rng(6).random((20, 24, 22)), 1.5)
+    engine = _pipeline_engine(image, (7, 9, 8), tmp_path / "s")
+    engine.scheduler = scheduler
+    got = engine.to_numpy("objects")
+    smooth = ndi.gaussian_filter(image, 1.0, mode="nearest", truncate=4.0)
+    np.testing.assert_array_equal(got, label(smooth > threshold_otsu(smooth), connectivity=1))
+    assert left == []
