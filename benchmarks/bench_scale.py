@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_scale.py                      # every section
     .venv/bin/python benchmarks/bench_scale.py --sections size      # one of them
     .venv/bin/python benchmarks/bench_scale.py --quick              # small sizes (smoke)
+    .venv/bin/python benchmarks/bench_scale.py --sections size --sizes 0.25,2  # less disk
 
 Sections (the core pipeline: Gaussian σ 1, Otsu, label; 128³ blocks):
 - size: 0.25, 2 and 4 GiB uint16 volumes; wall time and peak RSS against 0.25 GiB;
@@ -238,6 +239,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--work", type=Path, default=HERE / "work")
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument(
+        "--sizes",
+        default=",".join(SIZES),
+        help="volume sizes of the size section, GiB (each needs about 10x its size on disk)",
+    )
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "VOLUME", "OUT", "EXTRA"))
     args = ap.parse_args(argv)
     if args.worker:
@@ -245,6 +251,7 @@ def main(argv=None) -> int:
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = QUICK_SIZES if args.quick else SIZES
+    sizes = {k: v for k, v in sizes.items() if k in args.sizes.split(",") or k == "0.25"}
     wanted = args.sections.split(",")
     print(f"segpipe scale benchmark, {os.cpu_count()} cores")
     threads = None
