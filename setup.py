@@ -9,13 +9,15 @@ import sys
 
 from setuptools import Extension, setup
 
+LOOPS = ("_loops", "_loops_buffers", "_loops_gaussian", "_loops_labels")
 NO_FUSED_MULTIPLY_ADD = ["/fp:precise"] if sys.platform == "win32" else ["-ffp-contract=off"]
 
 setup(
     ext_modules=[
         Extension(
             "pipeline.ops._loops",
-            ["pipeline/ops/_loops.c"],
+            [f"pipeline/ops/{name}.c" for name in LOOPS],
+            depends=["pipeline/ops/_loops.h"],
             extra_compile_args=NO_FUSED_MULTIPLY_ADD,
             optional=True,
         )

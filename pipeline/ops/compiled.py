@@ -9,7 +9,7 @@ covered here. A third loop gathers each local label's size, first voxel and box 
 one pass over a block, where numpy needs an index array and a scatter per quantity; a
 fourth applies a relabel table (``table[labels]``) without numpy's index conversion.
 
-The loops are a C extension (``_loops.c``, built at install and releasing the GIL).
+The loops are a C extension (``_loops*.c``, built at install and releasing the GIL).
 Where it could not be built, every function here answers through scipy and numpy.
 """
 

@@ -1,0 +1,32 @@
+/* Shared by the compiled block loops (see _loops.c). */
+#ifndef SEGPIPE_LOOPS_H
+#define SEGPIPE_LOOPS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* On x86-64 Linux with GCC, the float loops are also built for AVX2 and the wider
+ * version is chosen at load time where the processor has it (same operations, same
+ * order: only more values per instruction). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDE __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDE
+#endif
+
+typedef enum { K_U8, K_I8, K_U16, K_I16, K_U32, K_I32, K_U64, K_I64, K_F32, K_F64, K_NONE } kind_t;
+
+/* The element type of a buffer from its struct format and item size (native order). */
+kind_t kind_of(const Py_buffer *view);
+/* A C-contiguous buffer of ``ndim`` axes (0: any); sets an exception and returns -1 otherwise. */
+int get_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable, const char *name);
+int get_float64(PyObject *obj, Py_buffer *view, int writable, const char *name);
+int get_int64(PyObject *obj, Py_buffer *view, int ndim, const char *name);
+
+PyObject *py_separable_3d(PyObject *self, PyObject *args);
+PyObject *py_label_extents(PyObject *self, PyObject *args);
+PyObject *py_apply_table(PyObject *self, PyObject *args);
+
+#endif
