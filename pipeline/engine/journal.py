@@ -32,6 +32,11 @@ def save_record(path: str, value):
     return value
 
 
+def compute_and_record(path: str, func, *args):
+    """Run a block's task and record its result: one task, not a task and its recorder."""
+    return save_record(path, func(*args))
+
+
 def load_record(path: str):
     """The result a block gave in an earlier, interrupted run."""
     with open(path, "rb") as fh:
@@ -80,7 +85,9 @@ class Journal:
             if os.path.exists(path):
                 dsk[key] = (load_record, path)
                 loaded += 1
-            else:
+            elif isinstance(dsk[key], tuple) and dsk[key] and callable(dsk[key][0]):
+                dsk[key] = (compute_and_record, path, *dsk[key])
+            else:  # a key or a value standing for the result: record it once it is there
                 inner = (INNER, *key)
                 dsk[inner] = dsk[key]
                 dsk[key] = (save_record, path, inner)
