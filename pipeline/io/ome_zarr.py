@@ -83,8 +83,13 @@ def _has_levels(path, levels: int) -> bool:
 
 
 def create_image(path, shape, block, dtype, levels, axes) -> None:
-    """Create an image's group and pyramid arrays (Zstd), and its empty ``labels`` group."""
+    """Create an image's group and pyramid arrays (Zstd), and its empty ``labels`` group.
+
+    As :func:`create_labels`, an interrupted run's arrays are kept, its half-written
+    chunks removed.
+    """
     if _has_levels(path, levels):
+        remove_partial_chunks(path)
         return
     codec = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
     create_labels(path, shape, block, dtype, levels, axes, compressors=(codec,))

@@ -159,3 +159,16 @@ def test_reopening_labels_removes_chunks_left_half_written(tmp_path):
     ome_zarr.create_labels(path, (8, 8), (4, 4), np.uint32, 2, "yx")  # as a resumed run does
     assert not left.exists()
     assert chunk.read_bytes() == before
+
+
+def test_reopening_an_image_removes_chunks_left_half_written(tmp_path):
+    from pipeline.io import ome_zarr
+
+    path = tmp_path / "image.ome.zarr"
+    ome_zarr.create_image(path, (8, 8), (4, 4), np.uint16, 2, "yx")
+    left = path / "1" / "c" / "0" / ("0.4242-77" + PARTIAL_SUFFIX)
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"")
+    ome_zarr.create_image(path, (8, 8), (4, 4), np.uint16, 2, "yx")  # as a resumed run does
+    assert not left.exists()
+    assert (path / "labels" / "zarr.json").exists()
