@@ -40,11 +40,11 @@ py_uniform_counts(PyObject *self, PyObject *args)
         return NULL;
     Py_buffer values, edges, counts;
     PyObject *result = NULL;
-    if (get_float64(o_values, &values, 0, "values") < 0)
+    if (get_typed(o_values, &values, 1, 0, K_F64, "values") < 0)
         return NULL;
-    if (get_float64(o_edges, &edges, 0, "edges") < 0)
+    if (get_typed(o_edges, &edges, 1, 0, K_F64, "edges") < 0)
         goto fail_values;
-    if (get_int64(o_counts, &counts, 1, "counts") < 0)
+    if (get_typed(o_counts, &counts, 1, 1, K_I64, "counts") < 0)
         goto fail_edges;
     Py_ssize_t n = counts.shape[0];
     if (n < 1 || edges.shape[0] != n + 1) {

@@ -67,25 +67,12 @@ get_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable, const char *n
 }
 
 int
-get_float64(PyObject *obj, Py_buffer *view, int writable, const char *name)
+get_typed(PyObject *obj, Py_buffer *view, int ndim, int writable, kind_t kind, const char *name)
 {
-    if (get_buffer(obj, view, 1, writable, name) < 0)
+    if (get_buffer(obj, view, ndim, writable, name) < 0)
         return -1;
-    if (kind_of(view) != K_F64) {
-        PyErr_Format(PyExc_TypeError, "%s: expected float64", name);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
-int
-get_int64(PyObject *obj, Py_buffer *view, int ndim, const char *name)
-{
-    if (get_buffer(obj, view, ndim, 1, name) < 0)
-        return -1;
-    if (kind_of(view) != K_I64) {
-        PyErr_Format(PyExc_TypeError, "%s: expected int64", name);
+    if (kind_of(view) != kind) {
+        PyErr_Format(PyExc_TypeError, "%s: expected %s", name, kind == K_F64 ? "float64" : "int64");
         PyBuffer_Release(view);
         return -1;
     }

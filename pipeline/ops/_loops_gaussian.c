@@ -43,37 +43,25 @@ separable(const void *src, kind_t kind, Py_ssize_t ny_in, Py_ssize_t nx_in, cons
 {
     Py_ssize_t plane = ny_in * nx_in;
     for (Py_ssize_t z = 0; z < nz; z++) {
+        /* the first pass, inlined for the image's element type */
+#define FIRST(KIND, FUNC)                                                                   \
+    case KIND:                                                                              \
+        FUNC(src, z + rz, plane, wz, rz, after_z);                                          \
+        break;
         switch (kind) {
-        case K_U8:
-            first_u8(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_I8:
-            first_i8(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_U16:
-            first_u16(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_I16:
-            first_i16(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_U32:
-            first_u32(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_I32:
-            first_i32(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_U64:
-            first_u64(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_I64:
-            first_i64(src, z + rz, plane, wz, rz, after_z);
-            break;
-        case K_F32:
-            first_f32(src, z + rz, plane, wz, rz, after_z);
-            break;
+            FIRST(K_U8, first_u8)
+            FIRST(K_I8, first_i8)
+            FIRST(K_U16, first_u16)
+            FIRST(K_I16, first_i16)
+            FIRST(K_U32, first_u32)
+            FIRST(K_I32, first_i32)
+            FIRST(K_U64, first_u64)
+            FIRST(K_I64, first_i64)
+            FIRST(K_F32, first_f32)
         default:
             first_f64(src, z + rz, plane, wz, rz, after_z);
         }
+#undef FIRST
         for (Py_ssize_t y = 0; y < ny; y++) {
             double *restrict line = after_y + y * nx_in;
             const double *centre = after_z + (y + ry) * nx_in;
@@ -110,11 +98,11 @@ py_separable_3d(PyObject *self, PyObject *args)
     Py_buffer src, wz, wy, wx, out;
     if (get_buffer(o_src, &src, 3, 0, "image") < 0)
         return NULL;
-    if (get_float64(o_wz, &wz, 0, "wz") < 0)
+    if (get_typed(o_wz, &wz, 1, 0, K_F64, "wz") < 0)
         goto fail_src;
-    if (get_float64(o_wy, &wy, 0, "wy") < 0)
+    if (get_typed(o_wy, &wy, 1, 0, K_F64, "wy") < 0)
         goto fail_wz;
-    if (get_float64(o_wx, &wx, 0, "wx") < 0)
+    if (get_typed(o_wx, &wx, 1, 0, K_F64, "wx") < 0)
         goto fail_wy;
     if (get_buffer(o_out, &out, 3, 1, "out") < 0)
         goto fail_wx;

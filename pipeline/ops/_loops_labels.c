@@ -73,11 +73,11 @@ py_label_extents(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (get_buffer(o_labels, &labels, 3, 0, "labels") < 0)
         return NULL;
-    if (get_int64(o_sizes, &sizes, 1, "sizes") < 0)
+    if (get_typed(o_sizes, &sizes, 1, 1, K_I64, "sizes") < 0)
         goto fail_labels;
-    if (get_int64(o_first, &first, 1, "first") < 0)
+    if (get_typed(o_first, &first, 1, 1, K_I64, "first") < 0)
         goto fail_sizes;
-    if (get_int64(o_box, &box, 2, "box") < 0)
+    if (get_typed(o_box, &box, 2, 1, K_I64, "box") < 0)
         goto fail_first;
     kind_t kind = kind_of(&labels);
     Py_ssize_t n = sizes.shape[0] - 1;
