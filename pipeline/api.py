@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.batch import BatchResult, input_config, run_batch
 from pipeline.config.loader import LoadedConfig, load_config
+from pipeline.config.model import size_in_bytes
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.cluster import connect
 from pipeline.engine.journal import FOLDER as JOURNAL
@@ -324,7 +325,7 @@ def _run(cfg, source, scheduler, overwrite: bool, progress, t_start) -> RunResul
         scheduler=scheduler,
         num_workers=cfg.spec.engine.workers,
         progress=tty_progress if progress else None,
-        scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch"),
+        scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch", _scratch_budget(cfg)),
     )
     engine.check([target])
     engine.journal = _prepare_output(out, overwrite, source, sha, cfg.spec.engine.checkpoints)
@@ -337,6 +338,11 @@ def _run(cfg, source, scheduler, overwrite: bool, progress, t_start) -> RunResul
     if engine.journal is not None:
         engine.journal.remove()
     return result
+
+
+def _scratch_budget(cfg: LoadedConfig) -> int | None:
+    given = cfg.spec.engine.scratch_budget
+    return None if given is None else size_in_bytes(given)
 
 
 def _label_dtype(engine, name: str) -> np.dtype:

@@ -17,6 +17,7 @@ import tifffile
 from scipy import ndimage as ndi
 
 from pipeline.cli import main
+from pipeline.engine import scratch
 from pipeline.engine.journal import progress
 from tests.conftest import folder_bytes, image_and_table_bytes
 
@@ -35,7 +36,7 @@ def project(tmp_path_factory):
     return root
 
 
-def _config(project: Path, out: str) -> Path:
+def _config(project: Path, out: str, **engine) -> Path:
     cfg = {
         "input": {"path": str(project / "stack.tif"), "chunks": [12, 48, 48]},
         "steps": {
@@ -50,7 +51,7 @@ def _config(project: Path, out: str) -> Path:
             "image": "input",
             "table": {"format": "csv", "intensity": "input"},
         },
-        "engine": {"workers": 2},
+        "engine": {"workers": 2, **engine},
     }
     path = project / f"{out}.json"
     path.write_text(json.dumps(cfg))
@@ -140,6 +141,22 @@ def test_kill_and_resume(project, clean, moment, capsys):
         if done:
             assert resumed.get(folder) == done, (folder, resumed)
     assert not journal.exists()  # a finished run keeps no journal
+
+
+def test_resume_keeps_what_the_killed_run_kept(project, clean, capsys):
+    """The killed run computed the Gaussian again in each pass (no scratch budget); the
+    rerun, told it may keep 1 GiB, still does: the blocks the killed run recorded as done
+    have no kept Gaussian to read back."""
+    name = "killed-unkept"
+    cfg = _config(project, name, scratch_budget="0")
+    out = project / name
+    _run_and_kill(cfg, out / ".journal", MOMENTS["block labelling"])
+    kept = [scratch.load(str(p)).dtype for p in (out / ".scratch").rglob("*.blk")]
+    # Local labels and source slabs, but no float64 Gaussian, are in scratch.
+    assert np.dtype(np.uint16) in kept and np.dtype(np.float64) not in kept
+    assert main(["run", str(cfg), "--set", "engine.scratch_budget=1GiB"]) == 0
+    capsys.readouterr()
+    assert _outputs(out) == clean
 
 
 def test_changed_config_does_not_resume(project, clean, capsys):

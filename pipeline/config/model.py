@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from pipeline.ops.measure import PROPERTIES
 from pipeline.ops.registry import all_ops
@@ -118,6 +119,32 @@ class EngineSpec(_Frozen):
         description="Folder for intermediate blocks kept between passes, removed at the end "
         "(default: .scratch in the output folder; must be visible to all workers).",
     )
+    scratch_budget: str | None = Field(
+        None,
+        description="Largest total of intermediate images kept in scratch between passes, "
+        "e.g. 8GiB; an image past it is computed again by each pass that needs it (default: "
+        "what the kernel holds in memory before writing files out, vm.dirty_background_ratio "
+        "of the available memory).",
+    )
+
+    @field_validator("scratch_budget")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None:
+            size_in_bytes(value)
+        return value
+
+
+_UNITS = {"": 1, "B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS.update({"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40})
+
+
+def size_in_bytes(text: str) -> int:
+    """Bytes in a size such as ``8GiB``, ``500MB`` or ``1024`` (raises ValueError)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    if match is None or match.group(2) not in _UNITS:
+        raise ValueError(f"expected a size such as 8GiB, 500MB or 1024 (bytes), got {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 class LocalClusterSpec(_Frozen):

@@ -27,8 +27,9 @@ class Passes:
         self.reset_graph()
         inputs = node.inputs[:n_inputs]
         grown = halo is not None and any(halo)
-        # A computed input is kept in scratch by its first pass; later passes read it.
-        keep = {i: not grown and not self._is_producer(i) for i in inputs}
+        # A computed input is kept in scratch by its first pass, when it fits the
+        # scratch budget; later passes read it (or compute it again).
+        keep = {i: not grown and not self._is_producer(i) and self._fits_scratch(i) for i in inputs}
         self._passes[node.name] = n = self._passes.get(node.name, 0) + 1
         parts = {}
         for idx in self.plan.indices():
@@ -48,6 +49,13 @@ class Passes:
         self._kept.update(i for i, k in keep.items() if k)
         self.reset_graph()
         return out
+
+    def _fits_scratch(self, name: str) -> bool:
+        """Whether node ``name``'s blocks, all of them, fit what scratch may keep."""
+        dtype = self._dtype_probe(name)
+        voxels = int(np.prod(self.plan.shape)) * int(np.prod(self._probe_shape(name)[self.ndim :]))
+        nbytes = -(-voxels // 8) if dtype == np.bool_ else voxels * dtype.itemsize
+        return self.scratch.reserve(name, nbytes)
 
     def resolve(self, targets: list[str]) -> None:
         """Run the statistics and labelling passes that ``targets`` need."""

@@ -4,8 +4,16 @@ A pass that computes an intermediate another pass needs again (the image a globa
 threshold is computed from, the local labels of a labelling) writes each block to one
 file; later passes read it back. The files live under a scratch folder (by
 default inside the output folder, so remote workers see it) and are removed when the run
-ends. Reading a block back from the page cache costs a few milliseconds; recomputing a
-Gaussian of the same block costs a hundred.
+ends. Reading a block back from the page cache costs a few milliseconds, less than
+computing it again.
+
+That holds while the kept blocks stay in the page cache. Past the share of memory the
+kernel lets written files hold before it writes them out (``vm.dirty_background_ratio``
+of the available memory, about 2.3 GiB on a 24 GiB machine), the kept blocks go to the
+disk at its speed while the pass runs, which costs more than computing them again: a
+2 GiB volume's float64 Gaussian is 8 GiB. So each image kept is first reserved against a
+budget (that share by default); one that does not fit is computed again by each pass
+that needs it.
 """
 
 from __future__ import annotations
@@ -25,12 +33,15 @@ from pipeline.io.files import write_pieces
 class Scratch:
     """A folder of per-block files, one subfolder per stored node."""
 
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
+    def __init__(self, root: str | os.PathLike | None = None, budget: int | None = None) -> None:
         self._given = Path(root) if root is not None else None
         self._root: Path | None = None
         self._slots: dict[str, str] = {}
         self._dropping: list[threading.Thread] = []
         self._made = 0
+        self._budget_given = budget
+        self._budget: int | None = None
+        self._reserved: dict[str, int] = {}
 
     @property
     def root(self) -> Path:
@@ -42,6 +53,33 @@ class Scratch:
                 self._given.mkdir(parents=True, exist_ok=True)
                 self._root = self._given
         return self._root
+
+    @property
+    def budget(self) -> int:
+        """Bytes of kept images this scratch folder may hold (see the module notes).
+
+        Written to the folder on first use: a resumed run, which finds the folder of the
+        interrupted one, keeps the same images whatever its own setting or its machine's
+        memory, so every block an earlier pass recorded as finished has its kept file.
+        """
+        if self._budget is None:
+            file = self.root / BUDGET_FILE
+            try:
+                self._budget = int(json.loads(file.read_text())["bytes"])
+            except (OSError, ValueError, KeyError, TypeError):
+                given = self._budget_given
+                self._budget = given if given is not None else page_cache_budget()
+                file.write_text(json.dumps({"bytes": self._budget}))
+        return self._budget
+
+    def reserve(self, what: str, nbytes: int) -> bool:
+        """Whether ``what`` (``nbytes`` in all) may be kept; if so, count it as kept."""
+        if what in self._reserved:
+            return True
+        if sum(self._reserved.values()) + nbytes > self.budget:
+            return False
+        self._reserved[what] = nbytes
+        return True
 
     def path(self, what: str, index: tuple[int, ...]) -> str:
         """File of block ``index`` of ``what`` (a node or a node's local labels)."""
@@ -56,6 +94,7 @@ class Scratch:
     def drop_later(self, what: str) -> None:
         """Delete the blocks of ``what`` in the background (freeing page-cache pages of
         large files costs seconds, which the next pass hides)."""
+        self._reserved.pop(what, None)
         folder = self._slots.pop(what, None)
         if folder is None:
             return
@@ -81,6 +120,33 @@ class Scratch:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
         self._slots.clear()
+        self._reserved.clear()
+        self._budget = None
+
+
+BUDGET_FILE = "budget.json"
+
+
+def page_cache_budget() -> int:
+    """Bytes of newly written files the kernel keeps in memory before writing them out.
+
+    Linux: ``vm.dirty_background_bytes``, or ``vm.dirty_background_ratio`` percent of the
+    available memory; elsewhere a tenth of the physical memory.
+    """
+    try:
+        fixed = int(Path("/proc/sys/vm/dirty_background_bytes").read_text())
+        if fixed > 0:
+            return fixed
+        ratio = int(Path("/proc/sys/vm/dirty_background_ratio").read_text())
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 * ratio // 100
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10
+    except (OSError, ValueError, AttributeError):
+        return 1 << 30
 
 
 # One file: magic, header length, a JSON header (dtype, shape and offset of each array),

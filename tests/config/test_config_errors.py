@@ -96,6 +96,10 @@ CASES = {
         edit(("labels: objects", "labels: smooth")),
         r":16:(3|11) output\.labels: step 'smooth' gives an? image, expected labels or a mask",
     ),
+    "scratch-budget-not-a-size": (
+        BASE + "engine:\n  scratch_budget: lots\n",
+        r":18:(3|19) engine\.scratch_budget: .*expected a size such as 8GiB.*'lots'",
+    ),
     "invalid-yaml": (
         edit(("  smooth:\n", "  smooth: [\n")),
         r":7:\d+: not valid YAML",

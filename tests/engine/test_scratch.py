@@ -38,7 +38,7 @@ def test_save_load_round_trip(tmp_path, array):
     assert not (tmp_path / "block.blk.part").exists()
 
 
-def _pipeline_engine(image, chunks, root):
+def _pipeline_engine(image, chunks, root, budget=None):
     ops = all_ops()
     steps = {
         "smooth": ("gaussian", ops["gaussian"].params(sigma=1.0), ("input",)),
@@ -47,7 +47,7 @@ def _pipeline_engine(image, chunks, root):
     }
     dag = build_dag(steps)
     plan = BlockPlan.regular(image.shape, chunks)
-    return Engine(dag, ArraySource(image), plan, scheduler="sync", scratch=Scratch(root))
+    return Engine(dag, ArraySource(image), plan, scheduler="sync", scratch=Scratch(root, budget))
 
 
 def test_later_passes_read_kept_blocks(tmp_path):
@@ -85,6 +85,35 @@ def test_later_passes_read_kept_blocks(tmp_path):
     assert sum(len(np.unique(b)) > 1 for b in blocks) > 0
     engine.close()
     assert not (tmp_path / "scratch").exists()
+
+
+@pytest.mark.parametrize("room", [0, 1])
+def test_images_past_the_budget_are_computed_again(tmp_path, room):
+    """The Gaussian is kept when all of it fits the budget, else computed in each pass."""
+    image = ndi.gaussian_filter(np.random.default_rng(6).random((20, 24, 22)), 1.5)
+    gaussian_bytes = image.size * 8
+    engine = _pipeline_engine(image, (7, 9, 8), tmp_path / "s", gaussian_bytes - 1 + room)
+    engine.source = source = CountingSource(image)
+    got = engine.to_numpy("objects")
+    smooth = ndi.gaussian_filter(image, 1.0, mode="nearest", truncate=4.0)
+    np.testing.assert_array_equal(got, label(smooth > threshold_otsu(smooth), connectivity=1))
+    # Kept: each block read once; not kept: read again by the histogram and label passes.
+    assert set(source.reads.values()) == ({1} if room else {3})
+
+
+def test_budget_is_kept_for_a_resumed_run(tmp_path):
+    first = Scratch(tmp_path / "s", budget=100)
+    assert first.budget == 100
+    assert first.reserve("a", 60) and first.reserve("a", 60) and not first.reserve("b", 41)
+    assert first.reserve("b", 40)
+    first.drop_later("a")  # dropping an image gives its room back
+    assert first.reserve("c", 60)
+    first.wait()
+    # A rerun finding the interrupted run's folder keeps what that run kept.
+    assert Scratch(tmp_path / "s", budget=10**12).budget == 100
+    first.remove()
+    assert Scratch(tmp_path / "s", budget=7).budget == 7
+    assert scratch.page_cache_budget() > 0
 
 
 class CountingSource(ArraySource):
