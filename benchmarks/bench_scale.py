@@ -237,7 +237,7 @@ def section_kernels(args, shape, threads: dict | None) -> None:
     path = volume_path(args.work, shape)
     bench_volume.ensure(path, shape)
     threads = threads or measure("threads", path, args.work, args.timeout)
-    k = bench_kernels.kernels(path, threads["threshold"])
+    k, _ = bench_kernels.kernels(path, threads["threshold"])
     cores = os.cpu_count() or 1
     ideal = sum(k.values()) * threads["blocks"] / cores
     print(f"\n### Kernel bound ({'×'.join(map(str, shape))})\n")

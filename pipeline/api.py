@@ -19,7 +19,7 @@ from pipeline.engine.cluster import connect
 from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal
 from pipeline.engine.run import Engine, tty_progress
-from pipeline.engine.scratch import Scratch
+from pipeline.engine.scratch import Scratch, page_cache_budget
 from pipeline.errors import BlockError, ConfigError, DataError, OutputExistsError
 from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io import ome_zarr
@@ -340,9 +340,13 @@ def _run(cfg, source, scheduler, overwrite: bool, progress, t_start) -> RunResul
     return result
 
 
-def _scratch_budget(cfg: LoadedConfig) -> int | None:
+def _scratch_budget(cfg: LoadedConfig) -> int:
+    """The config's scratch budget; by default the page cache's share, split between the
+    inputs of a batch that run at once."""
     given = cfg.spec.engine.scratch_budget
-    return None if given is None else size_in_bytes(given)
+    if given is not None:
+        return size_in_bytes(given)
+    return page_cache_budget() // cfg.spec.engine.concurrent_inputs
 
 
 def _label_dtype(engine, name: str) -> np.dtype:

@@ -9,6 +9,9 @@ from skimage.filters import threshold_otsu
 from skimage.measure import label
 
 import pipeline
+from pipeline.api import _scratch_budget
+from pipeline.config.loader import load_config
+from pipeline.engine.scratch import page_cache_budget
 from pipeline.errors import ConfigError
 
 
@@ -54,3 +57,20 @@ def test_dict_with_unusable_value(tmp_path):
     config = {"input": {"path": object()}, "steps": {}, "output": {"path": "x"}}
     with pytest.raises(ConfigError, match="not a config value"):
         pipeline.run(config)
+
+
+def test_scratch_budget_from_config(blobs_tiff, tmp_path):
+    def budget(**engine):
+        cfg = {
+            "input": {"path": str(blobs_tiff)},
+            "steps": {"mask": {"op": "threshold", "method": "otsu"}},
+            "output": {"path": str(tmp_path / "out"), "labels": "mask"},
+            "engine": engine,
+        }
+        return _scratch_budget(load_config(cfg))
+
+    assert budget(scratch_budget="1GiB") == 2**30
+    assert budget(scratch_budget="500MB", concurrent_inputs=4) == 500 * 10**6
+    # By default, the page cache's share, split between inputs that run at once.
+    share = budget(concurrent_inputs=4) / page_cache_budget()
+    assert 0.2 < share < 0.3

@@ -124,7 +124,7 @@ class EngineSpec(_Frozen):
         description="Largest total of intermediate images kept in scratch between passes, "
         "e.g. 8GiB; an image past it is computed again by each pass that needs it (default: "
         "what the kernel holds in memory before writing files out, vm.dirty_background_ratio "
-        "of the available memory).",
+        "of the available memory, shared by the concurrent_inputs).",
     )
 
     @field_validator("scratch_budget")
