@@ -24,7 +24,7 @@ def local_block(tile_path: str, tile_box: Box, box: Box, path: str):
         ids = ids[1:]
     else:  # no background in the block: shift so that 0 stays background
         local += 1
-    scratch.save(path, local)
+    scratch.save(path, local, compress=True)
     return local, None, None, ids
 
 

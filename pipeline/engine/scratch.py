@@ -25,6 +25,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 
 from pipeline.io.files import write_pieces
@@ -156,7 +157,7 @@ def page_cache_budget() -> int:
 _MAGIC = b"SEGPIPE\x01"
 
 
-def _write(path: str, arrays: dict[str, np.ndarray], packed: list[int] | None = None) -> None:
+def _write(path: str, arrays: dict[str, np.ndarray], packed: dict | None = None) -> None:
     arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}
     meta, offset = {}, 0
     for name, a in arrays.items():
@@ -171,7 +172,7 @@ def _write(path: str, arrays: dict[str, np.ndarray], packed: list[int] | None = 
     os.replace(tmp, path)
 
 
-def _read(path: str, name: str | None = None) -> tuple[np.ndarray, list[int] | None]:
+def _read(path: str, name: str | None = None) -> tuple[np.ndarray, dict | None]:
     with open(path, "rb") as fh:
         start = fh.read(len(_MAGIC) + 8)
         if start[: len(_MAGIC)] != _MAGIC:
@@ -185,15 +186,22 @@ def _read(path: str, name: str | None = None) -> tuple[np.ndarray, list[int] | N
     return data.reshape(shape), head["packed"]
 
 
-def save(path: str, array: np.ndarray) -> None:
+def save(path: str, array: np.ndarray, compress: bool = False) -> None:
     """Write one block; a mask is stored as bits (one eighth of a byte per voxel).
 
-    The file is written under a temporary name and renamed, so a half-written block is
-    never read.
+    With ``compress``, the bytes are compressed with zstd (level 1): for local labels,
+    mostly background, that is a fiftieth of their size for about the time writing
+    them would take, and they stay in the page cache where raw ones would go to disk
+    (see the module notes). The file is written under a temporary name and renamed,
+    so a half-written block is never read.
     """
     array = np.asarray(array)
     if array.dtype == np.bool_:
-        _write(path, {"data": np.packbits(array, axis=None)}, list(array.shape))
+        _write(path, {"data": np.packbits(array, axis=None)}, {"bits": list(array.shape)})
+    elif compress:
+        encoded = imagecodecs.zstd_encode(np.ascontiguousarray(array), level=1)
+        zstd = {"zstd": [array.dtype.str, list(array.shape)]}
+        _write(path, {"data": np.frombuffer(encoded, dtype=np.uint8)}, zstd)
     else:
         _write(path, {"data": array})
 
@@ -242,7 +250,12 @@ def done_reading(path: str) -> None:
 def load(path: str) -> np.ndarray:
     """Read one block written by :func:`save`."""
     data, packed = _read(path)
-    if packed is not None:
-        shape = tuple(packed)
+    if packed is None:
+        return data
+    if "bits" in packed:
+        shape = tuple(packed["bits"])
         return np.unpackbits(data, count=int(np.prod(shape))).view(np.bool_).reshape(shape)
-    return data
+    dtype, shape = packed["zstd"]
+    out = np.empty(shape, dtype=np.dtype(dtype))
+    imagecodecs.zstd_decode(data, out=out.reshape(-1).view(np.uint8))
+    return out

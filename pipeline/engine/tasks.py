@@ -141,15 +141,15 @@ def label_block_kept(
 ):
     """Label one block locally and keep its local labels (and values) in scratch.
 
-    Labels are kept as uint16 when they fit: reading them back costs the final pass
-    less than labelling again.
+    Labels are kept as uint16 when they fit, compressed: reading them back costs the
+    final pass less than labelling again.
     """
     local = label_block(program, box, shape, leaf_data, connectivity, keep_values, prepare)
     labels, values, _ = local
     n = int(labels.max()) if labels.size else 0
-    scratch.save(paths[0], labels.astype(np.uint16) if n < 2**16 else labels)
+    scratch.save(paths[0], labels.astype(np.uint16) if n < 2**16 else labels, compress=True)
     if values is not None:
-        scratch.save(paths[1], values)
+        scratch.save(paths[1], values, compress=True)
     return local
 
 

@@ -27,15 +27,27 @@ from tests.conftest import ArraySource
         np.zeros((0, 4), dtype=bool),
         np.random.default_rng(1).random((4, 6)),
         np.arange(24, dtype=np.uint16).reshape(2, 3, 4),
+        np.arange(60, dtype=np.uint32).reshape(3, 4, 5)[:, ::2],  # not contiguous
+        np.zeros((0, 3), dtype=np.uint16),
     ],
 )
-def test_save_load_round_trip(tmp_path, array):
+@pytest.mark.parametrize("compress", [False, True])
+def test_save_load_round_trip(tmp_path, array, compress):
     path = str(tmp_path / "block.blk")
-    scratch.save(path, array)
+    scratch.save(path, array, compress=compress)
     back = scratch.load(path)
     assert back.dtype == array.dtype and back.shape == array.shape
     np.testing.assert_array_equal(back, array)
+    assert back.flags.writeable
     assert not (tmp_path / "block.blk.part").exists()
+
+
+def test_compressed_labels_are_small(tmp_path):
+    labels = np.zeros((64, 64, 64), dtype=np.uint16)
+    labels[10:20, 30:40, 5:9] = 3
+    scratch.save(str(tmp_path / "raw.blk"), labels)
+    scratch.save(str(tmp_path / "small.blk"), labels, compress=True)
+    assert (tmp_path / "small.blk").stat().st_size * 50 < (tmp_path / "raw.blk").stat().st_size
 
 
 def _pipeline_engine(image, chunks, root, budget=None):
