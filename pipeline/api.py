@@ -328,7 +328,7 @@ def _run(cfg, source, scheduler, overwrite: bool, progress, t_start) -> RunResul
         scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch", _scratch_budget(cfg)),
     )
     engine.check([target])
-    engine.journal = _prepare_output(out, overwrite, source, sha, cfg.spec.engine.checkpoints)
+    engine.attach_journal(_prepare_output(out, overwrite, source, sha, cfg.spec.engine.checkpoints))
     try:
         result = _execute(cfg, source, plan, engine, target, out, t_start)
     except BaseException:

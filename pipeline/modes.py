@@ -42,9 +42,10 @@ def debug_block(cfg, source, block: str) -> dict:
         source,
         plan,
         scheduler="sync",
-        scratch=Scratch(out / ".scratch") if resume else Scratch(),
-        journal=Journal(out / JOURNAL, sha) if resume else None,
+        scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch") if resume else Scratch(),
     )
+    if resume:
+        engine.attach_journal(Journal(out / JOURNAL, sha))
     engine.check([target])
     try:
         engine.resolve([target])

@@ -67,6 +67,18 @@ class Journal:
         if not run.exists():
             run.write_text(json.dumps({"config_sha256": self.config_sha256}))
 
+    def recorded(self, name: str, value):
+        """The run's setting ``name``: as recorded by the run this one resumes, else
+        ``value``, recorded now (settings that decide what is kept between passes)."""
+        run = self.root / RUN_FILE
+        meta = json.loads(run.read_text())
+        if name not in meta:
+            meta[name] = value
+            tmp = run.with_name(f"{RUN_FILE}.{os.getpid()}.part")
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, run)
+        return meta[name]
+
     def wrap(self, dsk: dict, blocks: dict[tuple, tuple], label: str) -> None:
         """Checkpoint a pass: ``blocks`` maps each block index to the key of its result.
 

@@ -302,6 +302,14 @@ class Engine(Passes, LastPass):
             )
         return conn
 
+    def attach_journal(self, journal: Journal | None) -> None:
+        """Checkpoint into ``journal``. A resumed run keeps in scratch what the interrupted
+        one kept (whatever its own budget), so every block an earlier pass recorded as
+        finished has its kept blocks to read."""
+        self.journal = journal
+        if journal is not None:
+            self.scratch.budget = journal.recorded("scratch_budget", self.scratch.budget)
+
     def checkpoint(self, blocks: dict[tuple, tuple], label: str) -> None:
         """Record (or, on a rerun, load) each block's result key of the pass being built."""
         if self.journal is not None:

@@ -57,21 +57,15 @@ class Scratch:
 
     @property
     def budget(self) -> int:
-        """Bytes of kept images this scratch folder may hold (see the module notes).
-
-        Written to the folder on first use: a resumed run, which finds the folder of the
-        interrupted one, keeps the same images whatever its own setting or its machine's
-        memory, so every block an earlier pass recorded as finished has its kept file.
-        """
+        """Bytes of kept images this scratch folder may hold (see the module notes)."""
         if self._budget is None:
-            file = self.root / BUDGET_FILE
-            try:
-                self._budget = int(json.loads(file.read_text())["bytes"])
-            except (OSError, ValueError, KeyError, TypeError):
-                given = self._budget_given
-                self._budget = given if given is not None else page_cache_budget()
-                file.write_text(json.dumps({"bytes": self._budget}))
+            given = self._budget_given
+            self._budget = given if given is not None else page_cache_budget()
         return self._budget
+
+    @budget.setter
+    def budget(self, nbytes: int) -> None:
+        self._budget = int(nbytes)
 
     def reserve(self, what: str, nbytes: int) -> bool:
         """Whether ``what`` (``nbytes`` in all) may be kept; if so, count it as kept."""
@@ -122,10 +116,6 @@ class Scratch:
             self._root = None
         self._slots.clear()
         self._reserved.clear()
-        self._budget = None
-
-
-BUDGET_FILE = "budget.json"
 
 
 def page_cache_budget() -> int:
@@ -189,9 +179,9 @@ def _read(path: str, name: str | None = None) -> tuple[np.ndarray, dict | None]:
 def save(path: str, array: np.ndarray, compress: bool = False) -> None:
     """Write one block; a mask is stored as bits (one eighth of a byte per voxel).
 
-    With ``compress``, the bytes are compressed with zstd (level 1): for local labels,
-    mostly background, that is a fiftieth of their size for about the time writing
-    them would take, and they stay in the page cache where raw ones would go to disk
+    With ``compress``, the bytes are compressed with zstd (level 1): local labels,
+    mostly background, take about 1/80 of their size for about the time writing them
+    raw would take, and they stay in the page cache where raw ones would go to disk
     (see the module notes). The file is written under a temporary name and renamed,
     so a half-written block is never read.
     """

@@ -12,6 +12,7 @@ from skimage.measure import label
 import pipeline
 from pipeline.engine import scratch, tasks
 from pipeline.engine.blocks import BlockPlan
+from pipeline.engine.journal import Journal
 from pipeline.engine.run import Engine
 from pipeline.engine.scratch import Scratch
 from pipeline.graph.dag import build_dag
@@ -113,19 +114,30 @@ def test_images_past_the_budget_are_computed_again(tmp_path, room):
     assert set(source.reads.values()) == ({1} if room else {3})
 
 
-def test_budget_is_kept_for_a_resumed_run(tmp_path):
-    first = Scratch(tmp_path / "s", budget=100)
-    assert first.budget == 100
-    assert first.reserve("a", 60) and first.reserve("a", 60) and not first.reserve("b", 41)
-    assert first.reserve("b", 40)
-    first.drop_later("a")  # dropping an image gives its room back
-    assert first.reserve("c", 60)
-    first.wait()
-    # A rerun finding the interrupted run's folder keeps what that run kept.
-    assert Scratch(tmp_path / "s", budget=10**12).budget == 100
-    first.remove()
-    assert Scratch(tmp_path / "s", budget=7).budget == 7
+def test_budget_reservations(tmp_path):
+    room = Scratch(tmp_path / "s", budget=100)
+    assert room.budget == 100
+    assert room.reserve("a", 60) and room.reserve("a", 60) and not room.reserve("b", 41)
+    assert room.reserve("b", 40)
+    room.drop_later("a")  # dropping an image gives its room back
+    assert room.reserve("c", 60)
+    room.remove()
     assert scratch.page_cache_budget() > 0
+    assert Scratch(tmp_path / "t").budget > 0  # the page cache's share by default
+
+
+def test_resumed_run_keeps_the_budget_it_started_with(tmp_path):
+    """A rerun resuming into the journal of a killed run takes that run's budget."""
+    image = np.zeros((8, 9, 10))
+    first = _pipeline_engine(image, (4, 5, 5), tmp_path / "s", budget=0)
+    journal = Journal(tmp_path / "journal", "sha")
+    journal.start()
+    first.attach_journal(journal)
+    assert first.scratch.budget == 0
+    again = _pipeline_engine(image, (4, 5, 5), tmp_path / "s", budget=10**12)
+    again.attach_journal(Journal(tmp_path / "journal", "sha"))
+    assert again.scratch.budget == 0
+    assert Journal.recorded_config(tmp_path / "journal") == "sha"
 
 
 class CountingSource(ArraySource):
