@@ -123,8 +123,8 @@ class EngineSpec(_Frozen):
         None,
         description="Largest total of intermediate images kept in scratch between passes, "
         "e.g. 8GiB; an image past it is computed again by each pass that needs it (default: "
-        "what the kernel holds in memory before writing files out, vm.dirty_background_ratio "
-        "of the available memory, shared by the concurrent_inputs).",
+        "what written files may take in memory before writers wait for the disk, "
+        "vm.dirty_ratio of the available memory, shared by the concurrent_inputs).",
     )
 
     @field_validator("scratch_budget")

@@ -7,13 +7,12 @@ default inside the output folder, so remote workers see it) and are removed when
 ends. Reading a block back from the page cache costs a few milliseconds, less than
 computing it again.
 
-That holds while the kept blocks stay in the page cache. Past the share of memory the
-kernel lets written files hold before it writes them out (``vm.dirty_background_ratio``
-of the available memory, about 2.3 GiB on a 24 GiB machine), the kept blocks go to the
-disk at its speed while the pass runs, which costs more than computing them again: a
-2 GiB volume's float64 Gaussian is 8 GiB. So each image kept is first reserved against a
-budget (that share by default); one that does not fit is computed again by each pass
-that needs it.
+That holds while writing them does not wait for the disk. Past the share of memory that
+files written and not yet on disk may take (``vm.dirty_ratio`` of the available memory,
+about 4.6 GiB on a 24 GiB machine), the kernel makes writers wait for the disk, and the
+pass runs at the disk's speed: a 2 GiB volume's float64 Gaussian is 8 GiB. So each image
+kept is first reserved against a budget (that share by default); one that does not fit is
+computed again by each pass that needs it.
 """
 
 from __future__ import annotations
@@ -119,23 +118,23 @@ class Scratch:
 
 
 def page_cache_budget() -> int:
-    """Bytes of newly written files the kernel keeps in memory before writing them out.
+    """Bytes of written files that may wait in memory before writers wait for the disk.
 
-    Linux: ``vm.dirty_background_bytes``, or ``vm.dirty_background_ratio`` percent of the
-    available memory; elsewhere a tenth of the physical memory.
+    Linux: ``vm.dirty_bytes``, or ``vm.dirty_ratio`` percent of the available memory;
+    elsewhere a fifth of the physical memory.
     """
     try:
-        fixed = int(Path("/proc/sys/vm/dirty_background_bytes").read_text())
+        fixed = int(Path("/proc/sys/vm/dirty_bytes").read_text())
         if fixed > 0:
             return fixed
-        ratio = int(Path("/proc/sys/vm/dirty_background_ratio").read_text())
+        ratio = int(Path("/proc/sys/vm/dirty_ratio").read_text())
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024 * ratio // 100
     except (OSError, ValueError, IndexError):
         pass
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 5
     except (OSError, ValueError, AttributeError):
         return 1 << 30
 
