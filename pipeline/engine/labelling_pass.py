@@ -106,23 +106,37 @@ def _stitched(engine, name: str, conn: int, local_of: str, out: list, n_blocks: 
 
 
 def _object_boxes(final: np.ndarray, n: int, parts: list, ndim: int) -> np.ndarray:
-    """Bounding boxes (n, 2·ndim) of objects 1..n from their local labels' boxes."""
-    lo = _per_object(final, n, [p[:, :ndim] for p in parts], np.minimum, np.iinfo(np.int64).max)
-    hi = _per_object(final, n, [p[:, ndim:] for p in parts], np.maximum, np.iinfo(np.int64).min)
-    return np.concatenate([lo.reshape(n, ndim), hi.reshape(n, ndim)], axis=1)
+    """Bounding boxes (n, 2·ndim), int64, of objects 1..n from their local labels' boxes."""
+    box = np.empty((n, 2 * ndim), dtype=np.int64)
+    big = np.iinfo(np.int64)
+    lo = [p[:, :ndim] for p in parts]
+    box[:, :ndim] = _per_object(final, n, lo, np.minimum, big.max, np.int64)
+    hi = [p[:, ndim:] for p in parts]
+    box[:, ndim:] = _per_object(final, n, hi, np.maximum, big.min, np.int64)
+    return box
 
 
 def _lowest(dtype: np.dtype):
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start) -> np.ndarray:
-    """Reduce per-local-label values to objects 1..n with ``ufunc`` (e.g. max, or)."""
-    values = np.concatenate(parts) if parts else np.zeros(0)
-    dtype = values.dtype if values.size else np.asarray(start).dtype
-    out = np.full((n + 1, *values.shape[1:]), start, dtype=dtype)
-    if len(final):
-        ufunc.at(out, final, values)
+def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start, dtype=None) -> np.ndarray:
+    """Reduce per-local-label values to objects 1..n with ``ufunc`` (e.g. max, or), in
+    ``dtype`` (default: the values' own).
+
+    ``parts`` holds each block's values, in the order of ``final``; they are reduced
+    block by block (not concatenated: with 10⁶ objects that copy is tens of MiB).
+    """
+    if dtype is None:
+        sized = [p for p in parts if p.size]
+        dtype = np.result_type(*sized) if sized else np.asarray(start).dtype
+    tail = parts[0].shape[1:] if parts else ()
+    out = np.full((n + 1, *tail), start, dtype=dtype)
+    at = 0
+    for part in parts:
+        if len(part):
+            ufunc.at(out, final[at : at + len(part)], part)
+        at += len(part)
     return out[1:]
 
 

@@ -98,7 +98,7 @@ class BlockLabels:
         Whether each local label touches the border of the volume.
     peaks : (n,) ndarray or None
         Largest input value of each local label, when asked for.
-    bbox : (n, 2 * ndim) ndarray of int64 or None
+    bbox : (n, 2 * ndim) ndarray of int32 (int64 for axes of 2³¹ voxels or more) or None
         Global bounding box of each local label: first voxel per axis, then one past
         the last (half-open, as skimage's ``bbox``).
     """
@@ -132,6 +132,8 @@ def summarise_block(
     sizes, first_local, bbox = label_extents(labels, n)
     first = _local_to_global(first_local, labels.shape, offset, volume_shape)
     bbox += np.asarray(offset * 2, dtype=np.int64)
+    if max(volume_shape, default=0) < 2**31:  # boxes wait on the client for all blocks
+        bbox = bbox.astype(np.int32)
     # Faces wait for the neighbours' summaries: keep them in the smallest dtype.
     face = np.uint16 if n < 2**16 else labels.dtype
     lo = [np.take(labels, 0, axis=a).astype(face) for a in range(labels.ndim)]
