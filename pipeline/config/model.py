@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.ops.measure import PROPERTIES
 from pipeline.ops.registry import all_ops
@@ -135,16 +144,14 @@ class EngineSpec(_Frozen):
         return value
 
 
-_UNITS = {"": 1, "B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-_UNITS.update({"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40})
-
-
 def size_in_bytes(text: str) -> int:
     """Bytes in a size such as ``8GiB``, ``500MB`` or ``1024`` (raises ValueError)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
-    if match is None or match.group(2) not in _UNITS:
-        raise ValueError(f"expected a size such as 8GiB, 500MB or 1024 (bytes), got {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(text))
+    except ValidationError:
+        raise ValueError(
+            f"expected a size such as 8GiB, 500MB or 1024 (bytes), got {text!r}"
+        ) from None
 
 
 class LocalClusterSpec(_Frozen):

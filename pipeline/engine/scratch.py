@@ -39,8 +39,8 @@ class Scratch:
         self._slots: dict[str, str] = {}
         self._dropping: list[threading.Thread] = []
         self._made = 0
-        self._budget_given = budget
-        self._budget: int | None = None
+        # Bytes of kept images this folder may hold (see the module notes).
+        self.budget = budget if budget is not None else page_cache_budget()
         self._reserved: dict[str, int] = {}
 
     @property
@@ -53,18 +53,6 @@ class Scratch:
                 self._given.mkdir(parents=True, exist_ok=True)
                 self._root = self._given
         return self._root
-
-    @property
-    def budget(self) -> int:
-        """Bytes of kept images this scratch folder may hold (see the module notes)."""
-        if self._budget is None:
-            given = self._budget_given
-            self._budget = given if given is not None else page_cache_budget()
-        return self._budget
-
-    @budget.setter
-    def budget(self, nbytes: int) -> None:
-        self._budget = int(nbytes)
 
     def reserve(self, what: str, nbytes: int) -> bool:
         """Whether ``what`` (``nbytes`` in all) may be kept; if so, count it as kept."""
