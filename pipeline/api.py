@@ -324,6 +324,7 @@ def _run(cfg, source, scheduler, overwrite: bool, progress, t_start) -> RunResul
         plan,
         scheduler=scheduler,
         num_workers=cfg.spec.engine.workers,
+        wave_tasks=cfg.spec.engine.wave_tasks,
         progress=tty_progress if progress else None,
         scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch", _scratch_budget(cfg)),
     )
@@ -442,7 +443,15 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     resized = ResizedSource(grid, r)
     plan2 = plan_for(cfg, resized)
     dag = Dag({SOURCE: Node(SOURCE, None, None, (), final.role)}, {SOURCE: []})
-    writer = Engine(dag, resized, plan2, scheduler=engine.scheduler, journal=engine.journal)
+    writer = Engine(
+        dag,
+        resized,
+        plan2,
+        scheduler=engine.scheduler,
+        num_workers=engine.num_workers,
+        wave_tasks=engine.wave_tasks,
+        journal=engine.journal,
+    )
     try:
         labels_path = out / f"{final.name}.ome.zarr"
         out_dtype = resized.resize.out_dtype

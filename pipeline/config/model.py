@@ -128,6 +128,12 @@ class EngineSpec(_Frozen):
         description="Folder for intermediate blocks kept between passes, removed at the end "
         "(default: .scratch in the output folder; must be visible to all workers).",
     )
+    wave_tasks: int = Field(
+        1024,
+        ge=1,
+        description="Tasks handed to the scheduler at a time: a pass with more runs in waves "
+        "that follow the blocks, so the graph held stays the same size however many blocks.",
+    )
     scratch_budget: str | None = Field(
         None,
         description="Largest total of intermediate images kept in scratch between passes, "

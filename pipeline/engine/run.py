@@ -21,6 +21,7 @@ from pipeline.engine.last_pass import LastPass
 from pipeline.engine.passes import Passes
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.scratch import Scratch
+from pipeline.engine.waves import compute_in_waves
 from pipeline.errors import BlockError, DataError
 from pipeline.graph.dag import Dag, Node
 
@@ -36,6 +37,7 @@ class Engine(Passes, LastPass):
     plan: BlockPlan
     scheduler: str | Callable | None = None  # a named local scheduler, or a get function
     num_workers: int | None = None
+    wave_tasks: int = 1024  # tasks handed to the scheduler at a time (see engine.waves)
     progress: Callable | None = None
     resolved: dict[str, object] = field(default_factory=dict)  # global ops' arguments
     labellings: dict[str, Labelling] = field(default_factory=dict)
@@ -102,34 +104,33 @@ class Engine(Passes, LastPass):
         return prog
 
     def _pieces(self, program: Program, index) -> list:
-        """What a program task needs of each leaf: boxes and their data.
+        """What a program task needs of each leaf: the block plan and, per leaf, the data
+        of the blocks its box meets (the task works out their boxes from the plan, so
+        the graph carries no boxes for the scheduler to copy).
 
         The block's own data is computed inside the task (a read, a load from scratch,
         a relabel); parts of neighbouring blocks come from their halo tasks, which keep
         only thin slabs, so no whole block waits in memory for its neighbours.
         """
         box = self.plan.box(index)
-        boxes, items = [], []
+        items = []
         for leaf in program.leaves:
             margin = program.margins[leaf]
-            want = program.leaf_box(leaf, box, self.plan.shape)
-            near = self.plan.blocks_in(want)
+            near = self.plan.blocks_in(program.leaf_box(leaf, box, self.plan.shape))
             # A block read from the source is decoded once: its halo task, which reads
             # it for the neighbours, also keeps it whole in the slab file.
             own_in_halo = len(near) > 1 and self._whole_in_halo(leaf)
-            leaf_boxes, leaf_items = [], []
+            leaf_items = []
             for nb in near:
-                leaf_boxes.append(self.plan.box(nb))
                 if nb == index and not own_in_halo:
                     leaf_items.append(self.producer_task(leaf, nb))
                 else:
                     key = self._halo_key(leaf, margin, nb)
                     self._halo_reads[key] = self._halo_reads.get(key, 0) + 1
                     leaf_items.append(key)
-            boxes.append(leaf_boxes)
             items.append(leaf_items)
         # Keys and tasks go in plain lists so that Dask substitutes their results.
-        return [boxes, items]
+        return [self.plan, items]
 
     def _halo_key(self, name: str, margin: tuple[int, ...], index) -> tuple:
         """Key of the slabs of block ``index`` of ``name`` that blocks within ``margin`` need."""
@@ -332,12 +333,13 @@ class Engine(Passes, LastPass):
             else t
             for k, t in self._dsk.items()
         }
+        size, ndim = self.wave_tasks, self.ndim
         try:
             if self.progress is not None:
                 with self.progress(label):
-                    out = get(dsk, keys, num_workers=self.num_workers)
+                    out = compute_in_waves(get, dsk, keys, ndim, size, num_workers=self.num_workers)
             else:
-                out = get(dsk, keys, num_workers=self.num_workers)
+                out = compute_in_waves(get, dsk, keys, ndim, size, num_workers=self.num_workers)
         except BlockError as exc:  # name the pass, not the task
             raise BlockError(label, exc.block, exc.error) from exc
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0

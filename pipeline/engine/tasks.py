@@ -22,12 +22,13 @@ def read_block(source, box: Box) -> np.ndarray:
 
 def _pieces(program: Program, box: Box, shape, leaf_data) -> dict:
     """Each leaf's (box, array) pieces covering what ``program`` needs around ``box``."""
-    boxes, items = leaf_data
+    plan, items = leaf_data
     out = {}
-    for leaf, leaf_boxes, leaf_items in zip(program.leaves, boxes, items, strict=True):
+    for leaf, leaf_items in zip(program.leaves, items, strict=True):
         want = program.leaf_box(leaf, box, shape)
         pieces = []
-        for bx, it in zip(leaf_boxes, leaf_items, strict=True):
+        for nb, it in zip(plan.blocks_in(want), leaf_items, strict=True):
+            bx = plan.box(nb)
             if isinstance(it, str):  # a neighbour's halo slabs, in a scratch file
                 part = intersect(want, bx)
                 pieces.append((part, scratch.load_part(it, part)))

@@ -128,8 +128,13 @@ def test_scheduler_and_workers_give_the_same_bytes(stack, tmp_path, cluster, cap
     assert main(["run", str(cfg), "--scheduler", str(cluster.file)]) == 0
     assert f"objects: {local.count}" in capsys.readouterr().out
     assert _outputs(tmp_path / "by-file") == want
-    # By address, from the config's cluster section; the workers did the work.
-    spec = {**_config(stack, tmp_path / "by-address"), "cluster": {"address": cluster.address}}
+    # By address, from the config's cluster section, the passes in waves of 20 tasks (the
+    # results one wave leaves for the next sent back as data); the workers did the work.
+    spec = {
+        **_config(stack, tmp_path / "by-address"),
+        "cluster": {"address": cluster.address},
+        "engine": {"wave_tasks": 20},
+    }
     from distributed import Client
 
     with Client(cluster.address) as client:
