@@ -10,7 +10,9 @@ Sections (the core pipeline: Gaussian σ 1, Otsu, label; 128³ blocks):
 - objects: 10³ … 10⁶ objects in one 600³ volume (same foreground fraction);
 - where: threads, a LocalCluster (2 workers), a real ``dask scheduler`` + 2 ``dask worker``;
 - checkpoints: the block journal on and off;
-- kernels: wall time against the sum of per-block kernel times ÷ cores.
+- kernels: wall time against the sum of per-block kernel times ÷ cores;
+- blocks: the 0.25 GiB volume in 128³, 64³ and 32³ blocks (64 to 4,096 blocks), the
+  passes in waves of tasks (the default) and each pass handed to Dask as one graph.
 Each run is its own process; peak RSS is sampled over its process tree (workers started
 by that process included) every 0.1 s. Not a timed test: it reports.
 """
@@ -34,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 SIZES = {"0.25": (512, 512, 512), "2": (1024, 1024, 1024), "4": (1024, 1024, 2048)}
 QUICK_SIZES = {"0.25": (128, 256, 256), "2": (256, 512, 512), "4": (256, 512, 1024)}
 OBJECTS = (1_000, 10_000, 100_000, 1_000_000)
-SECTIONS = ("size", "objects", "where", "checkpoints", "kernels")
+SECTIONS = ("size", "objects", "where", "checkpoints", "kernels", "blocks")
+BLOCK_SIDES = (128, 64, 32)
 
 
 def volume_path(work: Path, shape) -> Path:
@@ -60,13 +63,21 @@ def objects_volume(path: Path, objects: int, side: int) -> None:
 
 
 def worker(method: str, volume: str, out: str, extra: str) -> None:
-    """One measured run (in its own process): prints a JSON line."""
+    """One measured run (in its own process): prints a JSON line.
+
+    ``extra``: comma-separated changes to the default run: ``no-checkpoints``,
+    ``no-scratch`` (nothing kept: each pass computes the Gaussian again), ``block=N``
+    (N³ blocks), ``one-graph`` (each pass handed to Dask whole, not in waves).
+    """
     import pipeline
 
-    cfg = bench_methods.segpipe_config(volume, out)
-    cfg["engine"] = {"checkpoints": extra != "no-checkpoints"}
-    if extra == "no-scratch":  # nothing kept: each pass computes the Gaussian again
+    changes = dict(c.partition("=")[::2] for c in extra.split(",") if c and c != "-")
+    cfg = bench_methods.segpipe_config(volume, out, chunk=int(changes.get("block", 128)))
+    cfg["engine"] = {"checkpoints": "no-checkpoints" not in changes}
+    if "no-scratch" in changes:
         cfg["engine"]["scratch_budget"] = "0"
+    if "one-graph" in changes:
+        cfg["engine"]["wave_tasks"] = 10**9
     procs = []
     if method == "local-cluster":
         cfg["cluster"] = {"local": {"workers": 2, "threads_per_worker": 1, "dashboard": False}}
@@ -134,8 +145,9 @@ def worker(method: str, volume: str, out: str, extra: str) -> None:
 
 
 def measure(method: str, volume: Path, work: Path, timeout: float, extra: str = "") -> dict:
-    out = work / f"out_scale_{method}_{volume.stem}{extra}"
-    log = work / f"scale_{method}_{volume.stem}{extra}.log"
+    tag = extra.replace("=", "").replace(",", "-")
+    out = work / f"out_scale_{method}_{volume.stem}{tag}"
+    log = work / f"scale_{method}_{volume.stem}{tag}.log"
     cmd = [sys.executable, __file__, "--worker", method, str(volume), str(out), extra or "-"]
     m = bench_proc.run(cmd, timeout, log)
     lines = log.read_text().strip().splitlines() if log.exists() else []
@@ -248,6 +260,25 @@ def section_kernels(args, shape, threads: dict | None) -> None:
     )
 
 
+def section_blocks(args, shape) -> None:
+    path = volume_path(args.work, shape)
+    bench_volume.ensure(path, shape)
+    sides = [s for s in BLOCK_SIDES if min(shape) // s >= 4]
+    rows = {}
+    for side in sides:
+        for how in ("waves", "one-graph"):
+            extra = f"block={side}" + (",one-graph" if how == "one-graph" else "")
+            rows[side, how] = measure("threads", path, args.work, args.timeout, extra)
+    print(f"\n### Blocks ({'×'.join(map(str, shape))}, threads)\n")
+    print("| block | blocks | passes in | objects | wall s | peak RSS MiB |")
+    print("|---|---:|---|---:|---:|---:|")
+    for (side, how), r in rows.items():
+        print(
+            f"| {side}³ | {r.get('blocks', '-')} | {how} | {r.get('count', '-')} "
+            f"| {r.get('seconds', np.nan):.1f} | {r['rss'] / 2**20:.0f} |"
+        )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", default=",".join(SECTIONS))
@@ -280,6 +311,8 @@ def main(argv=None) -> int:
         section_checkpoints(args, sizes["0.25"])
     if "kernels" in wanted:
         section_kernels(args, sizes["0.25"], threads)
+    if "blocks" in wanted:
+        section_blocks(args, sizes["0.25"])
     return 0
 
 

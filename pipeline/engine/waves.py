@@ -23,15 +23,15 @@ from dask.core import get_dependencies
 
 
 def compute_in_waves(get: Callable, dsk: dict, keys: list, ndim: int, size: int, **kwargs):
-    """The results of ``keys``, computing ``dsk`` by ``get`` in waves of ``size`` tasks.
+    """The results of ``keys``, computing ``dsk`` by ``get`` in waves of about ``size`` tasks.
 
     A graph of at most ``size`` tasks goes to ``get`` whole. ``kwargs`` go to ``get``.
     """
     deps = _dependencies(dsk, keys)
     if len(deps) <= size:
         return list(get(dsk, keys, **kwargs))
-    order = _block_order(deps, ndim)
-    wave_of = {k: i // size for i, k in enumerate(order)}
+    waves = _cut(_block_order(deps, ndim), deps, size)
+    wave_of = {k: w for w, wave in enumerate(waves) for k in wave}
     last_use: dict[Hashable, int] = {}
     for k, ds in deps.items():
         for d in ds:
@@ -39,8 +39,7 @@ def compute_in_waves(get: Callable, dsk: dict, keys: list, ndim: int, size: int,
                 last_use[d] = wave_of[k]
     targets = set(keys)
     held: dict[Hashable, object] = {}
-    for w, start in enumerate(range(0, len(order), size)):
-        wave = order[start : start + size]
+    for w, wave in enumerate(waves):
         sub = {k: dsk[k] for k in wave}
         for k in wave:
             for d in deps[k]:
@@ -51,6 +50,19 @@ def compute_in_waves(get: Callable, dsk: dict, keys: list, ndim: int, size: int,
         for k in [k for k in held if last_use.get(k, -1) <= w and k not in targets]:
             del held[k]
     return [held[k] for k in keys]
+
+
+def _cut(order: list, deps: dict[Hashable, tuple], size: int) -> list[list]:
+    """``order`` in waves of ``size`` tasks or a few more: a wave does not end between a
+    task and the next one when that one uses its result (a block's image and the partial
+    result taken from it), so what waves hand on is what waits for other blocks anyway."""
+    waves: list[list] = [[]]
+    for k in order:
+        wave = waves[-1]
+        if len(wave) >= size and wave[-1] not in deps[k]:
+            waves.append(wave := [])
+        wave.append(k)
+    return waves
 
 
 def _dependencies(dsk: dict, keys: list) -> dict[Hashable, tuple]:
