@@ -149,10 +149,10 @@ def _reads(dsk: dict) -> int:
 
 def run_plan(volume: str, out: str) -> dict:
     """Build (never compute) the segpipe graphs of a gaussian -> Otsu -> label pipeline."""
-    from pipeline.api import open_input, plan_for
     from pipeline.config import load_config
     from pipeline.engine.run import Engine
     from pipeline.plan import describe_plan
+    from pipeline.run_input import open_input, plan_for
 
     info: dict = {"stages": {}, "passes": []}
     cfg_dict = segpipe_config(volume, out, chunk=64)

@@ -14,20 +14,19 @@ import numpy as np
 from pipeline.batch import BatchResult, input_config, run_batch
 from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.config.model import size_in_bytes
-from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.cluster import connect
 from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch, page_cache_budget
 from pipeline.errors import BlockError, ConfigError, DataError, OutputExistsError
-from pipeline.graph.dag import with_input_spacing, without_resample
+from pipeline.graph.dag import with_input_spacing
 from pipeline.io import ome_zarr
-from pipeline.io.inputs import BatchInput, batch_inputs, input_name, per_timepoint
+from pipeline.io.inputs import BatchInput, input_name
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.projection import projection_factor
-from pipeline.ops.resample import convert, output_shape, plan_resize
+from pipeline.ops.resample import output_shape, plan_resize
 from pipeline.ops.shape import check_crop_properties
 from pipeline.outputs import (
     overview_step,
@@ -36,6 +35,7 @@ from pipeline.outputs import (
     write_objects_table,
     write_run_report,
 )
+from pipeline.run_input import input_items, input_range, opened, plan_for, resized_input
 from pipeline.summary import (
     config_sha256,
     make_summary,
@@ -55,117 +55,6 @@ class RunResult:
     summary_path: Path
     summary: dict
     earlier: bool = False  # the output held a finished run of this config already
-
-
-def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> BlockPlan:
-    """The block plan of a config on its source (``auto_only``: ignore input.chunks)."""
-    chunks = "auto" if auto_only else cfg.spec.input.chunks
-    shape = source.shape
-    if chunks == "auto":
-        block = auto_block(shape, source.storage_chunks, 8)
-    else:
-        if len(chunks) != len(shape):
-            raise DataError(
-                f"input.chunks: expected {len(shape)} values for an image of shape {shape}, "
-                f"got {list(chunks)}"
-            )
-        block = tuple(chunks)
-    return BlockPlan.regular(shape, block)
-
-
-def open_input(cfg: LoadedConfig, path: str | None = None, timepoint: int | None = None) -> Source:
-    """Open the config's input (or ``path`` with the config's selection) lazily."""
-    i = cfg.spec.input
-    if timepoint is None and isinstance(i.timepoint, int):
-        timepoint = i.timepoint
-    # Relative paths are relative to the working directory, as on the command line.
-    return open_source(
-        i.path if path is None else path,
-        i.channel,
-        timepoint,
-        i.dataset,
-        i.spacing,
-        i.unit,
-        series=i.series,
-        level=i.level,
-        region=i.region,
-        pattern=i.pattern,
-    )
-
-
-def input_items(cfg: LoadedConfig) -> list[BatchInput] | None:
-    """The inputs of a batch (one per volume, or per timepoint), or None for one input."""
-    i = cfg.spec.input
-
-    def timepoints(path: str) -> int:  # (opening timepoint 0 fails without a time axis)
-        src = open_input(cfg, path, timepoint=0)
-        return src.native_shape[src.native_axes.index("t")]
-
-    return per_timepoint(batch_inputs(i.path, i.batch), i.path, i.timepoint, timepoints)
-
-
-def _check_roles(cfg: LoadedConfig, source: Source) -> None:
-    for node in cfg.dag.nodes.values():
-        if node.op is None:
-            continue
-        if node.op.name == "grayscale" and not source.color:
-            raise DataError(
-                f"step {node.name!r}: grayscale needs an RGB(A) image, "
-                f"the input has axes {source.axes!r}"
-            )
-        if "color" not in node.op.accepts and source.color and node.inputs[0] == "input":
-            raise DataError(
-                f"step {node.name!r}: the input is RGB (axes {source.axes!r}); "
-                "add a grayscale step first"
-            )
-    dtype = np.dtype(source.dtype)
-    if dtype.kind not in "uifb":
-        raise DataError(f"{source.path}: cannot segment dtype {dtype}")
-
-
-def _opened(cfg: LoadedConfig) -> Source:
-    """The config's input, opened and checked against the steps (metadata only)."""
-    source = open_input(cfg)
-    _check_roles(cfg, source)
-    return source
-
-
-def _resized(cfg: LoadedConfig, source, target: str, scheduler):
-    """The DAG and source to run: with a resize step, the resized input is the source."""
-    dag, step = without_resample(cfg.dag)
-    if step is None:
-        return dag, source
-    if step.name == target:
-        raise ConfigError(f"output.labels: step {target!r} only resizes; name a later step")
-    try:
-        out_shape = output_shape(source.shape, source.spacing, step.params)
-        r = plan_resize(
-            source.shape, out_shape, source.dtype, cfg.dag.nodes["input"].role, step.params
-        )
-    except ValueError as exc:
-        raise DataError(f"step {step.name!r}: {exc}") from None
-    if r.order > 0:  # skimage clips to the whole input's range
-        lo, hi = _input_range(cfg, source, scheduler)
-        conv = convert(np.array([lo, hi], dtype=source.dtype), r)
-        r = replace(r, clip=(conv[0].item(), conv[1].item()))
-    return dag, ResizedSource(source, r)
-
-
-def _input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
-    """Minimum and maximum of the input image (one pass over its blocks)."""
-    from types import SimpleNamespace
-
-    from pipeline.graph.dag import SOURCE, Dag, Node
-    from pipeline.ops.histogram import block_range, merge_range
-
-    dag = Dag({SOURCE: Node(SOURCE, None, None, (), "image")}, {SOURCE: []})
-    plan = plan_for(cfg, source, auto_only=True)
-    engine = Engine(dag, source, plan, scheduler=scheduler)
-    try:
-        node = SimpleNamespace(name="input-range", inputs=(SOURCE,))
-        return engine.reduce(node, block_range, merge_range, None, 1, "range input")
-    finally:
-        engine.close()
 
 
 def _finished_run(cfg: LoadedConfig) -> RunResult | None:
@@ -277,14 +166,14 @@ def _run_config(config, overrides, overwrite, progress, scheduler, cluster, only
         if inputs is not None:
             cfg = load_config(input_config(cfg, inputs[0]))
         try:
-            return modes.debug_block(cfg, _opened(cfg), block)
+            return modes.debug_block(cfg, opened(cfg), block)
         finally:
             close_files()
     ow = cfg.spec.output.overwrite if overwrite is None else overwrite
     if inputs is None:  # one input: check it before a cluster starts
         if not ow and (done := _finished_run(cfg)) is not None:
             return done
-        source = _opened(cfg)
+        source = opened(cfg)
     spec = cfg.spec.cluster.model_dump(exclude_none=True) if cfg.spec.cluster else None
     try:
         with connect(spec) as get:
@@ -297,7 +186,7 @@ def _run_config(config, overrides, overwrite, progress, scheduler, cluster, only
                 if not replace_old and (done := _finished_run(one_cfg)) is not None:
                     return done
                 t0 = time.perf_counter()
-                return _run(one_cfg, _opened(one_cfg), sched, replace_old, False, t0)
+                return _run(one_cfg, opened(one_cfg), sched, replace_old, False, t0)
 
             return run_batch(cfg, inputs, one, ow, table=only is None)
     finally:
@@ -310,7 +199,7 @@ def _run(cfg, source, scheduler, overwrite: bool, progress, t_start) -> RunResul
     out = Path(cfg.spec.output.path)
     sha = config_sha256(cfg)
     target = cfg.spec.output.labels
-    dag, source = _resized(cfg, source, target, scheduler)
+    dag, source = resized_input(cfg, source, target, scheduler)
     if cfg.spec.output.table is not None:  # on the grid the labels are made on
         try:
             check_crop_properties(table_properties(cfg.spec.output.table)[1], source.spacing)
@@ -438,7 +327,7 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     except ValueError as exc:
         raise DataError(f"step {final.name!r}: {exc}") from None
     if r.order > 0:
-        lo, hi = _input_range(cfg, grid, engine.scheduler)
+        lo, hi = input_range(cfg, grid, engine.scheduler)
         r = replace(r, clip=(float(lo), float(hi)))
     resized = ResizedSource(grid, r)
     plan2 = plan_for(cfg, resized)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.api import _check_roles, _resized, open_input, plan_for
 from pipeline.batch import input_config
 from pipeline.config.loader import load_config
 from pipeline.engine.journal import FOLDER as JOURNAL
@@ -17,6 +16,7 @@ from pipeline.errors import ConfigError, DataError
 from pipeline.graph.dag import with_input_spacing
 from pipeline.io.inputs import BatchInput, input_name
 from pipeline.io.readers import close_files
+from pipeline.run_input import check_roles, open_input, plan_for, resized_input
 from pipeline.summary import config_sha256
 
 
@@ -27,7 +27,7 @@ def debug_block(cfg, source, block: str) -> dict:
     except ValueError:
         raise ConfigError(f"--block {block}: expected block indices like 3,1,0") from None
     target = cfg.spec.output.labels
-    dag, source = _resized(cfg, source, target, "sync")
+    dag, source = resized_input(cfg, source, target, "sync")
     dag = with_input_spacing(dag, source.spacing)
     plan = plan_for(cfg, source)
     if len(idx) != len(plan.grid) or not all(
@@ -86,7 +86,7 @@ def dry_run(cfg, inputs) -> list[dict]:
     for item in inputs or [BatchInput(input_name(single), single)]:
         one = cfg if inputs is None else load_config(input_config(cfg, item))
         source = open_input(one)
-        _check_roles(one, source)
+        check_roles(one, source)
         plan = plan_for(one, source)
         rows.append({
             "name": item.name,

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from pipeline.api import input_items, open_input, plan_for
 from pipeline.batch import input_config
 from pipeline.config import load_config
 from pipeline.engine.program import make_program
@@ -15,6 +14,7 @@ from pipeline.errors import DataError
 from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.resample import output_shape, plan_resize
+from pipeline.run_input import input_items, open_input, plan_for
 
 
 def describe_plan(config, overrides=()) -> str:

@@ -36,8 +36,8 @@ def _run(tmp_path, img, resize: dict, chunks, then=None, spacing=None):
 
 def _resized_values(tmp_path, img, resize, chunks, spacing=None):
     """The resized image itself, block by block, as the engine reads it."""
-    from pipeline.api import _resized, open_input, plan_for
     from pipeline.config import load_config
+    from pipeline.run_input import open_input, plan_for, resized_input
 
     np.save(tmp_path / "in.npy", img)
     cfg = load_config(
@@ -51,7 +51,7 @@ def _resized_values(tmp_path, img, resize, chunks, spacing=None):
             "output": {"path": str(tmp_path / "o"), "labels": "m"},
         }
     )
-    _, source = _resized(cfg, open_input(cfg), "m", "threads")
+    _, source = resized_input(cfg, open_input(cfg), "m", "threads")
     plan = plan_for(cfg, source)
     out = np.zeros(source.shape, source.dtype)
     for i in plan.indices():
