@@ -99,20 +99,24 @@ def _stitched(engine, name: str, conn: int, local_of: str, out: list, n_blocks: 
     if parts and parts[0][4] is not None:
         low = _lowest(parts[0][4].dtype)
         peaks = _per_object(final, len(sizes), [p[4] for p in parts], np.maximum, low)
-    bbox = _object_boxes(final, len(sizes), [p[5] for p in parts], engine.ndim)
+    bbox = _object_boxes(final, len(sizes), [p[5] for p in parts], engine.plan.shape)
     lab = Labelling(conn, local_of, luts, len(sizes), sizes, offsets, final, border, peaks, bbox)
     engine.labellings[name] = lab
     return lab
 
 
-def _object_boxes(final: np.ndarray, n: int, parts: list, ndim: int) -> np.ndarray:
-    """Bounding boxes (n, 2·ndim), int64, of objects 1..n from their local labels' boxes."""
-    box = np.empty((n, 2 * ndim), dtype=np.int64)
-    big = np.iinfo(np.int64)
+def _object_boxes(final: np.ndarray, n: int, parts: list, shape: tuple[int, ...]) -> np.ndarray:
+    """Bounding boxes (n, 2·ndim) of objects 1..n from their local labels' boxes; int32
+    where the volume's sides allow, as the blocks send them (the client keeps the boxes
+    for the whole run), else int64."""
+    ndim = len(shape)
+    dtype = np.int32 if max(shape, default=0) < 2**31 else np.int64
+    box = np.empty((n, 2 * ndim), dtype=dtype)
+    big = np.iinfo(dtype)
     lo = [p[:, :ndim] for p in parts]
-    box[:, :ndim] = _per_object(final, n, lo, np.minimum, big.max, np.int64)
+    box[:, :ndim] = _per_object(final, n, lo, np.minimum, big.max, dtype)
     hi = [p[:, ndim:] for p in parts]
-    box[:, ndim:] = _per_object(final, n, hi, np.maximum, big.min, np.int64)
+    box[:, ndim:] = _per_object(final, n, hi, np.maximum, big.min, dtype)
     return box
 
 

@@ -143,7 +143,7 @@ def resolve(
     -------
     offsets : (B + 1,) ndarray
         Start of each block's local labels in the global node list.
-    final : (L,) ndarray of int64
+    final : (L,) ndarray of uint32 (int64 past 2³² − 1 objects)
         Object id (1..N, raster order of first voxel) of every local label.
     object_sizes : (N,) ndarray of int64
         Voxel count of objects 1..N.
@@ -166,7 +166,9 @@ def resolve(
     comp_first = np.full(ncomp, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(comp_first, comp, first)
     order = np.argsort(comp_first, kind="stable")
-    rank = np.empty(ncomp, dtype=np.int64)
+    # Object ids of every local label, kept by the client for the whole run: 4 bytes each
+    # while they fit.
+    rank = np.empty(ncomp, dtype=np.uint32 if ncomp < 2**32 else np.int64)
     rank[order] = np.arange(1, ncomp + 1)
     comp_size = np.bincount(comp, weights=size, minlength=ncomp).astype(np.int64)
     return offsets, rank[comp], comp_size[order], comp_first[order]
