@@ -52,6 +52,7 @@ class Engine(Passes, LastPass):
     _loaded: set[str] = field(default_factory=set)
     _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
     _halo_reads: dict[tuple, int] = field(default_factory=dict)  # tasks reading each halo key
+    _halo_keys: dict[tuple, tuple] = field(default_factory=dict)  # each halo key, stored once
     _passes: dict[str, int] = field(default_factory=dict)  # reduction passes per global op
     _checked: set[str] = field(default_factory=set)  # steps whose pre-flight check ran
     _overlaps: dict[str, tuple[int, ...]] = field(default_factory=dict)  # tiled ops' halos
@@ -135,6 +136,9 @@ class Engine(Passes, LastPass):
     def _halo_key(self, name: str, margin: tuple[int, ...], index) -> tuple:
         """Key of the slabs of block ``index`` of ``name`` that blocks within ``margin`` need."""
         key = ("halo-" + name, margin, *index)
+        if key in self._halo_keys:  # the one tuple, however many blocks read its slabs
+            return self._halo_keys[key]
+        self._halo_keys[key] = key
         if key not in self._dsk:
             slot = f"halo-{name}-{'_'.join(map(str, margin))}"
             self._halo_slots.add(slot)
@@ -348,6 +352,7 @@ class Engine(Passes, LastPass):
             self.scratch.drop_later(slot)
         self._halo_slots.clear()
         self._halo_reads.clear()
+        self._halo_keys.clear()
         return out
 
     def _is_producer(self, name: str) -> bool:
@@ -368,6 +373,7 @@ class Engine(Passes, LastPass):
         self._dsk = {}
         self._loaded = set()
         self._halo_reads = {}
+        self._halo_keys = {}
 
     def drop_unread(self) -> None:
         """Delete, in the background, the kept blocks the current graph does not read.
