@@ -113,10 +113,13 @@ MOMENTS = {
 }
 
 
-@pytest.mark.parametrize("moment", list(MOMENTS))
-def test_kill_and_resume(project, clean, moment, capsys):
-    name = "killed-" + moment.replace(" ", "-")
-    cfg = _config(project, name)
+@pytest.mark.parametrize(
+    ("moment", "waves"),
+    [*((m, None) for m in MOMENTS), ("block labelling", 16)],  # also with passes in waves
+)
+def test_kill_and_resume(project, clean, moment, waves, capsys):
+    name = "killed-" + moment.replace(" ", "-") + (f"-waves{waves}" if waves else "")
+    cfg = _config(project, name, **({"wave_tasks": waves} if waves else {}))
     out = project / name
     journal = out / ".journal"
     _run_and_kill(cfg, journal, MOMENTS[moment])
