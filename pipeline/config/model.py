@@ -131,8 +131,9 @@ class EngineSpec(_Frozen):
     wave_tasks: int = Field(
         1024,
         ge=1,
-        description="Tasks handed to the scheduler at a time: a pass with more runs in waves "
-        "that follow the blocks, so the graph held stays the same size however many blocks.",
+        description="Tasks handed to a local scheduler at a time: a pass with more runs in "
+        "waves that follow the blocks, so the graph held stays the same size however many "
+        "blocks (a Dask cluster gets each pass whole).",
     )
     scratch_budget: str | None = Field(
         None,

@@ -110,4 +110,5 @@ def _client_get(client) -> Callable:
     def get(dsk, keys, num_workers=None, **_):
         return client.get(dsk, keys)
 
+    get.on_cluster = True  # results stay on the workers (see Engine.compute)
     return get

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import dask
 import dask.local
@@ -337,13 +338,16 @@ class Engine(Passes, LastPass):
             else t
             for k, t in self._dsk.items()
         }
-        size, ndim = self.wave_tasks, self.ndim
+        # A pass goes to a Dask cluster whole: its scheduler keeps results on the workers,
+        # where waves would send what one wave leaves the next through this process.
+        size = len(dsk) if _on_cluster(get) else self.wave_tasks
+        run = partial(compute_in_waves, get, dsk, keys, self.ndim, size)
         try:
             if self.progress is not None:
                 with self.progress(label):
-                    out = compute_in_waves(get, dsk, keys, ndim, size, num_workers=self.num_workers)
+                    out = run(num_workers=self.num_workers)
             else:
-                out = compute_in_waves(get, dsk, keys, ndim, size, num_workers=self.num_workers)
+                out = run(num_workers=self.num_workers)
         except BlockError as exc:  # name the pass, not the task
             raise BlockError(label, exc.block, exc.error) from exc
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
@@ -398,6 +402,14 @@ def tty_progress(label: str):
     sys.stderr.write(f"{label}\n")
     with ProgressBar(out=sys.stderr):
         yield
+
+
+def _on_cluster(get: Callable) -> bool:
+    """Whether ``get`` runs tasks on a Dask cluster (a distributed Client's get)."""
+    owner = getattr(get, "__self__", None)
+    return bool(getattr(get, "on_cluster", False)) or type(owner).__module__.startswith(
+        "distributed"
+    )
 
 
 def _scheduler_get(scheduler) -> Callable:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import dask
+import dask.threaded
 import numpy as np
 import pytest
 import tifffile
@@ -20,6 +21,8 @@ from scipy import ndimage as ndi
 
 import pipeline
 from pipeline.cli import main
+from pipeline.engine.cluster import _client_get
+from pipeline.engine.run import _on_cluster
 from pipeline.errors import ConfigError
 from tests.conftest import image_and_table_bytes
 
@@ -128,17 +131,15 @@ def test_scheduler_and_workers_give_the_same_bytes(stack, tmp_path, cluster, cap
     assert main(["run", str(cfg), "--scheduler", str(cluster.file)]) == 0
     assert f"objects: {local.count}" in capsys.readouterr().out
     assert _outputs(tmp_path / "by-file") == want
-    # By address, from the config's cluster section, the passes in waves of 20 tasks (the
-    # results one wave leaves for the next sent back as data); the workers did the work.
-    spec = {
-        **_config(stack, tmp_path / "by-address"),
-        "cluster": {"address": cluster.address},
-        "engine": {"wave_tasks": 20},
-    }
+    # By address, from the config's cluster section; the workers did the work.
+    spec = {**_config(stack, tmp_path / "by-address"), "cluster": {"address": cluster.address}}
     from distributed import Client
 
     with Client(cluster.address) as client:
         before = client.run(lambda dask_worker: dask_worker.state.executed_count)
+        # Passes go to a cluster whole (its results stay on the workers), not in waves.
+        assert _on_cluster(client.get) and _on_cluster(_client_get(client))
+        assert not _on_cluster(dask.threaded.get)
     pipeline.run(spec)
     with Client(cluster.address) as client:
         after = client.run(lambda dask_worker: dask_worker.state.executed_count)
