@@ -340,8 +340,10 @@ class Engine(Passes, LastPass):
         }
         # A pass goes to a Dask cluster whole: its scheduler keeps results on the workers,
         # where waves would send what one wave leaves the next through this process.
-        size = len(dsk) if _on_cluster(get) else self.wave_tasks
-        run = partial(compute_in_waves, get, dsk, keys, self.ndim, size)
+        if _on_cluster(get):
+            run = partial(get, dsk, keys)
+        else:
+            run = partial(compute_in_waves, get, dsk, keys, self.ndim, self.wave_tasks)
         try:
             if self.progress is not None:
                 with self.progress(label):
