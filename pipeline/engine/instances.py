@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.engine import scratch
 from pipeline.engine.blocks import Box, crop, intersect
-from pipeline.engine.stitch import SHIFT, unique_pairs
+from pipeline.engine.stitch import SHIFT, packed, unique_pairs
 
 
 def local_block(tile_path: str, tile_box: Box, box: Box, path: str):
@@ -32,7 +32,7 @@ def summarise_local(local, box: Box, shape):
     """Summary of a block's instances, as a labelling pass makes it."""
     from pipeline.ops.labelling import summarise_block
 
-    return summarise_block(local[0], None, tuple(lo for lo, _ in box), shape)
+    return packed(summarise_block(local[0], None, tuple(lo for lo, _ in box), shape))
 
 
 def ids_of(local) -> np.ndarray:

@@ -160,9 +160,10 @@ def load_local(paths: tuple[str, str], keep_values: bool):
 
 
 def summarise(local, box: Box, shape) -> BlockLabels:
-    """Summary of a locally labelled block."""
+    """Summary of a locally labelled block, its faces compressed while they wait."""
     labels, values, peak_source = local
-    return summarise_block(labels, values, tuple(lo for lo, _ in box), shape, peak_source)
+    offset = tuple(lo for lo, _ in box)
+    return stitch.packed(summarise_block(labels, values, offset, shape, peak_source))
 
 
 def counts_part(summary: BlockLabels):
