@@ -106,18 +106,23 @@ def _stitched(engine, name: str, conn: int, local_of: str, out: list, n_blocks: 
 
 
 def _object_boxes(final: np.ndarray, n: int, parts: list, shape: tuple[int, ...]) -> np.ndarray:
-    """Bounding boxes (n, 2·ndim) of objects 1..n from their local labels' boxes; int32
-    where the volume's sides allow, as the blocks send them (the client keeps the boxes
-    for the whole run), else int64."""
+    """Bounding boxes (n, 2·ndim) of objects 1..n from their local labels' boxes (per
+    block an array or :class:`~pipeline.engine.stitch.BlockBoxes`); int32 where the
+    volume's sides allow (the client keeps the boxes for the whole run), else int64."""
     ndim = len(shape)
     dtype = np.int32 if max(shape, default=0) < 2**31 else np.int64
-    box = np.empty((n, 2 * ndim), dtype=dtype)
-    big = np.iinfo(dtype)
-    lo = [p[:, :ndim] for p in parts]
-    box[:, :ndim] = _per_object(final, n, lo, np.minimum, big.max, dtype)
-    hi = [p[:, ndim:] for p in parts]
-    box[:, ndim:] = _per_object(final, n, hi, np.maximum, big.min, dtype)
-    return box
+    box = np.empty((n + 1, 2 * ndim), dtype=dtype)
+    box[:, :ndim] = np.iinfo(dtype).max
+    box[:, ndim:] = np.iinfo(dtype).min
+    at = 0
+    for part in parts:  # one block at a time: no copy of every block's boxes at once
+        if len(part):
+            own = part.boxes(dtype) if isinstance(part, stitch.BlockBoxes) else part
+            ids = final[at : at + len(part)]
+            np.minimum.at(box[:, :ndim], ids, own[:, :ndim])
+            np.maximum.at(box[:, ndim:], ids, own[:, ndim:])
+        at += len(part)
+    return box[1:]
 
 
 def _lowest(dtype: np.dtype):

@@ -73,6 +73,43 @@ def packed(summary: BlockLabels) -> BlockLabels:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class BlockBoxes:
+    """A block's label boxes as uint16 offsets from a corner: ``origin`` (per axis) plus
+    ``offsets`` (start per axis, then stop per axis). The client holds every block's boxes
+    until all blocks are labelled; this is half the int32 boxes' size."""
+
+    origin: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def boxes(self, dtype) -> np.ndarray:
+        """The boxes in ``dtype``."""
+        corner = np.concatenate([self.origin, self.origin]).astype(dtype)
+        return self.offsets.astype(dtype) + corner
+
+
+def compact_boxes(bbox: np.ndarray) -> BlockBoxes | np.ndarray:
+    """``bbox`` (labels × 2·ndim) as :class:`BlockBoxes` where its extent fits uint16."""
+    if len(bbox) == 0:
+        return bbox
+    ndim = bbox.shape[1] // 2
+    origin = bbox[:, :ndim].min(axis=0).astype(np.int64)
+    offsets = bbox - np.concatenate([origin, origin])
+    if offsets.max() > np.iinfo(np.uint16).max:
+        return bbox
+    return BlockBoxes(origin, offsets.astype(np.uint16))
+
+
+def narrow(values: np.ndarray, dtype) -> np.ndarray:
+    """``values`` (non-negative integers) as ``dtype`` where they all fit, else as they are."""
+    if values.size and values.max() > np.iinfo(dtype).max:
+        return values
+    return values.astype(dtype)
+
+
 def block_pairs(
     plan: BlockPlan,
     index: tuple[int, ...],

@@ -167,8 +167,15 @@ def summarise(local, box: Box, shape) -> BlockLabels:
 
 
 def counts_part(summary: BlockLabels):
-    """The part of a summary the client needs: first voxels, sizes, border, peaks, boxes."""
-    return summary.n, summary.first, summary.sizes, summary.border, summary.peaks, summary.bbox
+    """The part of a summary the client needs: first voxels, sizes, border, peaks, boxes.
+
+    The client holds every block's part until all blocks are labelled, so first voxels
+    and sizes come as uint32 and boxes as uint16 offsets where they fit.
+    """
+    first = stitch.narrow(summary.first, np.uint32)
+    sizes = stitch.narrow(summary.sizes, np.uint32)
+    boxes = summary.bbox if summary.bbox is None else stitch.compact_boxes(summary.bbox)
+    return summary.n, first, sizes, summary.border, summary.peaks, boxes
 
 
 def pairs(plan, index, connectivity, planar, own, neighbour_keys, *neighbours):

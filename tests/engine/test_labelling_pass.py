@@ -7,8 +7,9 @@ import pytest
 from skimage import measure
 
 import pipeline
-from pipeline.engine import labelling_pass
+from pipeline.engine import labelling_pass, stitch, tasks
 from pipeline.engine.labelling_pass import _object_boxes
+from pipeline.ops.labelling import summarise_block
 
 
 def _parts(rng, final, ndim, dtype):
@@ -61,3 +62,34 @@ def test_stitched_objects_have_small_ids_and_the_boxes_scikit_image_gives(tmp_pa
     want = measure.regionprops(measure.label(mask, connectivity=1))
     assert res.count == len(want) == lab.count
     np.testing.assert_array_equal(lab.bbox, [r.bbox for r in want])
+
+
+def test_blocks_send_their_boxes_as_uint16_offsets_and_the_client_gets_the_same_boxes():
+    rng = np.random.default_rng(11)
+    final = rng.integers(1, 6, size=12).astype(np.uint32)
+    lo = rng.integers(3000, 3100, size=(12, 3))
+    plain = np.concatenate([lo, lo + rng.integers(1, 40, size=(12, 3))], axis=1).astype(np.int32)
+    compact = [stitch.compact_boxes(plain[:5]), stitch.compact_boxes(plain[5:])]
+    assert all(isinstance(c, stitch.BlockBoxes) and c.offsets.dtype == np.uint16 for c in compact)
+    np.testing.assert_array_equal(compact[1].boxes(np.int32), plain[5:])
+    shape = (4000, 4000, 4000)
+    want = _object_boxes(final, 5, [plain[:5], plain[5:]], shape)
+    np.testing.assert_array_equal(_object_boxes(final, 5, compact, shape), want)
+
+
+def test_boxes_too_wide_for_uint16_offsets_and_large_first_voxels_stay_as_they_are():
+    wide = np.array([[0, 0, 0, 1, 1, 1], [70000, 0, 0, 70001, 1, 1]], dtype=np.int32)
+    assert stitch.compact_boxes(wide) is wide
+    first = np.array([5, 2**32], dtype=np.int64)
+    assert stitch.narrow(first, np.uint32) is first
+    assert stitch.narrow(first[:1], np.uint32).dtype == np.uint32
+
+
+def test_a_block_summary_reaches_the_client_narrowed():
+    labels = measure.label(np.random.default_rng(3).random((9, 10, 11)) < 0.3)
+    summary = summarise_block(labels, None, (100, 200, 300), (400, 400, 400))
+    n, first, sizes, border, peaks, boxes = tasks.counts_part(summary)
+    assert n == summary.n and first.dtype == sizes.dtype == np.uint32 and peaks is None
+    np.testing.assert_array_equal(first, summary.first)
+    np.testing.assert_array_equal(sizes, summary.sizes)
+    np.testing.assert_array_equal(boxes.boxes(np.int64), summary.bbox)
