@@ -47,7 +47,7 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
         sk = ("summary-" + node.name, *i)
         engine._dsk[sk] = (
             tasks.summarise,
-            engine.local_key(node.name, i, keep=True),
+            engine.inlined(engine.local_key(node.name, i, keep=True)),
             engine.plan.box(i),
             engine.plan.shape,
         )

@@ -40,6 +40,8 @@ class Passes:
             else:
                 keys = [self._program_key(i, idx, keep[i]) for i in inputs]
                 box = core
+            if len(set(keys)) == len(keys):
+                keys = [self.inlined(k) for k in keys]
             pk = (f"part-{node.name}-{n}", *idx)
             self._dsk[pk] = (tasks.partial_result, func, box, core, *keys)
             parts[idx] = pk
@@ -49,6 +51,18 @@ class Passes:
         self._kept.update(i for i, k in keep.items() if k)
         self.reset_graph()
         return out
+
+    def inlined(self, key: tuple):
+        """The task of ``key`` taken out of the graph, to run inside its only user's task,
+        when ``key`` computes a block (not a producer's, which other tasks may share).
+
+        The block (a float64 Gaussian is 16 MiB at 128³) is then freed as soon as its user
+        is done with it, not whenever the scheduler next gets to that user; the threaded
+        scheduler had two or three such blocks waiting between tasks.
+        """
+        if key[0].startswith(("blk-", "grown-", "local-")) and key in self._dsk:
+            return self._dsk.pop(key)
+        return key
 
     def _fits_scratch(self, name: str) -> bool:
         """Whether node ``name``'s blocks, all of them, fit what scratch may keep."""
