@@ -119,8 +119,8 @@ def _object_boxes(final: np.ndarray, n: int, parts: list, shape: tuple[int, ...]
         if len(part):
             own = part.boxes(dtype) if isinstance(part, stitch.BlockBoxes) else part
             ids = final[at : at + len(part)]
-            np.minimum.at(box[:, :ndim], ids, own[:, :ndim])
-            np.maximum.at(box[:, ndim:], ids, own[:, ndim:])
+            for c in range(2 * ndim):  # column by column: numpy's fast path (3× here)
+                (np.minimum if c < ndim else np.maximum).at(box[:, c], ids, own[:, c])
         at += len(part)
     return box[1:]
 
