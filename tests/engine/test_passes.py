@@ -1,0 +1,50 @@
+"""A block computed for one task alone runs inside that task; the result does not change."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+import zarr
+from dask.callbacks import Callback
+from skimage import filters, measure
+
+import pipeline
+
+
+@pytest.mark.parametrize("chunks", [(16, 16, 16), (20, 24, 11)])
+def test_single_use_blocks_run_inside_their_users_task(tmp_path, chunks):
+    rng = np.random.default_rng(4)
+    image = rng.normal(100, 30, (40, 48, 33)).clip(0, 255).astype(np.uint8)
+    src = tmp_path / "in.zarr"
+    zarr.create_array(str(src), data=image, chunks=(20, 16, 11))
+    cfg = {
+        "input": {"path": str(src), "chunks": list(chunks)},
+        "steps": {
+            "smooth": {"op": "gaussian", "sigma": 1.0},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "objects": {"op": "label", "connectivity": 1},
+        },
+        "output": {"path": str(tmp_path / "out"), "labels": "objects"},
+        # nothing kept: each pass computes the Gaussian of every block again
+        "engine": {"scratch_budget": "0"},
+    }
+    ran = collections.Counter()
+
+    def seen(key, dsk, state):
+        if isinstance(key, tuple):
+            ran[key[0]] += 1
+
+    with Callback(pretask=seen):
+        res = pipeline.run(cfg)
+    blocks = res.summary["blocks"]
+    # The partial minimum / histogram tasks computed the Gaussian themselves, and the
+    # summaries labelled their blocks themselves: no task of its own for either.
+    assert ran["part-mask-1"] == ran["part-mask-2"] == ran["summary-objects"] == blocks
+    assert not [name for name in ran if name.startswith(("blk-", "grown-"))]
+    assert ran["local-objects"] == blocks  # the write pass loading the kept local labels
+    smooth = filters.gaussian(image, sigma=1.0)
+    want = measure.label(smooth > filters.threshold_otsu(smooth), connectivity=1)
+    got = zarr.open_array(str(res.labels_path / "0"), mode="r")[...]
+    np.testing.assert_array_equal(got, want)
