@@ -69,3 +69,27 @@ def image_and_table_bytes(out: Path, table: str) -> dict[str, bytes]:
     files = folder_bytes(out / "image.ome.zarr")
     files[table] = (out / table).read_bytes()
     return files
+
+
+def otsu_objects_config(source: Path, out: Path, chunks, engine: dict | None = None) -> dict:
+    """The config of Gaussian σ 1, global Otsu and labelling (connectivity 1) on ``source``."""
+    cfg = {
+        "input": {"path": str(source), "chunks": list(chunks)},
+        "steps": {
+            "smooth": {"op": "gaussian", "sigma": 1.0},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "objects": {"op": "label", "connectivity": 1},
+        },
+        "output": {"path": str(out), "labels": "objects"},
+    }
+    if engine is not None:
+        cfg["engine"] = engine
+    return cfg
+
+
+def otsu_objects(image: np.ndarray) -> np.ndarray:
+    """scikit-image's labels for :func:`otsu_objects_config` on the whole image."""
+    from skimage import filters, measure
+
+    smooth = filters.gaussian(image, sigma=1.0)
+    return measure.label(smooth > filters.threshold_otsu(smooth), connectivity=1)

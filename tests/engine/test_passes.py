@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import zarr
 from dask.callbacks import Callback
-from skimage import filters, measure
 
 import pipeline
+from tests.conftest import otsu_objects, otsu_objects_config
 
 
 @pytest.mark.parametrize("chunks", [(16, 16, 16), (20, 24, 11)])
@@ -19,17 +19,8 @@ def test_single_use_blocks_run_inside_their_users_task(tmp_path, chunks):
     image = rng.normal(100, 30, (40, 48, 33)).clip(0, 255).astype(np.uint8)
     src = tmp_path / "in.zarr"
     zarr.create_array(str(src), data=image, chunks=(20, 16, 11))
-    cfg = {
-        "input": {"path": str(src), "chunks": list(chunks)},
-        "steps": {
-            "smooth": {"op": "gaussian", "sigma": 1.0},
-            "mask": {"op": "threshold", "method": "otsu"},
-            "objects": {"op": "label", "connectivity": 1},
-        },
-        "output": {"path": str(tmp_path / "out"), "labels": "objects"},
-        # nothing kept: each pass computes the Gaussian of every block again
-        "engine": {"scratch_budget": "0"},
-    }
+    # nothing kept: each pass computes the Gaussian of every block again
+    cfg = otsu_objects_config(src, tmp_path / "out", chunks, {"scratch_budget": "0"})
     ran = collections.Counter()
 
     def seen(key, dsk, state):
@@ -44,7 +35,5 @@ def test_single_use_blocks_run_inside_their_users_task(tmp_path, chunks):
     assert ran["part-mask-1"] == ran["part-mask-2"] == ran["summary-objects"] == blocks
     assert not [name for name in ran if name.startswith(("blk-", "grown-"))]
     assert ran["local-objects"] == blocks  # the write pass loading the kept local labels
-    smooth = filters.gaussian(image, sigma=1.0)
-    want = measure.label(smooth > filters.threshold_otsu(smooth), connectivity=1)
     got = zarr.open_array(str(res.labels_path / "0"), mode="r")[...]
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, otsu_objects(image))

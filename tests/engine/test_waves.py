@@ -11,10 +11,10 @@ import pytest
 import zarr
 from dask._task_spec import DataNode
 from scipy import ndimage as ndi
-from skimage import filters, measure
 
 import pipeline
 from pipeline.engine.waves import _block_order, _dependencies, compute_in_waves
+from tests.conftest import otsu_objects, otsu_objects_config
 
 
 class Counted:
@@ -135,17 +135,7 @@ def test_runs_in_waves_equal_one_graph_and_scikit_image(blobs, tmp_path, chunks)
     zarr.create_array(str(src), data=blobs, chunks=(14, 22, 18))
 
     def run(out, waves):
-        cfg = {
-            "input": {"path": str(src), "chunks": list(chunks)},
-            "steps": {
-                "smooth": {"op": "gaussian", "sigma": 1.0},
-                "mask": {"op": "threshold", "method": "otsu"},
-                "objects": {"op": "label", "connectivity": 1},
-            },
-            "output": {"path": str(out), "labels": "objects"},
-            "engine": {"wave_tasks": waves},
-        }
-        res = pipeline.run(cfg)
+        res = pipeline.run(otsu_objects_config(src, out, chunks, {"wave_tasks": waves}))
         return res.count, zarr.open_array(str(res.labels_path / "0"), mode="r")[...]
 
     count, labels = run(tmp_path / "whole", 1_000_000)
@@ -153,6 +143,4 @@ def test_runs_in_waves_equal_one_graph_and_scikit_image(blobs, tmp_path, chunks)
         c, lab = run(tmp_path / f"waves{waves}", waves)
         assert c == count
         np.testing.assert_array_equal(lab, labels)
-    smooth = filters.gaussian(blobs, sigma=1.0)
-    want = measure.label(smooth > filters.threshold_otsu(smooth), connectivity=1)
-    np.testing.assert_array_equal(labels, want)
+    np.testing.assert_array_equal(labels, otsu_objects(blobs))
