@@ -22,7 +22,16 @@ from pipeline.graph.dag import Node
 class Passes:
     """Passes over all blocks that resolve global ops, labellings and filters."""
 
-    def reduce(self, node: Node, func: Callable, combine, halo, n_inputs: int, label: str):
+    def reduce(
+        self,
+        node: Node,
+        func: Callable,
+        combine,
+        halo,
+        n_inputs: int,
+        label: str,
+        stand_in=None,
+    ):
         """One reduction pass of global op ``node`` (see :class:`InputStats`)."""
         self.reset_graph()
         inputs = node.inputs[:n_inputs]
@@ -30,6 +39,14 @@ class Passes:
         # A computed input is kept in scratch by its first pass, when it fits the
         # scratch budget; later passes read it (or compute it again).
         keep = {i: not grown and not self._is_producer(i) and self._fits_scratch(i) for i in inputs}
+        # A stand-in for the input is kept when it fits; the op's own blocks are then
+        # made from it, and the input is not read or computed again for them.
+        stand_in_name = None
+        if stand_in is not None and not grown and n_inputs == 1:
+            name = "standin-" + node.name
+            voxels = int(np.prod(self.plan.shape))
+            if self.scratch.reserve(name, voxels * np.dtype(stand_in.dtype).itemsize):
+                stand_in_name = name
         self._passes[node.name] = n = self._passes.get(node.name, 0) + 1
         parts = {}
         for idx in self.plan.indices():
@@ -43,12 +60,19 @@ class Passes:
             if len(set(keys)) == len(keys):
                 keys = [self.inlined(k) for k in keys]
             pk = (f"part-{node.name}-{n}", *idx)
-            self._dsk[pk] = (tasks.partial_result, func, box, core, *keys)
+            if stand_in is None:
+                self._dsk[pk] = (tasks.partial_result, func, box, core, *keys)
+            else:
+                path = self.scratch.path(stand_in_name, idx) if stand_in_name else None
+                self._dsk[pk] = (tasks.partial_and_stand_in, func, box, core, path, *keys)
             parts[idx] = pk
         self.checkpoint(parts, label)
         total = tree_reduce(self._dsk, list(parts.values()), f"reduce-{node.name}-{n}", combine)
         out = self.compute([total], label)[0]
         self._kept.update(i for i, k in keep.items() if k)
+        if stand_in_name is not None:
+            self._kept.add(stand_in_name)
+            self._stand_ins[node.name] = (stand_in_name, stand_in)
         self.reset_graph()
         return out
 

@@ -34,6 +34,7 @@ class InputStats:
         halo: tuple[int, ...] | None = None,
         name: str = "statistics",
         n_inputs: int = 1,
+        stand_in=None,
     ) -> object:
         """Merge ``func(*blocks, box, core)`` over all blocks.
 
@@ -50,9 +51,13 @@ class InputStats:
             Names the pass in progress output and timings.
         n_inputs : int
             How many of the op's inputs ``func`` gets.
+        stand_in : optional
+            ``func`` gives (partial result, the block's stand-in); see
+            :meth:`pipeline.ops.registry.Stats.reduce`.
         """
         label = f"{name} {self._node.name}"
-        return self._engine.reduce(self._node, func, combine, halo, n_inputs, label)
+        engine = self._engine
+        return engine.reduce(self._node, func, combine, halo, n_inputs, label, stand_in)
 
 
 def tree_reduce(

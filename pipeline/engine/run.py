@@ -50,6 +50,9 @@ class Engine(Passes, LastPass):
     # Nodes whose blocks an earlier pass kept in scratch; those the current graph reads.
     _kept: set[str] = field(default_factory=set)
     _kept_local: set[str] = field(default_factory=set)  # labelling nodes' local labels
+    # Global ops whose input's stand-in a reduction pass kept: its name in _kept, and
+    # what it is (see pipeline.ops.registry.Stats.reduce).
+    _stand_ins: dict[str, tuple[str, object]] = field(default_factory=dict)
     _loaded: set[str] = field(default_factory=set)
     _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
     _halo_reads: dict[tuple, int] = field(default_factory=dict)  # tasks reading each halo key
@@ -76,7 +79,19 @@ class Engine(Passes, LastPass):
     def _step_of(self, name: str) -> Step | None:
         if name in self._kept:
             return None
-        return self._op_step(name)
+        return self._from_stand_in(name) or self._op_step(name)
+
+    def _from_stand_in(self, name: str) -> Step | None:
+        """Global op ``name`` computed from its input's kept stand-in, where its resolved
+        argument allows (a threshold at a bin centre, from the histogram bin codes)."""
+        kept = self._stand_ins.get(name)
+        if kept is None or kept[0] not in self._kept or name not in self.resolved:
+            return None
+        found = kept[1].decoder(self.resolved[name])
+        if found is None:
+            return None
+        func, arg = found
+        return Step(name, func, arg, (kept[0],), (0,) * self.ndim)
 
     def _op_step(self, name: str) -> Step | None:
         node = self.dag.nodes[name]
@@ -158,15 +173,16 @@ class Engine(Passes, LastPass):
     def _whole_in_halo(self, name: str) -> bool:
         # Reading a source block (decoding its chunk) costs more than writing it to the
         # slab file and reading it back; a kept block or a relabel costs less.
-        return self.dag.nodes[name].kind == "source" and name not in self._kept
+        node = self.dag.nodes.get(name)  # None: a stand-in, kept in scratch
+        return node is not None and node.kind == "source" and name not in self._kept
 
     def producer_task(self, name: str, index) -> tuple:
         """The task (not yet a key) giving producer ``name`` on block ``index``."""
         box = self.plan.box(index)
-        node = self.dag.nodes[name]
         if name in self._kept:
             self._loaded.add(name)
             return (tasks.load_block, self.scratch.path(name, index))
+        node = self.dag.nodes[name]
         if node.kind == "source":
             return (tasks.read_block, self.source, box)
         if node.kind == "tiled" and not getattr(node.params, "instances", False):
@@ -373,6 +389,7 @@ class Engine(Passes, LastPass):
             self.scratch.remove()
         self._kept.clear()
         self._kept_local.clear()
+        self._stand_ins.clear()
 
     def reset_graph(self) -> None:
         """Forget the tasks of the previous pass (keeps results held on the client)."""

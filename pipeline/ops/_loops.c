@@ -32,6 +32,77 @@ uniform_counts(const double *values, Py_ssize_t size, const double *edges, int64
     }
 }
 
+/* Each value's bin (found as above, then moved until edges[bin] <= v < edges[bin + 1],
+ * the last bin closed) and its side of the bin's centre: 2 * bin + (v > centres[bin]).
+ * Values above the range get ABOVE; below it, and NaN, OUTSIDE. */
+#define ABOVE 0xFFFE
+#define OUTSIDE 0xFFFF
+
+WIDE static void
+uniform_codes(const double *values, Py_ssize_t size, const double *edges, const double *centres,
+              uint16_t *codes, int64_t *counts, Py_ssize_t n)
+{
+    double first = edges[0], last = edges[n], denom = last - first;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        double v = values[i];
+        if (!(v >= first && v <= last)) {
+            codes[i] = v > last ? ABOVE : OUTSIDE;
+            continue;
+        }
+        Py_ssize_t idx = (Py_ssize_t)(((v - first) / denom) * (double)n);
+        if (idx == n)
+            idx -= 1;
+        while (idx > 0 && v < edges[idx])
+            idx -= 1;
+        while (idx < n - 1 && v >= edges[idx + 1])
+            idx += 1;
+        codes[i] = (uint16_t)(2 * idx + (v > centres[idx]));
+        counts[idx] += 1;
+    }
+}
+
+static PyObject *
+py_uniform_codes(PyObject *self, PyObject *args)
+{
+    PyObject *o_values, *o_edges, *o_centres, *o_codes, *o_counts;
+    if (!PyArg_ParseTuple(args, "OOOOO", &o_values, &o_edges, &o_centres, &o_codes, &o_counts))
+        return NULL;
+    Py_buffer values, edges, centres, codes, counts;
+    PyObject *result = NULL;
+    if (get_typed(o_values, &values, 1, 0, K_F64, "values") < 0)
+        return NULL;
+    if (get_typed(o_edges, &edges, 1, 0, K_F64, "edges") < 0)
+        goto fail_values;
+    if (get_typed(o_centres, &centres, 1, 0, K_F64, "centres") < 0)
+        goto fail_edges;
+    if (get_typed(o_codes, &codes, 1, 1, K_U16, "codes") < 0)
+        goto fail_centres;
+    if (get_typed(o_counts, &counts, 1, 1, K_I64, "counts") < 0)
+        goto fail_codes;
+    Py_ssize_t n = centres.shape[0];
+    if (n < 1 || 2 * n > ABOVE || edges.shape[0] != n + 1 || counts.shape[0] != n)
+        PyErr_SetString(PyExc_ValueError, "needs n centres and counts, n + 1 edges, 2n <= 65534");
+    else if (codes.shape[0] != values.shape[0])
+        PyErr_SetString(PyExc_ValueError, "codes and values differ in size");
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        uniform_codes(values.buf, values.shape[0], edges.buf, centres.buf, codes.buf, counts.buf,
+                      n);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&counts);
+fail_codes:
+    PyBuffer_Release(&codes);
+fail_centres:
+    PyBuffer_Release(&centres);
+fail_edges:
+    PyBuffer_Release(&edges);
+fail_values:
+    PyBuffer_Release(&values);
+    return result;
+}
+
 static PyObject *
 py_uniform_counts(PyObject *self, PyObject *args)
 {
@@ -69,6 +140,9 @@ static PyMethodDef methods[] = {
      "separable_3d(image, wz, wy, wx, out): the Gaussian of a padded 3D image into out."},
     {"uniform_counts", py_uniform_counts, METH_VARARGS,
      "uniform_counts(values, edges, counts): numpy.histogram's equal-bin counts, added."},
+    {"uniform_codes", py_uniform_codes, METH_VARARGS,
+     "uniform_codes(values, edges, centres, codes, counts): 2 * bin + (value > bin centre),"
+     " and the counts per bin added."},
     {"label_extents", py_label_extents, METH_VARARGS,
      "label_extents(labels, sizes, first, box): size, first voxel and box per label."},
     {"apply_table", py_apply_table, METH_VARARGS,

@@ -72,7 +72,9 @@ get_typed(PyObject *obj, Py_buffer *view, int ndim, int writable, kind_t kind, c
     if (get_buffer(obj, view, ndim, writable, name) < 0)
         return -1;
     if (kind_of(view) != kind) {
-        PyErr_Format(PyExc_TypeError, "%s: expected %s", name, kind == K_F64 ? "float64" : "int64");
+        static const char *names[] = {"uint8", "int8", "uint16", "int16", "uint32",
+                                      "int32", "uint64", "int64", "float32", "float64"};
+        PyErr_Format(PyExc_TypeError, "%s: expected %s", name, names[kind]);
         PyBuffer_Release(view);
         return -1;
     }

@@ -137,6 +137,40 @@ def histogram_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray | None
     return counts
 
 
+ABOVE_CODE = 0xFFFE  # of a value above the last edge
+OUTSIDE_CODE = 0xFFFF  # of a value below the first edge, or NaN
+
+
+def histogram_codes(
+    values: np.ndarray, edges: np.ndarray, centres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's code ``2 * bin + (value > centres[bin])`` as uint16, in the shape of
+    ``values``, and the values per bin (int64); values above ``edges[-1]`` get
+    ``ABOVE_CODE``, those below ``edges[0]`` (and NaN) ``OUTSIDE_CODE``, and no bin.
+
+    A value's bin is the one with ``edges[bin] <= value < edges[bin + 1]`` (the last bin
+    closed): the bin ``numpy.histogram`` counts it in. Needs at most 32,767 bins.
+    """
+    n = centres.size
+    if edges.size != n + 1 or not 0 < 2 * n <= ABOVE_CODE:
+        raise ValueError(f"needs n centres, n + 1 edges and n < 32768, got {n} and {edges.size}")
+    if _loops is not None and values.dtype == edges.dtype == centres.dtype == np.float64:
+        codes = np.empty(values.shape, np.uint16)
+        counts = np.zeros(n, np.int64)
+        flat = np.ascontiguousarray(values).ravel()
+        _loops.uniform_codes(flat, edges, centres, codes.ravel(), counts)
+        return codes, counts
+    bins = np.searchsorted(edges, values, side="right") - 1
+    bins[values == edges[-1]] = n - 1
+    inside = (values >= edges[0]) & (values <= edges[-1])
+    bins[~inside] = 0
+    codes = (2 * bins + (values > centres[bins])).astype(np.uint16)
+    counts = np.bincount(bins[inside].ravel(), minlength=n).astype(np.int64)
+    codes[~inside] = OUTSIDE_CODE
+    codes[values > edges[-1]] = ABOVE_CODE
+    return codes, counts
+
+
 def apply_table(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """``table[labels]`` for a 1-D uint32/uint64 table and unsigned labels (numpy for the
     rest). A label outside the table raises IndexError, as numpy does."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import numpy as np
 
-from pipeline.ops.compiled import histogram_counts
+from pipeline.ops.compiled import ABOVE_CODE, OUTSIDE_CODE, histogram_codes, histogram_counts
 from pipeline.ops.registry import Stats
 
 # Values gathered in one pass to settle an order statistic; wider intervals are split.
@@ -57,6 +58,60 @@ def bin_edges(lo, hi, nbins: int, dtype: np.dtype) -> np.ndarray:
     """Bin edges as ``numpy.histogram`` makes them for an image of ``dtype`` over lo..hi."""
     edge_type = np.result_type(np.asarray(lo, dtype), np.asarray(hi, dtype), dtype)
     return np.linspace(lo, hi, nbins + 1, endpoint=True, dtype=edge_type)
+
+
+@dataclass(frozen=True, eq=False)
+class BinCodes:
+    """Each voxel's histogram bin and side of its bin's centre: ``2 * bin + (v > centre)``.
+
+    For a threshold at a bin centre, ``t = centres[k]`` (what Otsu, Yen, isodata and
+    triangle give), the mask ``image > t`` is ``code >= 2k + 1``: a voxel of a higher bin
+    lies at or above ``edges[k + 1]``, past the centre; one of a lower bin below
+    ``edges[k]``; for bin ``k`` the low bit says. So the pass that histograms a float64
+    image can keep these codes (uint16, a quarter of the image) for the pass that
+    thresholds it, which then need not compute the image again. (A
+    :class:`pipeline.ops.registry.StandIn`.)
+    """
+
+    edges: np.ndarray
+    centres: np.ndarray
+    dtype: ClassVar[np.dtype] = np.dtype(np.uint16)
+
+    @classmethod
+    def over(cls, edges: np.ndarray) -> BinCodes | None:
+        """Codes over float64 ``edges``; None for too many bins, or bins so narrow that a
+        centre might not lie inside its bin in floating point or ``numpy.histogram``'s
+        bin estimate be off by more than the one bin it corrects (not within 2^20 ulps
+        of the edges' magnitude)."""
+        centres = (edges[:-1] + edges[1:]) / 2.0
+        if edges.dtype != np.float64 or 2 * centres.size > ABOVE_CODE:
+            return None
+        ulp = np.spacing(max(abs(edges[0]), abs(edges[-1])))
+        if not (np.isfinite(ulp) and np.min(np.diff(edges)) > 2.0**20 * ulp):
+            return None
+        if not (np.all(edges[:-1] <= centres) and np.all(centres < edges[1:])):
+            return None
+        return cls(edges, centres)
+
+    def counts_and_codes(self, block: np.ndarray, box=None, core=None) -> tuple:
+        """The block's histogram (as :func:`float_histogram`) and its codes."""
+        codes, counts = histogram_codes(block, self.edges, self.centres)
+        return counts, codes
+
+    def decoder(self, t) -> tuple | None:
+        """``(above_code, first)`` giving ``image > t`` from the codes, when ``t`` is one
+        of the centres; None otherwise."""
+        if np.ndim(t) != 0:
+            return None
+        k = int(np.searchsorted(self.centres, t))
+        if k >= self.centres.size or self.centres[k] != t:
+            return None
+        return above_code, 2 * k + 1
+
+
+def above_code(codes: np.ndarray, first: int) -> np.ndarray:
+    """Mask of codes from ``first`` up (values above the range in, below it and NaN out)."""
+    return (codes >= first) & (codes != OUTSIDE_CODE)
 
 
 @dataclass(frozen=True)
@@ -107,11 +162,12 @@ def value_range(stats: Stats, values=None, halo=None) -> tuple:
     return out
 
 
-def global_histogram(stats: Stats, nbins: int = 256) -> Histogram:
+def global_histogram(stats: Stats, nbins: int = 256, codes: bool = False) -> Histogram:
     """The input's histogram, equal to ``skimage.exposure.histogram`` of the whole image.
 
     Integer images of up to 16 bits take one pass (counts over the dtype's range);
-    others first find the range.
+    others first find the range. With ``codes``, the pass that histograms a float64
+    image offers the engine its :class:`BinCodes` to keep.
     """
     dtype = stats.dtype
     if dtype.kind == "b":
@@ -128,8 +184,13 @@ def global_histogram(stats: Stats, nbins: int = 256) -> Histogram:
     lo, hi = value_range(stats)
     if lo == hi:
         return Histogram(np.array([np.prod(stats.shape)]), np.array([lo]), False, lo, hi)
-    total = stats.reduce(partial(float_histogram, lo=lo, hi=hi, nbins=nbins), name="histogram")
     edges = bin_edges(lo, hi, nbins, dtype)
+    coded = BinCodes.over(edges) if codes else None
+    if coded is not None:
+        total = stats.reduce(coded.counts_and_codes, name="histogram", stand_in=coded)
+    else:
+        func = partial(float_histogram, lo=lo, hi=hi, nbins=nbins)
+        total = stats.reduce(func, name="histogram")
     return Histogram(total, (edges[:-1] + edges[1:]) / 2.0, False, lo, hi)
 
 

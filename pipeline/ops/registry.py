@@ -143,6 +143,7 @@ class Stats(Protocol):
         halo: tuple[int, ...] | None = None,
         name: str = "statistics",
         n_inputs: int = 1,
+        stand_in: StandIn | None = None,
     ) -> object:
         """``combine`` of ``func(*blocks, box, core)`` over every block of the input.
 
@@ -150,7 +151,24 @@ class Stats(Protocol):
         ``halo``, clipped to the volume), ``core`` the block's own box.
         ``combine(a, b)`` merges two partial results (default: ``a + b``); partials
         that are None are skipped. ``name`` names the pass in progress and timings.
+
+        With ``stand_in`` (one input, no halo), ``func`` gives a pair: the partial result
+        and the block's stand-in, an array of ``stand_in.dtype`` in the block's shape.
+        The engine may keep the stand-ins in scratch and, once the op is resolved to an
+        argument ``stand_in.decoder`` accepts, make the op's blocks from them instead
+        of computing its input again.
         """
+        ...
+
+
+class StandIn(Protocol):
+    """What a reduction pass may keep of an op's input block instead of the block."""
+
+    dtype: np.dtype
+
+    def decoder(self, arg: object) -> tuple[Callable, object] | None:
+        """``(func, farg)`` such that ``func(stand_in, farg)`` equals the op's block
+        function on the block for the resolved argument ``arg``; None where it cannot."""
         ...
 
 

@@ -20,6 +20,7 @@ from pipeline.ops.histogram import Histogram, global_histogram, value_range
 from pipeline.ops.registry import OpInfo, Stats, register
 
 Method = Literal["otsu", "li", "yen", "triangle", "isodata", "mean", "multi_otsu"]
+CENTRE_METHODS = ("otsu", "yen", "isodata", "triangle")  # their threshold is a bin centre
 
 
 class ThresholdParams(BaseModel):
@@ -179,7 +180,9 @@ def resolve_threshold(params: ThresholdParams, stats: Stats):
         return threshold_mean(stats)
     if method == "li" and stats.dtype.kind == "f":
         return li_float(stats, params.tolerance)
-    h = global_histogram(stats, params.nbins)
+    # These methods answer with a bin centre, which the histogram's bin codes can
+    # threshold without the image (see BinCodes).
+    h = global_histogram(stats, params.nbins, codes=method in CENTRE_METHODS)
     if h.flat and method != "multi_otsu":
         return h.vmin  # skimage returns the single value of a flat image
     if method == "otsu":

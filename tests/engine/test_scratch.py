@@ -68,11 +68,11 @@ def test_later_passes_read_kept_blocks(tmp_path):
     image = ndi.gaussian_filter(rng.random((20, 24, 22)), 2)
     engine = _pipeline_engine(image, (7, 9, 8), tmp_path / "scratch")
     engine.resolve(["objects"])
-    # The smoothed image and the local labels were kept, one file per block each;
-    # the halo slabs of the first pass are gone.
+    # The smoothed image, its histogram bin codes and the local labels were kept, one
+    # file per block each; the halo slabs of the first pass are gone.
     engine.scratch.wait()
     files = list((tmp_path / "scratch").rglob("*.blk"))
-    assert len(files) == 2 * engine.plan.nblocks
+    assert len(files) == 3 * engine.plan.nblocks
     engine.reset_graph()
     engine.block_keys("objects")
     funcs = set()
@@ -100,18 +100,20 @@ def test_later_passes_read_kept_blocks(tmp_path):
     assert not (tmp_path / "scratch").exists()
 
 
-@pytest.mark.parametrize("room", [0, 1])
-def test_images_past_the_budget_are_computed_again(tmp_path, room):
-    """The Gaussian is kept when all of it fits the budget, else computed in each pass."""
+@pytest.mark.parametrize(("budget", "reads"), [(8, 1), (8 - 1e-6, 2), (2 - 1e-6, 3)])
+def test_images_past_the_budget_are_computed_again(tmp_path, budget, reads):
+    """The Gaussian is kept when all of it fits the budget; else its histogram bin codes
+    (2 bytes a voxel), which the labelling pass thresholds; else it is computed in each
+    pass. ``budget`` is in bytes per voxel."""
     image = ndi.gaussian_filter(np.random.default_rng(6).random((20, 24, 22)), 1.5)
-    gaussian_bytes = image.size * 8
-    engine = _pipeline_engine(image, (7, 9, 8), tmp_path / "s", gaussian_bytes - 1 + room)
+    engine = _pipeline_engine(image, (7, 9, 8), tmp_path / "s", int(budget * image.size))
     engine.source = source = CountingSource(image)
     got = engine.to_numpy("objects")
     smooth = ndi.gaussian_filter(image, 1.0, mode="nearest", truncate=4.0)
     np.testing.assert_array_equal(got, label(smooth > threshold_otsu(smooth), connectivity=1))
-    # Kept: each block read once; not kept: read again by the histogram and label passes.
-    assert set(source.reads.values()) == ({1} if room else {3})
+    # Each block read once (the Gaussian kept), twice (by the range and histogram
+    # passes: the codes kept) or three times (by the labelling pass too).
+    assert set(source.reads.values()) == {reads}
 
 
 def test_budget_reservations(tmp_path):

@@ -13,6 +13,7 @@ from pipeline.ops.compiled import (
     apply_table,
     gaussian_float64,
     gaussian_weights,
+    histogram_codes,
     histogram_counts,
     label_extents,
 )
@@ -162,6 +163,45 @@ def test_histogram_any_range(lo, width, nbins, seed):
         assert histogram_counts(values, edges) is None
         return
     np.testing.assert_array_equal(histogram_counts(values, edges), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lo=st.floats(-1e6, 1e6),
+    width=st.floats(1e-9, 1e6),
+    nbins=st.integers(1, 300),
+    seed=st.integers(0, 2**16),
+)
+def test_histogram_codes_equal_numpys(lo, width, nbins, seed):
+    """The compiled codes equal the numpy ones: each value's bin is the one whose edges
+    hold it, and its low bit says whether the value is past the bin's centre."""
+    hi = lo + width
+    if not hi > lo:
+        return
+    rng = np.random.default_rng(seed)
+    edges = _edges(np.float64(lo), np.float64(hi), nbins)
+    if not np.all(edges[:-1] < edges[1:]):
+        return  # bins of no width: numpy refuses them
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    marks = np.concatenate([edges, centres])
+    values = np.concatenate(
+        [rng.uniform(lo - width / 4, hi + width / 4, 2000), marks, np.nextafter(marks, np.inf)]
+    )
+    got, counts = histogram_codes(values, edges, centres)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(compiled, "_loops", None)
+        numpy_codes, numpy_counts = histogram_codes(values, edges, centres)
+    np.testing.assert_array_equal(numpy_codes, got)
+    np.testing.assert_array_equal(numpy_counts, counts)
+    np.testing.assert_array_equal(counts, np.bincount(got[got < 0xFFFE] >> 1, minlength=nbins))
+    inside = (values >= lo) & (values <= edges[-1])
+    assert (got[values > edges[-1]] == compiled.ABOVE_CODE).all()
+    assert (got[values < lo] == compiled.OUTSIDE_CODE).all()
+    bins = got[inside] >> 1
+    v = values[inside]
+    assert (edges[bins] <= v).all()
+    assert ((v < edges[bins + 1]) | ((bins == nbins - 1) & (v == edges[-1]))).all()
+    np.testing.assert_array_equal(got[inside] & 1, v > centres[bins])
 
 
 def test_histogram_leaves_other_cases_to_numpy():
