@@ -162,6 +162,41 @@ def test_resume_keeps_what_the_killed_run_kept(project, clean, capsys):
     assert _outputs(out) == clean
 
 
+@pytest.mark.parametrize("moment", ["histogram pass", "block labelling"])
+def test_resume_reads_the_bin_codes_the_killed_run_kept(project, clean, moment, capsys):
+    """With room for the histogram's bin codes (2 bytes a voxel) but not the Gaussian
+    (8), the killed run kept the codes of the blocks it histogrammed; the rerun reads
+    them back for those blocks, which it does not histogram again."""
+    name = "killed-codes-" + moment.replace(" ", "-")
+    cfg = _config(project, name, scratch_budget="8MB")
+    out = project / name
+    when = {
+        "histogram pass": _midway(lambda i, label: label.startswith("histogram")),
+        "block labelling": MOMENTS["block labelling"],
+    }[moment]
+    _run_and_kill(cfg, out / ".journal", when)
+    before = {folder: done for folder, _, done, _ in _passes(out / ".journal")}
+    histogram = next(f for f in before if "histogram" in f)
+    # One folder of scratch holds the codes: uint16 below 2 × 256 bins, one file per
+    # block histogrammed; no float64 Gaussian is kept.
+    blocks = {p: scratch.load(str(p)) for p in (out / ".scratch").rglob("*.blk")}
+    assert all(b.dtype != np.float64 for b in blocks.values())
+    folders: dict = {}
+    for path, block in blocks.items():
+        folders.setdefault(path.parent, []).append(block)
+    coded = [
+        len(got)
+        for got in folders.values()
+        if all(b.dtype == np.uint16 and b.max() < 512 for b in got)
+    ]
+    assert any(n >= before[histogram] > 0 for n in coded), (coded, before)
+    assert main(["run", str(cfg)]) == 0
+    capsys.readouterr()
+    assert _outputs(out) == clean
+    resumed = json.loads((out / "summary.json").read_text())["resumed_blocks"]
+    assert resumed.get(histogram) == before[histogram]
+
+
 def test_changed_config_does_not_resume(project, clean, capsys):
     cfg = _config(project, "changed")
     out = project / "changed"
