@@ -5,7 +5,8 @@
  * order, so results are equal bit for bit. Build flags keep it so: no contraction of a
  * multiply and an add into one fused instruction (-ffp-contract=off, set in setup.py).
  * The loops release the GIL. The Gaussian is in _loops_gaussian.c, the label loops in
- * _loops_labels.c, buffer checks in _loops_buffers.c; the histogram and the module here.
+ * _loops_labels.c, buffer checks in _loops_buffers.c; the histogram (counts, and bin codes)
+ * and the module here.
  */
 #include "_loops.h"
 

@@ -7,7 +7,9 @@ the cache. Equality with the library functions is what the tests check, over sha
 sigmas, modes and dtypes; callers fall back to the library wherever a case is not
 covered here. A third loop gathers each local label's size, first voxel and box in
 one pass over a block, where numpy needs an index array and a scatter per quantity; a
-fourth applies a relabel table (``table[labels]``) without numpy's index conversion.
+fourth applies a relabel table (``table[labels]``) without numpy's index conversion; a
+fifth gives each value's histogram bin and side of the bin's centre with the counts
+(:func:`histogram_codes`; its numpy version is several passes).
 
 The loops are a C extension (``_loops*.c``, built at install and releasing the GIL).
 Where it could not be built, every function here answers through scipy and numpy.
