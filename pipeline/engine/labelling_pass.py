@@ -24,10 +24,17 @@ class Labelling:
     count: int
     sizes: np.ndarray
     offsets: np.ndarray  # start of each block's local labels in the list of all
-    final: np.ndarray  # object id of every local label
-    border: np.ndarray  # per object: touches the volume border
+    # The rest serve the filters and checks of later steps (None once released).
+    final: np.ndarray | None  # object id of every local label
+    border: np.ndarray | None  # per object: touches the volume border
     peaks: np.ndarray | None = None  # per object: largest input value, when asked for
     bbox: np.ndarray | None = None  # per object: start per axis, then stop per axis
+
+    def release_object_tables(self) -> None:
+        """Drop what only filters and checks of later steps read (the relabel tables,
+        count and sizes stay): the final pass, once built, needs no more of it, and at
+        10⁶ objects it is tens of MiB."""
+        self.final = self.border = self.peaks = self.bbox = None
 
 
 def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:

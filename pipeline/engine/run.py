@@ -399,7 +399,8 @@ class Engine(Passes, LastPass):
         self._halo_keys = {}
 
     def drop_unread(self) -> None:
-        """Delete, in the background, the kept blocks the current graph does not read.
+        """Delete, in the background, the kept blocks the current graph does not read,
+        and release the labellings' per-object tables.
 
         Call with the last pass built: what it does not read, nothing reads again.
         """
@@ -411,6 +412,8 @@ class Engine(Passes, LastPass):
                 self._kept_local.discard(name)
                 self.scratch.drop_later("local-" + name)
                 self.scratch.drop_later("values-" + name)
+        for lab in self.labellings.values():  # no filter or check runs after the last pass
+            lab.release_object_tables()
 
 
 @contextmanager

@@ -1,15 +1,21 @@
-"""What the client keeps per object after stitching: boxes and object ids, kept small."""
+"""What the client keeps per object after stitching: boxes and object ids, kept small,
+and released once the last pass is built."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from skimage import measure
+from skimage import measure, morphology
 
 import pipeline
 from pipeline.engine import labelling_pass, stitch, tasks
+from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.labelling_pass import _object_boxes
+from pipeline.engine.run import Engine
+from pipeline.graph.dag import build_dag
 from pipeline.ops.labelling import summarise_block
+from pipeline.ops.registry import all_ops
+from tests.conftest import ArraySource
 
 
 def _parts(rng, final, ndim, dtype):
@@ -43,8 +49,9 @@ def test_stitched_objects_have_small_ids_and_the_boxes_scikit_image_gives(tmp_pa
     kept = {}
     stitched = labelling_pass._stitched
 
-    def keep(*args, **kwargs):
+    def keep(*args, **kwargs):  # the tables as stitched (the last pass releases them)
         kept["lab"] = lab = stitched(*args, **kwargs)
+        kept["final"], kept["bbox"] = lab.final, lab.bbox
         return lab
 
     monkeypatch.setattr(labelling_pass, "_stitched", keep)
@@ -58,10 +65,10 @@ def test_stitched_objects_have_small_ids_and_the_boxes_scikit_image_gives(tmp_pa
     }
     res = pipeline.run(cfg)
     lab = kept["lab"]
-    assert lab.final.dtype == np.uint32 and lab.bbox.dtype == np.int32
+    assert kept["final"].dtype == np.uint32 and kept["bbox"].dtype == np.int32
     want = measure.regionprops(measure.label(mask, connectivity=1))
     assert res.count == len(want) == lab.count
-    np.testing.assert_array_equal(lab.bbox, [r.bbox for r in want])
+    np.testing.assert_array_equal(kept["bbox"], [r.bbox for r in want])
 
 
 def test_blocks_send_their_boxes_as_uint16_offsets_and_the_client_gets_the_same_boxes():
@@ -93,3 +100,39 @@ def test_a_block_summary_reaches_the_client_narrowed():
     np.testing.assert_array_equal(first, summary.first)
     np.testing.assert_array_equal(sizes, summary.sizes)
     np.testing.assert_array_equal(boxes.boxes(np.int64), summary.bbox)
+
+
+def test_object_tables_are_released_once_the_last_pass_is_built():
+    """A filter reads the object table of the labelling before it; the last pass needs
+    only the relabel tables, and the tables of every object go before it runs."""
+    rng = np.random.default_rng(12)
+    mask = rng.random((18, 22, 20)) < 0.3
+    ops = all_ops()
+    steps = {
+        "objects": ("label", ops["label"].params(connectivity=1), ("input",)),
+        "kept": (
+            "remove_small_objects",
+            ops["remove_small_objects"].params(min_size=4),
+            ("objects",),
+        ),
+    }
+    engine = Engine(
+        build_dag(steps, source_role="mask"),
+        ArraySource(mask),
+        BlockPlan.regular(mask.shape, (7, 8, 9)),
+        scheduler="sync",
+    )
+    engine.resolve(["kept"])
+    objects = engine.labellings["objects"]
+    assert objects.bbox is not None and objects.final is not None
+    blocks = engine.for_each_block("kept", lambda box, block: (box, block), "write")
+    for lab in engine.labellings.values():
+        assert lab.final is None and lab.border is None and lab.bbox is None
+        assert len(lab.luts) == engine.plan.nblocks and lab.sizes is not None
+    got = np.zeros(mask.shape, np.uint32)
+    for box, block in blocks:
+        got[tuple(slice(a, b) for a, b in box)] = block
+    labels = measure.label(mask, connectivity=1)
+    want = morphology.remove_small_objects(labels, max_size=3)
+    np.testing.assert_array_equal(got > 0, want > 0)
+    assert engine.labellings["kept"].count == len(np.unique(want)) - 1
