@@ -18,7 +18,16 @@ import heapq
 import itertools
 from collections.abc import Callable, Hashable
 
-from dask._task_spec import DataNode
+from dask._task_spec import (
+    DataNode,
+    Dict,
+    GraphNode,
+    List,
+    Task,
+    TaskRef,
+    Tuple,
+    convert_legacy_task,
+)
 from dask.core import get_dependencies
 
 
@@ -28,10 +37,10 @@ def compute_in_waves(get: Callable, dsk: dict, keys: list, ndim: int, size: int,
     A graph of at most ``size`` tasks goes to ``get`` whole. ``kwargs`` go to ``get``.
     """
     if len(dsk) <= size:  # small enough whatever culling leaves: no dependencies to trace
-        return list(get(dsk, keys, **kwargs))
+        return list(get(compact_graph(dsk), keys, **kwargs))
     deps = _dependencies(dsk, keys)
     if len(deps) <= size:
-        return list(get(dsk, keys, **kwargs))
+        return list(get(compact_graph(dsk), keys, **kwargs))
     waves = _cut(_block_order(deps, ndim), deps, size)
     wave_of = {k: w for w, wave in enumerate(waves) for k in wave}
     last_use: dict[Hashable, int] = {}
@@ -48,10 +57,56 @@ def compute_in_waves(get: Callable, dsk: dict, keys: list, ndim: int, size: int,
                 if d not in sub:
                     sub[d] = DataNode(d, held[d])
         wanted = [k for k in wave if k in targets or last_use.get(k, -1) > w]
-        held.update(zip(wanted, get(sub, wanted, **kwargs), strict=True))
+        held.update(zip(wanted, get(compact_graph(sub), wanted, **kwargs), strict=True))
         for k in [k for k in held if last_use.get(k, -1) <= w and k not in targets]:
             del held[k]
     return [held[k] for k in keys]
+
+
+def compact_graph(dsk: dict) -> dict:
+    """``dsk`` (tuple tasks) as Dask's task objects, each reference to another task a
+    ``TaskRef``.
+
+    Dask converts tuple tasks itself, but makes each reference an ``Alias`` with a set of
+    its own: a block's program task names the halo slabs of up to 27 blocks, and the
+    converted graph took 7.5 KiB per task where this takes 4.3 (``tracemalloc``, a pass
+    over 4,096 blocks). What runs is the same: a tuple whose first item is callable is a
+    task, a key (in ``dsk``) stands for its task's result, also inside lists and tuples.
+    """
+    keys = set(dsk)
+    out = {}
+    for k, t in dsk.items():
+        if isinstance(t, GraphNode):
+            out[k] = t
+        elif type(t) is tuple and t and callable(t[0]):
+            out[k] = _compact_task(k, t, keys)
+        else:  # a value, or another task's key standing for its result: as Dask does
+            node = convert_legacy_task(k, t, keys)
+            out[k] = node if isinstance(node, GraphNode) else DataNode(k, t)
+    return out
+
+
+def _compact_task(key, task: tuple, keys: set) -> Task:
+    # A dict argument is rebuilt as it is, as Dask's own conversion does.
+    args = (Dict(a) if type(a) is dict else _compact_arg(a, keys) for a in task[1:])
+    return Task(key, task[0], *args)
+
+
+def _compact_arg(arg, keys: set):
+    if isinstance(arg, (GraphNode, TaskRef)):
+        return arg
+    if type(arg) is tuple and arg and callable(arg[0]):  # a task inside a task
+        return _compact_task(None, arg, keys)
+    try:
+        if arg in keys:
+            return TaskRef(arg)
+    except TypeError:  # unhashable: not a key
+        pass
+    if type(arg) in (list, tuple):
+        items = [_compact_arg(a, keys) for a in arg]
+        if any(isinstance(a, (GraphNode, TaskRef)) for a in items):
+            return List(*items) if type(arg) is list else Tuple(*items)
+    return arg
 
 
 def _cut(order: list, deps: dict[Hashable, tuple], size: int) -> list[list]:
