@@ -2,7 +2,7 @@
 
 A pass has a few tasks per block. Handed to Dask whole, a pass over a large volume costs
 the scheduler memory and ordering time in proportion to the number of blocks (about
-20 KiB per block of a 3-D pass here, so gigabytes for a volume of hundreds of
+18 KiB per block of a 3-D pass here, so gigabytes for a volume of hundreds of
 gigabytes). Run in waves instead, the tasks are put in an order that follows the blocks
 (C order of their indices, each task as soon as what it needs is done) and handed to
 Dask about ``size`` tasks at a time. Results a later wave needs (halo file names,
