@@ -33,8 +33,8 @@ uniform_counts(const double *values, Py_ssize_t size, const double *edges, int64
     }
 }
 
-/* Each value's bin (found as above, then moved until edges[bin] <= v < edges[bin + 1],
- * the last bin closed) and its side of the bin's centre: 2 * bin + (v > centres[bin]).
+/* Each value's bin (estimated as above and kept to the bins, then moved until
+ * edges[bin] <= v < edges[bin + 1], the last bin closed) and its side of the bin's centre: 2 * bin + (v > centres[bin]).
  * Values above the range get ABOVE; below it, and NaN, OUTSIDE. */
 #define ABOVE 0xFFFE
 #define OUTSIDE 0xFFFF
@@ -51,8 +51,10 @@ uniform_codes(const double *values, Py_ssize_t size, const double *edges, const 
             continue;
         }
         Py_ssize_t idx = (Py_ssize_t)(((v - first) / denom) * (double)n);
-        if (idx == n)
-            idx -= 1;
+        if (idx > n - 1)
+            idx = n - 1;
+        if (idx < 0)
+            idx = 0;
         while (idx > 0 && v < edges[idx])
             idx -= 1;
         while (idx < n - 1 && v >= edges[idx + 1])

@@ -156,7 +156,8 @@ def histogram_codes(
     n = centres.size
     if edges.size != n + 1 or not 0 < 2 * n <= ABOVE_CODE:
         raise ValueError(f"needs n centres, n + 1 edges and n < 32768, got {n} and {edges.size}")
-    if _loops is not None and values.dtype == edges.dtype == centres.dtype == np.float64:
+    fast = _loops is not None and values.dtype == edges.dtype == centres.dtype == np.float64
+    if fast and np.isfinite(edges[0]) and np.isfinite(edges[-1]) and np.all(edges[:-1] < edges[1:]):
         codes = np.empty(values.shape, np.uint16)
         counts = np.zeros(n, np.int64)
         flat = np.ascontiguousarray(values).ravel()

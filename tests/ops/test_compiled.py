@@ -204,6 +204,13 @@ def test_histogram_codes_equal_numpys(lo, width, nbins, seed):
     np.testing.assert_array_equal(got[inside] & 1, v > centres[bins])
 
 
+def test_histogram_codes_of_bins_of_no_width_come_from_numpy():
+    edges, centres = np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0])
+    values = np.array([0.5, 1.0, 2.0, np.nan])
+    codes, counts = histogram_codes(values, edges, centres)
+    assert codes.tolist() == [0xFFFF, 2, 0xFFFE, 0xFFFF] and counts.tolist() == [0, 1]
+
+
 def test_histogram_leaves_other_cases_to_numpy():
     assert histogram_counts(np.zeros(3, np.float32), _edges(0.0, 1.0, 4)) is None
     assert histogram_counts(np.zeros(3), np.array([1.0, 1.0])) is None
