@@ -13,6 +13,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import dask
+import dask.threaded
+
 from pipeline.errors import DataError
 
 JOBQUEUE_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "lsf": "LSFCluster"}
@@ -112,3 +115,29 @@ def _client_get(client) -> Callable:
 
     get.on_cluster = True  # results stay on the workers (see Engine.compute)
     return get
+
+
+def on_cluster(get: Callable) -> bool:
+    """Whether ``get`` runs tasks on a Dask cluster (a distributed Client's get)."""
+    owner = getattr(get, "__self__", None)
+    return bool(getattr(get, "on_cluster", False)) or type(owner).__module__.startswith(
+        "distributed"
+    )
+
+
+def scheduler_get(scheduler) -> Callable:
+    """The ``get`` function for ``scheduler`` (a get function, a scheduler name or None).
+
+    A named local scheduler ("threads", "sync", ...) is looked up directly: asking Dask
+    imports distributed (about 0.3 s) only to find that the name wins over any Client.
+    Without a name, an active distributed Client wins; otherwise threads (the kernels
+    release the GIL). Without distributed imported there is no Client to look for.
+    """
+    if callable(scheduler):
+        return scheduler
+    name = scheduler if scheduler is not None else dask.config.get("scheduler", None)
+    if isinstance(name, str) and name.lower() in dask.base.named_schedulers:
+        return dask.base.named_schedulers[name.lower()]
+    if name is not None or "distributed" in sys.modules:
+        return dask.base.get_scheduler(scheduler=name) or dask.threaded.get
+    return dask.threaded.get

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.engine import tasks, tiles
 from pipeline.engine.blocks import BlockPlan, grow
+from pipeline.engine.cluster import on_cluster, scheduler_get
 from pipeline.engine.journal import Journal
 from pipeline.engine.labelling_pass import Labelling
 from pipeline.engine.last_pass import LastPass
@@ -340,7 +341,7 @@ class Engine(Passes, LastPass):
     def compute(self, keys: list, label: str):
         """Compute ``keys`` of the current graph with the configured scheduler."""
         t0 = time.perf_counter()
-        get = _scheduler_get(self.scheduler)
+        get = scheduler_get(self.scheduler)
         # In this process a halo file is deleted as soon as the tasks reading it are done
         # (keeping the scratch of a pass small); elsewhere, with the pass.
         here = get is dask.threaded.get or get is dask.local.get_sync
@@ -356,7 +357,7 @@ class Engine(Passes, LastPass):
         }
         # A pass goes to a Dask cluster whole: its scheduler keeps results on the workers,
         # where waves would send what one wave leaves the next through this process.
-        if _on_cluster(get):
+        if on_cluster(get):
             run = partial(get, dsk, keys)
         else:
             run = partial(compute_in_waves, get, dsk, keys, self.ndim, self.wave_tasks)
@@ -424,29 +425,3 @@ def tty_progress(label: str):
     sys.stderr.write(f"{label}\n")
     with ProgressBar(out=sys.stderr):
         yield
-
-
-def _on_cluster(get: Callable) -> bool:
-    """Whether ``get`` runs tasks on a Dask cluster (a distributed Client's get)."""
-    owner = getattr(get, "__self__", None)
-    return bool(getattr(get, "on_cluster", False)) or type(owner).__module__.startswith(
-        "distributed"
-    )
-
-
-def _scheduler_get(scheduler) -> Callable:
-    """The ``get`` function for ``scheduler`` (a get function, a scheduler name or None).
-
-    A named local scheduler ("threads", "sync", ...) is looked up directly: asking Dask
-    imports distributed (about 0.3 s) only to find that the name wins over any Client.
-    Without a name, an active distributed Client wins; otherwise threads (the kernels
-    release the GIL). Without distributed imported there is no Client to look for.
-    """
-    if callable(scheduler):
-        return scheduler
-    name = scheduler if scheduler is not None else dask.config.get("scheduler", None)
-    if isinstance(name, str) and name.lower() in dask.base.named_schedulers:
-        return dask.base.named_schedulers[name.lower()]
-    if name is not None or "distributed" in sys.modules:
-        return dask.base.get_scheduler(scheduler=name) or dask.threaded.get
-    return dask.threaded.get

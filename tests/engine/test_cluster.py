@@ -21,8 +21,7 @@ from scipy import ndimage as ndi
 
 import pipeline
 from pipeline.cli import main
-from pipeline.engine.cluster import _client_get
-from pipeline.engine.run import _on_cluster
+from pipeline.engine.cluster import _client_get, on_cluster
 from pipeline.errors import ConfigError
 from tests.conftest import image_and_table_bytes
 
@@ -138,8 +137,8 @@ def test_scheduler_and_workers_give_the_same_bytes(stack, tmp_path, cluster, cap
     with Client(cluster.address) as client:
         before = client.run(lambda dask_worker: dask_worker.state.executed_count)
         # Passes go to a cluster whole (its results stay on the workers), not in waves.
-        assert _on_cluster(client.get) and _on_cluster(_client_get(client))
-        assert not _on_cluster(dask.threaded.get)
+        assert on_cluster(client.get) and on_cluster(_client_get(client))
+        assert not on_cluster(dask.threaded.get)
     pipeline.run(spec)
     with Client(cluster.address) as client:
         after = client.run(lambda dask_worker: dask_worker.state.executed_count)
