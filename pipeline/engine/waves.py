@@ -97,15 +97,18 @@ def _compact_arg(arg, keys: set):
         return arg
     if type(arg) is tuple and arg and callable(arg[0]):  # a task inside a task
         return _compact_task(None, arg, keys)
-    try:
-        if arg in keys:
-            return TaskRef(arg)
-    except TypeError:  # unhashable: not a key
-        pass
+    if isinstance(arg, (int, float, str, tuple)):  # what may be a key, as for Dask
+        try:
+            if arg in keys:
+                return TaskRef(arg)
+        except TypeError:  # a tuple holding something unhashable: not a key
+            pass
     if type(arg) in (list, tuple):
         items = [_compact_arg(a, keys) for a in arg]
         if any(isinstance(a, (GraphNode, TaskRef)) for a in items):
             return List(*items) if type(arg) is list else Tuple(*items)
+    elif isinstance(arg, (list, tuple, set, frozenset)):  # named tuples, sets: as Dask does
+        return convert_legacy_task(None, arg, keys)
     return arg
 
 

@@ -165,6 +165,8 @@ def test_the_compact_graph_computes_what_dask_computes():
         "array": (np.sum, np.arange(4)),
         "value list": [("b", 0), "a"],
         "box": (operator.getitem, ((0, 2), (1, 3)), 1),
+        "set": (sorted, {"a", ("b", 0)}),
+        "named": (operator.attrgetter("start"), slice(1, 2)),
     }
     keys = list(dsk)
     want = dask.threaded.get(dsk, keys)
