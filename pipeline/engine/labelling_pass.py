@@ -136,16 +136,15 @@ def _lowest(dtype: np.dtype):
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start, dtype=None) -> np.ndarray:
+def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start) -> np.ndarray:
     """Reduce per-local-label values to objects 1..n with ``ufunc`` (e.g. max, or), in
-    ``dtype`` (default: the values' own).
+    the values' own dtype.
 
     ``parts`` holds each block's values, in the order of ``final``; they are reduced
     block by block (not concatenated: with 10⁶ objects that copy is tens of MiB).
     """
-    if dtype is None:
-        sized = [p for p in parts if p.size]
-        dtype = np.result_type(*sized) if sized else np.asarray(start).dtype
+    sized = [p for p in parts if p.size]
+    dtype = np.result_type(*sized) if sized else np.asarray(start).dtype
     tail = parts[0].shape[1:] if parts else ()
     out = np.full((n + 1, *tail), start, dtype=dtype)
     at = 0

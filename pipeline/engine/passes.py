@@ -60,11 +60,12 @@ class Passes:
             if len(set(keys)) == len(keys):
                 keys = [self.inlined(k) for k in keys]
             pk = (f"part-{node.name}-{n}", *idx)
-            if stand_in is None:
+            if stand_in_name is None:
                 self._dsk[pk] = (tasks.partial_result, func, box, core, *keys)
             else:
-                path = self.scratch.path(stand_in_name, idx) if stand_in_name else None
-                self._dsk[pk] = (tasks.partial_and_stand_in, func, box, core, path, *keys)
+                path = self.scratch.path(stand_in_name, idx)
+                make = stand_in.with_stand_in
+                self._dsk[pk] = (tasks.partial_and_stand_in, make, box, core, path, *keys)
             parts[idx] = pk
         self.checkpoint(parts, label)
         total = tree_reduce(self._dsk, list(parts.values()), f"reduce-{node.name}-{n}", combine)

@@ -52,7 +52,7 @@ class InputStats:
         n_inputs : int
             How many of the op's inputs ``func`` gets.
         stand_in : optional
-            ``func`` gives (partial result, the block's stand-in); see
+            What the pass may keep of each block in place of the input; see
             :meth:`pipeline.ops.registry.Stats.reduce`.
         """
         label = f"{name} {self._node.name}"

@@ -200,15 +200,14 @@ def partial_result(func, box: Box, core: Box, *blocks):
     return func(*blocks, box, core)
 
 
-def partial_and_stand_in(func, box: Box, core: Box, path: str | None, *blocks):
-    """A global op's partial result of one block, its stand-in kept at ``path`` (if any).
+def partial_and_stand_in(func, box: Box, core: Box, path: str, *blocks):
+    """A global op's partial result of one block, its stand-in kept at ``path``.
 
     ``func`` gives the pair (partial result, stand-in); see
     :meth:`pipeline.ops.registry.Stats.reduce`.
     """
     part, stand_in = func(*blocks, box, core)
-    if path is not None:
-        scratch.save(path, stand_in)
+    scratch.save(path, stand_in)
     return part
 
 

@@ -93,7 +93,7 @@ class BinCodes:
             return None
         return cls(edges, centres)
 
-    def counts_and_codes(self, block: np.ndarray, box=None, core=None) -> tuple:
+    def with_stand_in(self, block: np.ndarray, box=None, core=None) -> tuple:
         """The block's histogram (as :func:`float_histogram`) and its codes."""
         codes, counts = histogram_codes(block, self.edges, self.centres)
         return counts, codes
@@ -185,12 +185,9 @@ def global_histogram(stats: Stats, nbins: int = 256, codes: bool = False) -> His
     if lo == hi:
         return Histogram(np.array([np.prod(stats.shape)]), np.array([lo]), False, lo, hi)
     edges = bin_edges(lo, hi, nbins, dtype)
+    func = partial(float_histogram, lo=lo, hi=hi, nbins=nbins)
     coded = BinCodes.over(edges) if codes else None
-    if coded is not None:
-        total = stats.reduce(coded.counts_and_codes, name="histogram", stand_in=coded)
-    else:
-        func = partial(float_histogram, lo=lo, hi=hi, nbins=nbins)
-        total = stats.reduce(func, name="histogram")
+    total = stats.reduce(func, name="histogram", stand_in=coded)
     return Histogram(total, (edges[:-1] + edges[1:]) / 2.0, False, lo, hi)
 
 

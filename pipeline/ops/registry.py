@@ -152,10 +152,10 @@ class Stats(Protocol):
         ``combine(a, b)`` merges two partial results (default: ``a + b``); partials
         that are None are skipped. ``name`` names the pass in progress and timings.
 
-        With ``stand_in`` (one input, no halo), ``func`` gives a pair: the partial result
-        and the block's stand-in, an array of ``stand_in.dtype`` in the block's shape.
-        The engine may keep the stand-ins in scratch and, once the op is resolved to an
-        argument ``stand_in.decoder`` accepts, make the op's blocks from them instead
+        With ``stand_in`` (one input, no halo), the engine may keep a stand-in for each
+        block in scratch, when they fit: it then calls ``stand_in.with_stand_in`` in
+        place of ``func``, and once the op is resolved to an argument
+        ``stand_in.decoder`` accepts, makes the op's blocks from the stand-ins instead
         of computing its input again.
         """
         ...
@@ -165,6 +165,11 @@ class StandIn(Protocol):
     """What a reduction pass may keep of an op's input block instead of the block."""
 
     dtype: np.dtype
+
+    def with_stand_in(self, block: np.ndarray, box, core) -> tuple[object, np.ndarray]:
+        """The block's partial result (what ``func`` of the pass gives) and its stand-in,
+        an array of ``dtype`` in the block's shape."""
+        ...
 
     def decoder(self, arg: object) -> tuple[Callable, object] | None:
         """``(func, farg)`` such that ``func(stand_in, farg)`` equals the op's block

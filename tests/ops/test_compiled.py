@@ -120,6 +120,15 @@ def test_weights_are_scipys():
     np.testing.assert_array_equal(gaussian_weights(0.0, 4.0), [1.0])
 
 
+# A histogram range (lo, lo + width), its bins and the seed of its values.
+RANGES = {
+    "lo": st.floats(-1e6, 1e6),
+    "width": st.floats(1e-9, 1e6),
+    "nbins": st.integers(1, 300),
+    "seed": st.integers(0, 2**16),
+}
+
+
 def _edges(lo, hi, n):
     return np.linspace(lo, hi, n + 1, endpoint=True, dtype=np.float64)
 
@@ -142,12 +151,7 @@ def test_histogram_equals_numpy(nbins):
 
 
 @settings(max_examples=80, deadline=None)
-@given(
-    lo=st.floats(-1e6, 1e6),
-    width=st.floats(1e-9, 1e6),
-    nbins=st.integers(1, 300),
-    seed=st.integers(0, 2**16),
-)
+@given(**RANGES)
 def test_histogram_any_range(lo, width, nbins, seed):
     hi = lo + width
     if not hi > lo:
@@ -166,12 +170,7 @@ def test_histogram_any_range(lo, width, nbins, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    lo=st.floats(-1e6, 1e6),
-    width=st.floats(1e-9, 1e6),
-    nbins=st.integers(1, 300),
-    seed=st.integers(0, 2**16),
-)
+@given(**RANGES)
 def test_histogram_codes_equal_numpys(lo, width, nbins, seed):
     """The compiled codes equal the numpy ones: each value's bin is the one whose edges
     hold it, and its low bit says whether the value is past the bin's centre."""
