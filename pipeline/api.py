@@ -16,7 +16,7 @@ from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.config.model import size_in_bytes
 from pipeline.engine.cluster import connect
 from pipeline.engine.journal import FOLDER as JOURNAL
-from pipeline.engine.journal import Journal
+from pipeline.engine.journal import Journal, segpipe_version
 from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch, page_cache_budget
 from pipeline.errors import BlockError, ConfigError, DataError, OutputExistsError
@@ -69,6 +69,20 @@ def _finished_run(cfg: LoadedConfig) -> RunResult | None:
     return RunResult(summary["count"], Path(summary["labels"]), path, summary, earlier=True)
 
 
+def _held(path: Path, recorded: str | None, sha: str) -> str:
+    """What an output folder that this run cannot resume into holds, in words."""
+    if recorded is None:
+        return "something"
+    if recorded != sha:
+        return "an interrupted run of another config"
+    made_by = Journal.recorded_version(path / JOURNAL)
+    by = f"segpipe {made_by}" if made_by else "an earlier segpipe"
+    return (
+        f"an interrupted run of this config by {by}, whose checkpoints "
+        f"segpipe {segpipe_version()} does not resume"
+    )
+
+
 def _prepare_output(
     path: Path, overwrite: bool, source: Source, sha: str, checkpoints: bool = True
 ) -> Journal | None:
@@ -77,12 +91,12 @@ def _prepare_output(
     if output_inside(path, source):
         raise DataError(f"output.path {path} is inside the input {source.path}")
     recorded = Journal.recorded_config(path / JOURNAL)
-    resume = recorded == sha and not overwrite
+    resume = Journal.resumable(path / JOURNAL, sha) and not overwrite
     if path.exists() and any(path.iterdir()) and not resume:
         if not overwrite:
-            what = "an interrupted run of another config" if recorded else "something"
             raise OutputExistsError(
-                f"output.path {path} holds {what} (use --overwrite to replace it)"
+                f"output.path {path} holds {_held(path, recorded, sha)} "
+                "(use --overwrite to replace it)"
             )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def debug_block(cfg, source, block: str) -> dict:
         raise DataError(f"--block {block}: expected indices within the block grid {plan.grid}")
     out = Path(cfg.spec.output.path)
     sha = config_sha256(cfg)
-    resume = Journal.recorded_config(out / JOURNAL) == sha
+    resume = Journal.resumable(out / JOURNAL, sha)
     engine = Engine(
         dag,
         source,

@@ -20,7 +20,9 @@ def _one(out: Path) -> list[str] | None:
     sha = Journal.recorded_config(out / JOURNAL)
     if sha is None:
         return None
-    lines = [f"{out}: interrupted or running, config {sha[:12]}"]
+    made_by = Journal.recorded_version(out / JOURNAL)
+    by = f"segpipe {made_by}" if made_by else "segpipe version not recorded"
+    lines = [f"{out}: interrupted or running, config {sha[:12]}, {by}"]
     for p in progress(out / JOURNAL):
         state = "done" if p["done"] == p["blocks"] else "partly done"
         lines.append(f"  {p['pass']}: {p['label']}: {p['done']}/{p['blocks']} blocks ({state})")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,31 @@ def test_changed_config_does_not_resume(project, clean, capsys):
     assert main(["run", str(cfg), "--set", "steps.smooth.sigma=2", "--overwrite"]) == 0
     assert main(["status", str(out)]) == 0
     assert "finished" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("made_by", ["0.0.1", None])  # None: a journal that did not record it
+def test_other_version_does_not_resume(project, clean, made_by, capsys):
+    cfg = _config(project, f"version-{made_by}")
+    out = project / f"version-{made_by}"
+    journal = out / ".journal"
+    _run_and_kill(cfg, journal, MOMENTS["block labelling"])
+    run_file = journal / "run.json"
+    meta = json.loads(run_file.read_text())
+    assert meta["segpipe"] == version("segpipe")
+    if made_by is None:
+        del meta["segpipe"]
+    else:
+        meta["segpipe"] = made_by
+    run_file.write_text(json.dumps(meta))
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert (f"segpipe {made_by}" if made_by else "segpipe version not recorded") in said
+    snapshot = folder_bytes(out)
+    rc = main(["run", str(cfg)])
+    err = capsys.readouterr().err.strip()
+    by = f"segpipe {made_by}" if made_by else "an earlier segpipe"
+    assert rc == 3 and len(err.splitlines()) == 1
+    assert f"interrupted run of this config by {by}" in err and "--overwrite" in err
+    assert folder_bytes(out) == snapshot
+    assert main(["run", str(cfg), "--overwrite"]) == 0
+    assert _outputs(out) == clean

@@ -6,7 +6,8 @@ there the moment the block finishes (under a temporary name, then renamed). A re
 the same config builds the same passes in the same order; a block whose record exists is
 loaded instead of computed, so the tasks it depended on are never run. The passes and
 blocks are the same because the resolved config is: the run refuses to resume into an
-output made with another config.
+output made with another config, or by another version of segpipe (whose records may
+hold other things).
 """
 
 from __future__ import annotations
@@ -16,11 +17,20 @@ import os
 import pickle
 import re
 import shutil
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 FOLDER = ".journal"  # the journal's folder in the output folder
 RUN_FILE = "run.json"
 INNER = "computed"  # first item of the key a recorded block's own task moves to
+
+
+def segpipe_version() -> str:
+    """The installed segpipe's version ("unknown" when it is not installed)."""
+    try:
+        return version("segpipe")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def save_record(path: str, value):
@@ -53,19 +63,39 @@ class Journal:
         self.loaded: dict[str, int] = {}  # pass folder -> blocks loaded, not computed
 
     @staticmethod
+    def _run_meta(root: str | os.PathLike) -> dict:
+        try:
+            meta = json.loads((Path(root) / RUN_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    @staticmethod
     def recorded_config(root: str | os.PathLike) -> str | None:
         """The config hash of the run journaled in ``root`` (None: no journal)."""
-        try:
-            return json.loads((Path(root) / RUN_FILE).read_text())["config_sha256"]
-        except (OSError, ValueError, KeyError):
-            return None
+        return Journal._run_meta(root).get("config_sha256")
+
+    @staticmethod
+    def recorded_version(root: str | os.PathLike) -> str | None:
+        """The segpipe version that started the run journaled in ``root`` (None: no
+        journal, or one from before journals recorded it)."""
+        return Journal._run_meta(root).get("segpipe")
+
+    @staticmethod
+    def resumable(root: str | os.PathLike, config_sha256: str) -> bool:
+        """Whether ``root`` journals a run of this config by this segpipe version."""
+        meta = Journal._run_meta(root)
+        return (
+            meta.get("config_sha256") == config_sha256 and meta.get("segpipe") == segpipe_version()
+        )
 
     def start(self) -> None:
         """Create the journal (keeping the records of an interrupted run of this config)."""
         self.root.mkdir(parents=True, exist_ok=True)
         run = self.root / RUN_FILE
         if not run.exists():
-            run.write_text(json.dumps({"config_sha256": self.config_sha256}))
+            meta = {"config_sha256": self.config_sha256, "segpipe": segpipe_version()}
+            run.write_text(json.dumps(meta))
 
     def recorded(self, name: str, value):
         """The run's setting ``name``: as recorded by the run this one resumes, else
