@@ -10,7 +10,8 @@ Sections (the core pipeline: Gaussian σ 1, Otsu, label; 128³ blocks):
 - objects: 10³ … 10⁶ objects in one 600³ volume (same foreground fraction);
 - where: threads, a LocalCluster (2 workers), a real ``dask scheduler`` + 2 ``dask worker``;
 - checkpoints: the block journal on and off;
-- kernels: wall time against the sum of per-block kernel times ÷ cores;
+- kernels: wall time against the sum of per-block kernel times ÷ cores, and against the
+  same kernels run alone block after block on a thread per core;
 - blocks: the 0.25 GiB volume in 128³, 64³ and 32³ blocks (64 to 4,096 blocks), the
   passes in waves of tasks (the default) and each pass handed to Dask as one graph.
 Each run is its own process; peak RSS is sampled over its process tree (workers started
@@ -259,10 +260,14 @@ def section_kernels(args, shape, threads: dict | None) -> None:
     cores = os.cpu_count() or 1
     ideal = sum(k.values()) * threads["blocks"] / cores
     print(f"\n### Kernel bound ({'×'.join(map(str, shape))})\n")
+    chain, _ = bench_kernels.chained(path, threads["threshold"], cores)
     print(
         f"sum of kernels per block {1000 * sum(k.values()):.1f} ms × {threads['blocks']} "
         f"blocks ÷ {cores} cores = {ideal:.1f} s; segpipe {threads['seconds']:.1f} s; "
-        f"ratio {threads['seconds'] / ideal:.2f}"
+        f"ratio {threads['seconds'] / ideal:.2f}\n"
+        f"the kernels alone, block after block on {cores} threads (no engine): {chain:.1f} s, "
+        f"{chain / ideal:.2f}× the kernels ÷ cores; segpipe {threads['seconds'] / chain:.2f}× "
+        "that"
     )
 
 
