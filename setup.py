@@ -9,7 +9,7 @@ import sys
 
 from setuptools import Extension, setup
 
-LOOPS = ("_loops", "_loops_buffers", "_loops_gaussian", "_loops_labels")
+LOOPS = ("_loops", "_loops_buffers", "_loops_ccl", "_loops_gaussian", "_loops_labels")
 NO_FUSED_MULTIPLY_ADD = ["/fp:precise"] if sys.platform == "win32" else ["-ffp-contract=off"]
 
 setup(

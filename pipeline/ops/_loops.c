@@ -5,8 +5,8 @@
  * order, so results are equal bit for bit. Build flags keep it so: no contraction of a
  * multiply and an add into one fused instruction (-ffp-contract=off, set in setup.py).
  * The loops release the GIL. The Gaussian is in _loops_gaussian.c, the label loops in
- * _loops_labels.c, buffer checks in _loops_buffers.c; the histogram (counts, and bin codes)
- * and the module here.
+ * _loops_labels.c, connected components in _loops_ccl.c, buffer checks in _loops_buffers.c;
+ * the histogram (counts, and bin codes) and the module here.
  */
 #include "_loops.h"
 
@@ -150,6 +150,9 @@ static PyMethodDef methods[] = {
      "label_extents(labels, sizes, first, box): size, first voxel and box per label."},
     {"apply_table", py_apply_table, METH_VARARGS,
      "apply_table(labels, table, out): out = table[labels], element by element."},
+    {"label_mask", py_label_mask, METH_VARARGS,
+     "label_mask(mask, out, connectivity): connected components of a 3D uint8 mask into"
+     " out (uint32), numbered in raster order; returns their number."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,5 +28,6 @@ int get_typed(PyObject *obj, Py_buffer *view, int ndim, int writable, kind_t kin
 PyObject *py_separable_3d(PyObject *self, PyObject *args);
 PyObject *py_label_extents(PyObject *self, PyObject *args);
 PyObject *py_apply_table(PyObject *self, PyObject *args);
+PyObject *py_label_mask(PyObject *self, PyObject *args);
 
 #endif

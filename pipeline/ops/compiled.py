@@ -9,7 +9,9 @@ covered here. A third loop gathers each local label's size, first voxel and box 
 one pass over a block, where numpy needs an index array and a scatter per quantity; a
 fourth applies a relabel table (``table[labels]``) without numpy's index conversion; a
 fifth gives each value's histogram bin and side of the bin's centre with the counts
-(:func:`histogram_codes`; its numpy version is several passes).
+(:func:`histogram_codes`; its numpy version is several passes). A sixth labels the
+connected components of a mask (:func:`label_mask`): cc3d holds the GIL while it labels,
+so two threads labelling blocks took as long as one labelling both.
 
 The loops are a C extension (``_loops*.c``, built at install and releasing the GIL).
 Where it could not be built, every function here answers through scipy and numpy.
@@ -189,3 +191,36 @@ def apply_table(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
     out = np.empty(labels.shape, table.dtype)
     _loops.apply_table(np.ascontiguousarray(labels), np.ascontiguousarray(table), out)
     return out
+
+
+def label_mask(mask: np.ndarray, connectivity: int) -> np.ndarray | None:
+    """Connected components of a boolean mask of 1 to 3 axes, numbered 1..n in the raster
+    order of each component's first voxel.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        The voxels to label.
+    connectivity : int
+        1..ndim: neighbours are at most this many axis steps apart (as
+        ``skimage.measure.label``).
+
+    Returns
+    -------
+    labels : ndarray of uint32, or None
+        None where the compiled loop does not cover the case (no extension, other dtype
+        or axes, or too many voxels); the caller labels another way.
+    """
+    if (
+        _loops is None
+        or mask.dtype != np.bool_
+        or not 1 <= mask.ndim <= 3
+        or not 1 <= connectivity <= mask.ndim
+        or mask.size >= 2**31 - 1
+    ):
+        return None
+    shape3 = (1,) * (3 - mask.ndim) + mask.shape
+    src = np.ascontiguousarray(mask).view(np.uint8).reshape(shape3)
+    out = np.empty(shape3, np.uint32)
+    _loops.label_mask(src, out, connectivity)
+    return out.reshape(mask.shape)

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from skimage.measure import label as sk_label
 
-from pipeline.ops.compiled import apply_table, label_extents
+from pipeline.ops.compiled import apply_table, label_extents, label_mask
 from pipeline.ops.registry import OpInfo, register
 
 _CC3D_CONNECTIVITY = {2: {1: 4, 2: 8}, 3: {1: 6, 2: 18, 3: 26}}
@@ -60,7 +60,8 @@ def local_label(block: np.ndarray, connectivity: int, planar: bool = False) -> n
     -------
     labels : ndarray of uint32
         The same partition as ``skimage.measure.label(block, connectivity=connectivity)``;
-        label order is not necessarily raster order.
+        label order is not necessarily raster order (it is for a boolean mask labelled by
+        the compiled loop).
     """
     if planar and block.ndim > 2:  # each plane on its own; ids stay distinct
         out = np.zeros(block.shape, dtype=np.uint32)
@@ -70,6 +71,10 @@ def local_label(block: np.ndarray, connectivity: int, planar: bool = False) -> n
             out[z] = np.where(plane > 0, plane + np.uint32(offset), 0)
             offset += int(plane.max()) if plane.size else 0
         return out
+    if block.dtype == np.bool_:
+        labels = label_mask(block, connectivity)  # compiled, without the GIL
+        if labels is not None:
+            return labels
     conn = _CC3D_CONNECTIVITY.get(block.ndim, {}).get(connectivity)
     if conn is not None and block.size:
         src = block if block.dtype != np.bool_ else block.view(np.uint8)
