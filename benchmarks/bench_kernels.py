@@ -65,7 +65,7 @@ def _block_kernels(z, grown, source, lo, threshold: float, labels_path: str, ste
     step("histogram", lambda: hist.float_histogram(g, lo=lo_v, hi=hi_v, nbins=256))
     step("(numpy.histogram)", lambda: np.histogram(g, 256, (lo_v, hi_v)))
     mask = step("threshold", lambda: g > threshold)
-    lab = step("label (cc3d)", lambda: labelling.local_label(mask, 1))
+    lab = step("label", lambda: labelling.local_label(mask, 1))
     step("summarise", lambda: labelling.summarise_block(lab, None, lo, z.shape))
     lut = np.arange(int(lab.max()) + 1, dtype=np.uint32)
     final = step("relabel", lambda: apply_table(lab, lut))
@@ -168,6 +168,54 @@ def _means(d: dict[str, list[float]]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in d.items()}
 
 
+def labelling_side_by_side(volume: Path, threshold: float, n: int = 30) -> dict[str, tuple]:
+    """Milliseconds per 128³ mask labelled (6-connected) by segpipe's loop, cc3d and
+    scipy: one thread alone, and each of two threads labelling its own block at once."""
+    import threading
+
+    import cc3d
+    import zarr
+    from scipy import ndimage as ndi
+
+    from pipeline.ops import labelling
+    from pipeline.ops.filters import GaussianParams, gaussian
+
+    z = zarr.open_array(str(volume), mode="r")
+    c = bench_volume.CHUNK
+    params = GaussianParams(sigma=1.0, mode="nearest", truncate=4.0)
+    masks = [
+        gaussian(_grown(z, (c, c, c * (1 + i))), params, ((4, 4),) * 3) > threshold
+        for i in range(2)
+    ]
+    funcs = {
+        "segpipe (compiled, without the GIL)": lambda m: labelling.local_label(m, 1),
+        "cc3d.connected_components": lambda m: cc3d.connected_components(
+            m.view(np.uint8), connectivity=6, out_dtype=np.uint32
+        ),
+        "scipy.ndimage.label": lambda m: ndi.label(m),
+    }
+    out = {}
+    for name, func in funcs.items():
+        func(masks[0])
+        t0 = time.perf_counter()
+        for i in range(n):
+            func(masks[i % 2])
+        alone = (time.perf_counter() - t0) / n
+
+        def many(mask, func=func):
+            for _ in range(n):
+                func(mask)
+
+        threads = [threading.Thread(target=many, args=(m,)) for m in masks]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out[name] = (1000 * alone, 1000 * (time.perf_counter() - t0) / n)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=sorted(bench_volume.SIZES), default="quarter")
@@ -184,7 +232,8 @@ def main(argv=None) -> int:
     res = pipeline.run(cfg, overwrite=True)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     blocks = res.summary["blocks"]
-    k, reference = kernels(volume, res.summary["thresholds"]["mask"])
+    threshold = res.summary["thresholds"]["mask"]
+    k, reference = kernels(volume, threshold)
     total = sum(k.values())
     print(f"### Kernel time per 128³ block ({'×'.join(map(str, shape))}, {blocks} blocks)\n")
     print("| kernel | ms per block |")
@@ -198,7 +247,12 @@ def main(argv=None) -> int:
     print()
     cores = os.cpu_count() or 1  # the default engine uses a thread per core
     ideal = total * blocks / cores
-    chain, _ = chained(volume, res.summary["thresholds"]["mask"], cores)
+    print("\n| labelling a 128³ mask | ms alone | ms for two at once, one per thread |")
+    print("|---|---:|---:|")
+    for name, (alone, pair) in labelling_side_by_side(volume, threshold).items():
+        print(f"| {name} | {alone:.1f} | {pair:.1f} |")
+    print()
+    chain, _ = chained(volume, threshold, cores)
     print(
         f"segpipe wall {wall:.1f} s; kernels ÷ {cores} cores {ideal:.1f} s; "
         f"ratio {wall / ideal:.2f}; the kernels alone on {cores} threads, block after "
