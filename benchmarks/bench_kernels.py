@@ -8,7 +8,7 @@ segpipe spends per block in a full run (process CPU over all passes / blocks). T
 what the engine adds: halo slabs (and each source block kept with them), scratch writes and
 reads, Python, the scheduler. The same kernels are also run with no engine at all, block
 after block on a thread per core, over the whole volume: what running them side by side
-costs on this machine (shared caches and memory bandwidth, cc3d holding the GIL).
+costs on this machine (shared caches and memory bandwidth).
 scipy's Gaussian, numpy's histogram and table lookup and zarr.Array's chunk read and
 write, which segpipe replaces, are timed for comparison.
 """
@@ -40,10 +40,11 @@ def best(f, n: int = 3) -> float:
     return min(t)
 
 
-def _block_kernels(z, grown, source, lo, threshold: float, labels_path: str, step) -> dict:
+def _block_kernels(z, grown, source, lo, threshold: float, labels_path: str, step) -> np.ndarray:
     """Run the kernels segpipe runs once per block position on the block at ``lo``,
     each through ``step(name, func)`` (which returns ``func()``); the library kernels
-    segpipe replaces go through ``step`` with names in parentheses."""
+    segpipe replaces go through ``step`` with names in parentheses. Returns the block's
+    labels."""
     from scipy import ndimage as ndi
 
     from pipeline.io import ome_zarr
@@ -71,6 +72,7 @@ def _block_kernels(z, grown, source, lo, threshold: float, labels_path: str, ste
     final = step("relabel", lambda: apply_table(lab, lut))
     step("(numpy table[labels])", lambda: lut[lab])
     step("write 3 levels", lambda: ome_zarr.write_block(labels_path, 3, core, final))
+    return final
 
 
 def _grown(z, lo) -> np.ndarray:
@@ -89,10 +91,9 @@ def _block_times(z, source, lo: tuple[int, ...], threshold: float, labels_path: 
         times[name] = best(func)
         return out
 
-    _block_kernels(z, _grown(z, lo), source, lo, threshold, labels_path, timed)
+    final = _block_kernels(z, _grown(z, lo), source, lo, threshold, labels_path, timed)
     core = tuple(slice(o, o + bench_volume.CHUNK) for o in lo)
     times["(zarr.Array read 128³)"] = best(lambda: z[core])
-    final = z[core].astype(np.uint32)
     level0 = zarr.open_array(os.path.join(labels_path, "0"), mode="r+")
     level0 = level0.with_config({"write_empty_chunks": True})
     times["(zarr.Array write 128³ labels)"] = best(lambda: level0.__setitem__(core, final))

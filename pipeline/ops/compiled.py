@@ -14,7 +14,8 @@ connected components of a mask (:func:`label_mask`): cc3d holds the GIL while it
 so two threads labelling blocks took as long as one labelling both.
 
 The loops are a C extension (``_loops*.c``, built at install and releasing the GIL).
-Where it could not be built, every function here answers through scipy and numpy.
+Where it could not be built, every function here answers through scipy and numpy, but
+:func:`label_mask`, whose caller then labels with cc3d.
 """
 
 from __future__ import annotations
