@@ -7,11 +7,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* On x86-64 Linux with GCC, the float loops are also built for AVX2 and the wider
- * version is chosen at load time where the processor has it (same operations, same
- * order: only more values per instruction). */
+/* On x86-64 Linux with GCC, the float loops are also built for AVX-512 and AVX2, and the
+ * widest version the processor has is chosen at load time (same operations, same order:
+ * only more values per instruction). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define WIDE __attribute__((target_clones("avx2", "default")))
+#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define WIDE
 #endif
