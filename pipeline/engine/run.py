@@ -14,8 +14,8 @@ import dask.local
 import dask.threaded
 import numpy as np
 
-from pipeline.engine import tasks, tiles
-from pipeline.engine.blocks import BlockPlan, grow
+from pipeline.engine import tasks
+from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.cluster import on_cluster, scheduler_get
 from pipeline.engine.journal import Journal
 from pipeline.engine.labelling_pass import Labelling
@@ -23,6 +23,7 @@ from pipeline.engine.last_pass import LastPass
 from pipeline.engine.passes import Passes
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.scratch import Scratch
+from pipeline.engine.tiled_keys import TiledKeys
 from pipeline.engine.waves import compute_in_waves
 from pipeline.errors import BlockError, DataError
 from pipeline.graph.dag import Dag, Node
@@ -31,7 +32,7 @@ PRODUCER_KINDS = ("source", "labelling", "object_filter", "tiled")
 
 
 @dataclass
-class Engine(Passes, LastPass):
+class Engine(Passes, LastPass, TiledKeys):
     """Runs a DAG over a block plan with the current Dask scheduler."""
 
     dag: Dag
@@ -195,43 +196,6 @@ class Engine(Passes, LastPass):
             original = self._program_key(node.inputs[0], index, keep=False)
             return (tasks.filter_finish, task, original, node.op.finish, node.params)
         return task
-
-    def _blend_task(self, node: Node, index) -> tuple:
-        """A tiled node's block: its tiles (predicted once each) blended."""
-        overlap = self._overlap(node)
-        box = self.plan.box(index)
-        blend = node.params.blend
-        near = (
-            [index] if blend == "crop" else self.plan.blocks_in(grow(box, overlap, self.plan.shape))
-        )
-        keys = [self.tile_key(node, j) for j in near]
-        tile_boxes = [self.tile_box(node, j) for j in near]
-        cores = [self.plan.box(j) for j in near]
-        return (tiles.blend_block, box, self.plan.shape, blend, keys, tile_boxes, cores)
-
-    def tile_box(self, node: Node, index) -> tuple:
-        """The box of a tiled node's tile for block ``index`` (grown by the overlap)."""
-        return grow(self.plan.box(index), self._overlap(node), self.plan.shape)
-
-    def _overlap(self, node: Node) -> tuple[int, ...]:
-        # A tiled op's halo, worked out (and its file checked) once, not once per tile.
-        if node.name not in self._overlaps:
-            self._overlaps[node.name] = node.halo(self.ndim)
-        return self._overlaps[node.name]
-
-    def tile_key(self, node: Node, index) -> tuple:
-        """Key of the task predicting (once) the tile of block ``index``; gives its file."""
-        key = ("tile-" + node.name, *index)
-        if key not in self._dsk:
-            self._dsk[key] = (
-                tiles.predict_tile,
-                self.grown_key(node.inputs[0], index, self._overlap(node)),
-                node.op.func,
-                node.params,
-                self.scratch.path("tile-" + node.name, index),
-                bool(getattr(node.params, "instances", False)),
-            )
-        return key
 
     def producer_key(self, name: str, index) -> tuple:
         """Key of the task giving producer ``name`` on block ``index``."""
