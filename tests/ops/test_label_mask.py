@@ -44,7 +44,7 @@ def test_equals_skimage_label_on_a_block_of_shapes(connectivity):
     """Touching only along a face, an edge or a corner: joined exactly as connectivity says."""
     mask = np.zeros((6, 7, 19), bool)
     mask[1, 1, 1:17] = True  # a long run (past the 8-voxel steps)
-    mask[2, 2, 17] = True  # an edge and a corner from it
+    mask[2, 2, 17] = True  # a corner from its end
     mask[2, 1, 0] = True  # an edge from the run's start: (+1, 0, -1)
     mask[3, 3, 3:5] = True
     mask[4, 4, 5] = True  # corner to (3, 3, 4)
