@@ -95,6 +95,14 @@ def _run_and_kill(cfg: Path, journal: Path, when) -> None:
         proc.stderr.close()
 
 
+def _arrays_in(path: Path) -> dict:
+    """The arrays a scratch file holds (several: a halo file's block and slabs)."""
+    with open(path, "rb") as fh:
+        fh.read(len(scratch._MAGIC))
+        size = int.from_bytes(fh.read(8), "little")
+        return json.loads(fh.read(size))["arrays"]
+
+
 def _midway(predicate):
     """A pass chosen by ``predicate(index, label)`` has some blocks recorded, not all."""
 
@@ -238,3 +246,28 @@ def test_other_version_does_not_resume(project, clean, made_by, capsys):
     assert folder_bytes(out) == snapshot
     assert main(["run", str(cfg), "--overwrite"]) == 0
     assert _outputs(out) == clean
+
+
+@pytest.mark.parametrize("moment", ["histogram pass", "block labelling"])
+def test_resume_with_the_source_halos_kept(project, clean, moment, capsys):
+    """With room for the source's halo files (uint16 blocks grown by the Gaussian's
+    radius: 4.9 bytes a voxel here) and the bin codes (2) but not the Gaussian (8), the
+    range pass keeps its halo files for the histogram pass; a run killed in either pass
+    resumes to the same bytes (a kept file that is gone is written again)."""
+    name = "killed-halos-" + moment.replace(" ", "-")
+    cfg = _config(project, name, scratch_budget="13MB")
+    out = project / name
+    when = {
+        "histogram pass": _midway(lambda i, label: label.startswith("histogram")),
+        "block labelling": MOMENTS["block labelling"],
+    }[moment]
+    _run_and_kill(cfg, out / ".journal", when)
+    before = {folder: done for folder, _, done, _ in _passes(out / ".journal")}
+    if moment == "histogram pass":  # every source block is in a kept halo file
+        halos = [p for p in (out / ".scratch").rglob("*.blk") if len(_arrays_in(p)) > 1]
+        assert len(halos) == 4 * 4 * 4
+    assert main(["run", str(cfg)]) == 0
+    capsys.readouterr()
+    assert _outputs(out) == clean
+    resumed = json.loads((out / "summary.json").read_text())["resumed_blocks"]
+    assert all(resumed.get(folder) == done for folder, done in before.items())

@@ -75,6 +75,13 @@ class BlockPlan:
             ranges.append(range(max(first, 0), last + 1))
         return list(itertools.product(*ranges))
 
+    def grown_voxels(self, margin: tuple[int, ...]) -> int:
+        """Voxels of all blocks, each grown by ``margin`` within the volume, summed."""
+        return math.prod(
+            sum(min(hi + m, n) - max(lo - m, 0) for lo, hi in spans)
+            for spans, m, n in zip(self._spans, margin, self.shape, strict=True)
+        )
+
     def is_regular(self) -> bool:
         """True when every block but the last along each axis has the same size."""
         return all(len(set(c[:-1])) <= 1 and (len(c) < 2 or c[-1] <= c[0]) for c in self.chunks)

@@ -44,8 +44,9 @@ class Passes:
         stand_in_name = None
         if stand_in is not None and not grown and n_inputs == 1:
             name = "standin-" + node.name
-            voxels = int(np.prod(self.plan.shape))
-            if self.scratch.reserve(name, voxels * np.dtype(stand_in.dtype).itemsize):
+            nbytes = int(np.prod(self.plan.shape)) * np.dtype(stand_in.dtype).itemsize
+            self.make_room(nbytes)  # it spares more than kept halo files
+            if self.scratch.reserve(name, nbytes):
                 stand_in_name = name
         self._passes[node.name] = n = self._passes.get(node.name, 0) + 1
         parts = {}
@@ -67,6 +68,8 @@ class Passes:
                 make = stand_in.with_stand_in
                 self._dsk[pk] = (tasks.partial_and_stand_in, make, box, core, path, *keys)
             parts[idx] = pk
+        if any(not keep[i] and not self._is_producer(i) for i in inputs):
+            self.keep_halos()  # a later pass computes those inputs again from them
         self.checkpoint(parts, label)
         total = tree_reduce(self._dsk, list(parts.values()), f"reduce-{node.name}-{n}", combine)
         out = self.compute([total], label)[0]

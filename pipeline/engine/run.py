@@ -17,6 +17,7 @@ import numpy as np
 from pipeline.engine import tasks
 from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.cluster import on_cluster, scheduler_get
+from pipeline.engine.halos import HaloKeys
 from pipeline.engine.journal import Journal
 from pipeline.engine.labelling_pass import Labelling
 from pipeline.engine.last_pass import LastPass
@@ -32,7 +33,7 @@ PRODUCER_KINDS = ("source", "labelling", "object_filter", "tiled")
 
 
 @dataclass
-class Engine(Passes, LastPass, TiledKeys):
+class Engine(Passes, LastPass, TiledKeys, HaloKeys):
     """Runs a DAG over a block plan with the current Dask scheduler."""
 
     dag: Dag
@@ -58,7 +59,9 @@ class Engine(Passes, LastPass, TiledKeys):
     _loaded: set[str] = field(default_factory=set)
     _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
     _halo_reads: dict[tuple, int] = field(default_factory=dict)  # tasks reading each halo key
-    _halo_keys: dict[tuple, tuple] = field(default_factory=dict)  # each halo key, stored once
+    _halo_keys: dict[tuple, tuple | str] = field(default_factory=dict)  # each, stored once
+    _kept_halos: set[str] = field(default_factory=set)  # halo slots kept for later passes
+    _halos_read: set[str] = field(default_factory=set)  # kept ones the current graph reads
     _passes: dict[str, int] = field(default_factory=dict)  # reduction passes per global op
     _checked: set[str] = field(default_factory=set)  # steps whose pre-flight check ran
     _overlaps: dict[str, tuple[int, ...]] = field(default_factory=dict)  # tiled ops' halos
@@ -121,62 +124,6 @@ class Engine(Passes, LastPass, TiledKeys):
             prog = make_program(target, self._step_of, self.ndim, out_margin)
             self._programs[key] = prog
         return prog
-
-    def _pieces(self, program: Program, index) -> list:
-        """What a program task needs of each leaf: the block plan and, per leaf, the data
-        of the blocks its box meets (the task works out their boxes from the plan, so
-        the graph carries no boxes for the scheduler to copy).
-
-        The block's own data is computed inside the task (a read, a load from scratch,
-        a relabel); parts of neighbouring blocks come from their halo tasks, which keep
-        only thin slabs, so no whole block waits in memory for its neighbours.
-        """
-        box = self.plan.box(index)
-        items = []
-        for leaf in program.leaves:
-            margin = program.margins[leaf]
-            near = self.plan.blocks_in(program.leaf_box(leaf, box, self.plan.shape))
-            # A block read from the source is decoded once: its halo task, which reads
-            # it for the neighbours, also keeps it whole in the slab file.
-            own_in_halo = len(near) > 1 and self._whole_in_halo(leaf)
-            leaf_items = []
-            for nb in near:
-                if nb == index and not own_in_halo:
-                    leaf_items.append(self.producer_task(leaf, nb))
-                else:
-                    key = self._halo_key(leaf, margin, nb)
-                    self._halo_reads[key] = self._halo_reads.get(key, 0) + 1
-                    leaf_items.append(key)
-            items.append(leaf_items)
-        # Keys and tasks go in plain lists so that Dask substitutes their results.
-        return [self.plan, items]
-
-    def _halo_key(self, name: str, margin: tuple[int, ...], index) -> tuple:
-        """Key of the slabs of block ``index`` of ``name`` that blocks within ``margin`` need."""
-        key = ("halo-" + name, margin, *index)
-        if key in self._halo_keys:  # the one tuple, however many blocks read its slabs
-            return self._halo_keys[key]
-        self._halo_keys[key] = key
-        if key not in self._dsk:
-            slot = f"halo-{name}-{'_'.join(map(str, margin))}"
-            self._halo_slots.add(slot)
-            self._dsk[key] = (
-                tasks.halo_out,
-                self.producer_task(name, index),
-                self.plan,
-                index,
-                margin,
-                self.scratch.path(slot, index),
-                self._whole_in_halo(name),
-                0,  # its readers, set when the graph is complete (see compute)
-            )
-        return key
-
-    def _whole_in_halo(self, name: str) -> bool:
-        # Reading a source block (decoding its chunk) costs more than writing it to the
-        # slab file and reading it back; a kept block or a relabel costs less.
-        node = self.dag.nodes.get(name)  # None: a stand-in, kept in scratch
-        return node is not None and node.kind == "source" and name not in self._kept
 
     def producer_task(self, name: str, index) -> tuple:
         """The task (not yet a key) giving producer ``name`` on block ``index``."""
@@ -309,8 +256,9 @@ class Engine(Passes, LastPass, TiledKeys):
         # In this process a halo file is deleted as soon as the tasks reading it are done
         # (keeping the scratch of a pass small); elsewhere, with the pass.
         here = get is dask.threaded.get or get is dask.local.get_sync
+        self.drop_unused_halos()
         for key, reads in self._halo_reads.items():
-            if here and key in self._dsk:
+            if here and key in self._dsk and not self.halo_kept(key):
                 self._dsk[key] = (*self._dsk[key][:-1], reads)
         # Each task runs guarded: an error names its pass and block.
         dsk = {
@@ -334,8 +282,8 @@ class Engine(Passes, LastPass, TiledKeys):
         except BlockError as exc:  # name the pass, not the task
             raise BlockError(label, exc.block, exc.error) from exc
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
-        # Halo slabs serve one pass only.
-        for slot in sorted(self._halo_slots):
+        # Halo slabs serve one pass only, unless kept for the next (see engine.halos).
+        for slot in sorted(self._halo_slots - self._kept_halos):
             self.scratch.drop_later(slot)
         self._halo_slots.clear()
         self._halo_reads.clear()
@@ -355,6 +303,7 @@ class Engine(Passes, LastPass, TiledKeys):
         self._kept.clear()
         self._kept_local.clear()
         self._stand_ins.clear()
+        self._kept_halos.clear()
 
     def reset_graph(self) -> None:
         """Forget the tasks of the previous pass (keeps results held on the client)."""
@@ -362,6 +311,7 @@ class Engine(Passes, LastPass, TiledKeys):
         self._loaded = set()
         self._halo_reads = {}
         self._halo_keys = {}
+        self._halos_read = set()
 
     def drop_unread(self) -> None:
         """Delete, in the background, the kept blocks the current graph does not read,

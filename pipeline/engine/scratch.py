@@ -63,6 +63,14 @@ class Scratch:
         self._reserved[what] = nbytes
         return True
 
+    def reserved(self, what: str) -> int:
+        """Bytes reserved for ``what`` (0: none)."""
+        return self._reserved.get(what, 0)
+
+    def room(self) -> int:
+        """Bytes of the budget not reserved."""
+        return self.budget - sum(self._reserved.values())
+
     def path(self, what: str, index: tuple[int, ...]) -> str:
         """File of block ``index`` of ``what`` (a node or a node's local labels)."""
         folder = self._slots.get(what)

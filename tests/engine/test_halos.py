@@ -1,0 +1,92 @@
+"""Halo files of the source kept for a later pass that computes the same image again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.filters import threshold_mean, threshold_otsu
+from skimage.measure import label
+
+from pipeline.engine.blocks import BlockPlan
+from pipeline.engine.run import Engine
+from pipeline.engine.scratch import Scratch
+from pipeline.graph.dag import build_dag
+from pipeline.ops.registry import all_ops
+from tests.engine.test_scratch import CountingSource
+
+SHAPE, CHUNKS = (40, 40, 40), (16, 16, 16)
+# Each block grown by the Gaussian's radius (4) within the volume: 56 voxels per axis for
+# every 40, so the source's halo files (uint16) take 2 * 1.4**3 = 5.49 bytes a voxel,
+# the float64 Gaussian 8 and the histogram bin codes 2.
+HALOS = 2 * (56 / 40) ** 3
+
+
+def _run(tmp_path, method: str, budget: float):
+    image = (ndi.gaussian_filter(np.random.default_rng(8).random(SHAPE), 2) * 60000).astype(
+        np.uint16
+    )
+    ops = all_ops()
+    steps = {
+        "smooth": ("gaussian", ops["gaussian"].params(sigma=1.0), ("input",)),
+        "mask": ("threshold", ops["threshold"].params(method=method), ("smooth",)),
+        "objects": ("label", ops["label"].params(connectivity=1), ("mask",)),
+    }
+    scratch = Scratch(tmp_path / "s", int(budget * image.size))
+    source = CountingSource(image)
+    plan = BlockPlan.regular(SHAPE, CHUNKS)
+    engine = Engine(build_dag(steps), source, plan, scheduler="threads", scratch=scratch)
+    got = engine.to_numpy("objects")
+    smooth = ndi.gaussian_filter(image, 1.0, mode="nearest", truncate=4.0, output=np.float64)
+    threshold = {"otsu": threshold_otsu, "mean": threshold_mean}[method](smooth)
+    np.testing.assert_array_equal(got, label(smooth > threshold, connectivity=1))
+    return source.reads, engine
+
+
+def test_the_files_hold_each_block_grown_by_the_margin():
+    plan = BlockPlan.regular(SHAPE, CHUNKS)
+    assert plan.grown_voxels((4, 4, 4)) == 56**3
+    assert plan.grown_voxels((0, 0, 0)) == 40**3
+    assert plan.grown_voxels((0, 100, 0)) == 40 * (3 * 40) * 40  # each block the whole axis
+
+
+@pytest.mark.parametrize(
+    ("budget", "reads"),
+    [
+        (8, 1),  # the Gaussian kept: computed once, no halo needed again
+        (HALOS + 2 + 0.05, 1),  # halos and bin codes kept: the source read by the first pass
+        (HALOS + 1, 2),  # not both: the bin codes (sparing a pass's Gaussian) win
+        (HALOS - 0.05, 2),  # no room for the halos: the codes
+        (2 - 0.05, 3),  # neither: each pass reads the source
+    ],
+)
+def test_otsu_reads_the_source_once_when_its_halos_and_codes_fit(tmp_path, budget, reads):
+    got, engine = _run(tmp_path, "otsu", budget)
+    assert set(got.values()) == {reads}
+    assert not engine._kept_halos  # the labelling pass read none: deleted
+
+
+@pytest.mark.parametrize(("budget", "reads"), [(HALOS + 0.05, 1), (HALOS - 0.05, 2)])
+def test_kept_halos_serve_every_later_pass(tmp_path, budget, reads):
+    """A mean threshold has no bin codes: the labelling pass computes the Gaussian again,
+    from the halo files its first pass kept."""
+    got, _ = _run(tmp_path, "mean", budget)
+    assert set(got.values()) == {reads}
+
+
+def test_a_missing_halo_file_is_made_again(tmp_path):
+    """A kept file gone (a resumed run, a deletion) is written again by a task."""
+    image = np.arange(np.prod(SHAPE), dtype=np.uint16).reshape(SHAPE)
+    ops = all_ops()
+    steps = {"smooth": ("gaussian", ops["gaussian"].params(sigma=1.0), ("input",))}
+    plan = BlockPlan.regular(SHAPE, CHUNKS)
+    engine = Engine(
+        build_dag(steps), CountingSource(image), plan, "sync", scratch=Scratch(tmp_path / "s", 0)
+    )
+    slot = "halo-input-4_4_4"
+    engine._kept_halos.add(slot)
+    present = engine.scratch.path(slot, (0, 0, 0))
+    with open(present, "wb"):
+        pass
+    assert engine._halo_key("input", (4, 4, 4), (0, 0, 0)) == present
+    assert engine._halo_key("input", (4, 4, 4), (1, 0, 0)) == ("halo-input", (4, 4, 4), 1, 0, 0)
