@@ -6,7 +6,8 @@
     .venv/bin/python benchmarks/bench_scale.py --sections size --sizes 0.25,2  # less disk
 
 Sections (the core pipeline: Gaussian σ 1, Otsu, label; 128³ blocks):
-- size: 0.25, 2 and 4 GiB uint16 volumes; wall time and peak RSS against 0.25 GiB;
+- size: 0.25, 2 and 4 GiB uint16 volumes; wall time and peak RSS against 0.25 GiB, and
+  against 0.25 GiB with each larger volume's scratch budget per voxel (the same kept);
 - objects: 10³ … 10⁶ objects in one 600³ volume (same foreground fraction);
 - where: threads, a LocalCluster (2 workers), a real ``dask scheduler`` + 2 ``dask worker``;
 - checkpoints: the block journal on and off;
@@ -67,20 +68,19 @@ def worker(method: str, volume: str, out: str, extra: str) -> None:
     """One measured run (in its own process): prints a JSON line.
 
     ``extra``: comma-separated changes to the default run: ``no-checkpoints``,
-    ``codes-only`` (a scratch budget of 3 bytes a voxel: the histogram's bin codes fit, the Gaussian
-    does not), ``block=N`` (N³ blocks), ``one-graph`` (each pass handed to Dask whole,
-    not in waves).
+    ``budget-per-voxel=B`` (a scratch budget of B bytes a voxel), ``block=N`` (N³ blocks),
+    ``one-graph`` (each pass handed to Dask whole, not in waves).
     """
     import pipeline
 
     changes = dict(c.partition("=")[::2] for c in extra.split(",") if c and c != "-")
     cfg = bench_methods.segpipe_config(volume, out, chunk=int(changes.get("block", 128)))
     cfg["engine"] = {"checkpoints": "no-checkpoints" not in changes}
-    if "codes-only" in changes:
+    if "budget-per-voxel" in changes:
         import zarr
 
         voxels = int(np.prod(zarr.open_array(volume, mode="r").shape))
-        cfg["engine"]["scratch_budget"] = str(3 * voxels)
+        cfg["engine"]["scratch_budget"] = str(int(float(changes["budget-per-voxel"]) * voxels))
     if "one-graph" in changes:
         cfg["engine"]["wave_tasks"] = 10**9
     procs = []
@@ -161,18 +161,27 @@ def measure(method: str, volume: Path, work: Path, timeout: float, extra: str = 
 
 
 def section_size(args, sizes) -> None:
+    from pipeline.engine.scratch import page_cache_budget
+
     rows = {}
     for gib, shape in sizes.items():
         path = volume_path(args.work, shape)
         bench_volume.ensure(path, shape)
         rows[gib] = measure("threads", path, args.work, args.timeout)
-    # The smallest volume's Gaussian fits the scratch budget, the larger ones' does not
-    # (only its histogram bin codes do): the smallest again with only the codes kept
-    # compares the same work.
+    # The scratch budget is the same for every volume, so the smallest keeps more of its
+    # intermediates (its Gaussian) than the larger ones (their bin codes, the source's
+    # halo files where they fit too). The smallest again, with each larger one's budget
+    # per voxel, keeps what that one keeps: the same work per voxel.
     small = volume_path(args.work, sizes["0.25"])
-    same_work = "0.25, only bin codes kept"
-    rows[same_work] = measure("threads", small, args.work, args.timeout, "codes-only")
-    sizes = {**sizes, same_work: sizes["0.25"]}
+    same_work = {}
+    for gib, shape in sizes.items():
+        if gib != "0.25":
+            per_voxel = page_cache_budget() / np.prod(shape)
+            name = f"0.25, {gib} GiB's budget per voxel"
+            extra = f"budget-per-voxel={per_voxel:.3f}"
+            rows[name] = measure("threads", small, args.work, args.timeout, extra)
+            same_work[gib] = name
+    sizes = {**sizes, **{name: sizes["0.25"] for name in same_work.values()}}
     base = rows["0.25"]
     print("\n### Volume size (threads)\n")
     print("| GiB | shape | objects | wall s | × 0.25 GiB | voxels × | peak RSS MiB | × 0.25 GiB |")
@@ -185,12 +194,12 @@ def section_size(args, sizes) -> None:
             f"| {r.get('seconds', np.nan) / base['seconds']:.2f} | {vox:.0f} "
             f"| {r['rss'] / 2**20:.0f} | {r['rss'] / base['rss']:.2f} |"
         )
-    same = rows[same_work]
-    for gib, r in rows.items():
-        if r is not same and r is not base and r["ok"] and same["ok"]:
+    for gib, name in same_work.items():
+        r, same = rows[gib], rows[name]
+        if r["ok"] and same["ok"]:
             vox = np.prod(sizes[gib]) / np.prod(sizes["0.25"])
             print(
-                f"\n{gib} GiB against 0.25 GiB with only the bin codes kept too: "
+                f"\n{gib} GiB against 0.25 GiB with its budget per voxel (the same kept): "
                 f"{r['seconds'] / same['seconds']:.2f}× the time for {vox:.0f}× the voxels"
             )
 
