@@ -120,9 +120,10 @@ def test_budget_reservations(tmp_path):
     room = Scratch(tmp_path / "s", budget=100)
     assert room.budget == 100
     assert room.reserve("a", 60) and room.reserve("a", 60) and not room.reserve("b", 41)
-    assert room.reserve("b", 40)
+    assert room.reserved("a") == 60 and room.reserved("b") == 0 and room.room() == 40
+    assert room.reserve("b", 40) and room.room() == 0
     room.drop_later("a")  # dropping an image gives its room back
-    assert room.reserve("c", 60)
+    assert room.room() == 60 and room.reserve("c", 60)
     room.remove()
     assert scratch.page_cache_budget() > 0
     assert Scratch(tmp_path / "t").budget > 0  # the page cache's share by default
