@@ -146,6 +146,21 @@ def test_scheduler_and_workers_give_the_same_bytes(stack, tmp_path, cluster, cap
     assert _outputs(tmp_path / "by-address") == want
 
 
+def test_kept_halo_files_serve_the_workers(stack, tmp_path, cluster):
+    """With room for the source's halo files (4.8 bytes a voxel here) and the bin codes (2)
+    but not the Gaussian (8), the workers write halo files one pass and read them the
+    next; the bytes are those of a local run keeping the Gaussian."""
+    local = pipeline.run(_config(stack, tmp_path / "local"))
+    voxels = 32 * 96 * 96
+    spec = {
+        **_config(stack, tmp_path / "halos"),
+        "cluster": {"address": cluster.address},
+        "engine": {"scratch_budget": str(7 * voxels)},
+    }
+    assert pipeline.run(spec).count == local.count
+    assert _outputs(tmp_path / "halos") == _outputs(tmp_path / "local")
+
+
 def test_losing_a_worker_changes_nothing(stack, tmp_path, cluster):
     local = pipeline.run(_config(stack, tmp_path / "local"))
     want = _outputs(tmp_path / "local")
