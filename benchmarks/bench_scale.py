@@ -8,7 +8,7 @@
 Sections (the core pipeline: Gaussian σ 1, Otsu, label; 128³ blocks):
 - size: 0.25, 2 and 4 GiB uint16 volumes; wall time and peak RSS against 0.25 GiB, and
   against 0.25 GiB with each larger volume's scratch budget per voxel (the same kept);
-- objects: 10³ … 10⁶ objects in one 600³ volume (same foreground fraction);
+- objects: 10³ … 10⁶ objects in one 600³ volume (same foreground fraction), best of 3;
 - where: threads, a LocalCluster (2 workers), a real ``dask scheduler`` + 2 ``dask worker``;
 - checkpoints: the block journal on and off;
 - kernels: wall time against the sum of per-block kernel times ÷ cores, and against the
@@ -207,20 +207,32 @@ def section_size(args, sizes) -> None:
 def section_objects(args, quick) -> None:
     side = 120 if quick else 600
     counts = OBJECTS[:2] if quick else OBJECTS
-    rows = {}
-    for n in counts:
-        path = args.work / f"objects_{n}_{side}.zarr"
+    paths = {n: args.work / f"objects_{n}_{side}.zarr" for n in counts}
+    for n, path in paths.items():
         objects_volume(path, n, side)
-        rows[n] = measure("threads", path, args.work, args.timeout)
+    # A run takes 3-5 s here, where the machine's noise is a few tenths of a second:
+    # each count runs three times, the counts in turn, and the fastest run is kept.
+    runs: dict[int, list[dict]] = {n: [] for n in counts}
+    for _ in range(3):
+        for n, path in paths.items():
+            runs[n].append(measure("threads", path, args.work, args.timeout))
+    rows = {n: _fastest(r) for n, r in runs.items()}
     base = rows[counts[0]]
-    print(f"\n### Object count ({side}³ uint16, threads)\n")
-    print("| objects asked | objects found | wall s | × fewest | peak RSS MiB |")
+    print(f"\n### Object count ({side}³ uint16, threads, best of 3)\n")
+    print("| objects asked | objects found | wall s | × fewest | peak RSS MiB (largest) |")
     print("|---:|---:|---:|---:|---:|")
     for n, r in rows.items():
         print(
             f"| {n} | {r.get('count', '-')} | {r.get('seconds', np.nan):.1f} "
             f"| {r.get('seconds', np.nan) / base['seconds']:.2f} | {r['rss'] / 2**20:.0f} |"
         )
+
+
+def _fastest(runs: list[dict]) -> dict:
+    """The fastest of some runs of one measurement, with the largest peak RSS of them."""
+    done = [r for r in runs if r["ok"]] or runs
+    best = min(done, key=lambda r: r.get("seconds", np.inf))
+    return {**best, "rss": max(r["rss"] for r in runs)}
 
 
 def section_where(args, shape) -> dict:
