@@ -120,6 +120,11 @@ MOMENTS = {
     "block labelling": _midway(lambda i, label: label.startswith("label ")),
     "writing": _midway(lambda i, label: label.startswith("write")),
 }
+# Moments around what the histogram pass keeps (its bin codes, the halo files it reads).
+KEPT_MOMENTS = {
+    "histogram pass": _midway(lambda i, label: label.startswith("histogram")),
+    "block labelling": MOMENTS["block labelling"],
+}
 
 
 @pytest.mark.parametrize(
@@ -171,7 +176,7 @@ def test_resume_keeps_what_the_killed_run_kept(project, clean, capsys):
     assert _outputs(out) == clean
 
 
-@pytest.mark.parametrize("moment", ["histogram pass", "block labelling"])
+@pytest.mark.parametrize("moment", KEPT_MOMENTS)
 def test_resume_reads_the_bin_codes_the_killed_run_kept(project, clean, moment, capsys):
     """With room for the histogram's bin codes (2 bytes a voxel) but not the Gaussian
     (8), the killed run kept the codes of the blocks it histogrammed; the rerun reads
@@ -179,11 +184,7 @@ def test_resume_reads_the_bin_codes_the_killed_run_kept(project, clean, moment, 
     name = "killed-codes-" + moment.replace(" ", "-")
     cfg = _config(project, name, scratch_budget="8MB")
     out = project / name
-    when = {
-        "histogram pass": _midway(lambda i, label: label.startswith("histogram")),
-        "block labelling": MOMENTS["block labelling"],
-    }[moment]
-    _run_and_kill(cfg, out / ".journal", when)
+    _run_and_kill(cfg, out / ".journal", KEPT_MOMENTS[moment])
     before = {folder: done for folder, _, done, _ in _passes(out / ".journal")}
     histogram = next(f for f in before if "histogram" in f)
     # One folder of scratch holds the codes: uint16 below 2 × 256 bins, one file per
@@ -248,7 +249,7 @@ def test_other_version_does_not_resume(project, clean, made_by, capsys):
     assert _outputs(out) == clean
 
 
-@pytest.mark.parametrize("moment", ["histogram pass", "block labelling"])
+@pytest.mark.parametrize("moment", KEPT_MOMENTS)
 def test_resume_with_the_source_halos_kept(project, clean, moment, capsys):
     """With room for the source's halo files (uint16 blocks grown by the Gaussian's
     radius: 4.9 bytes a voxel here) and the bin codes (2) but not the Gaussian (8), the
@@ -257,11 +258,7 @@ def test_resume_with_the_source_halos_kept(project, clean, moment, capsys):
     name = "killed-halos-" + moment.replace(" ", "-")
     cfg = _config(project, name, scratch_budget="13MB")
     out = project / name
-    when = {
-        "histogram pass": _midway(lambda i, label: label.startswith("histogram")),
-        "block labelling": MOMENTS["block labelling"],
-    }[moment]
-    _run_and_kill(cfg, out / ".journal", when)
+    _run_and_kill(cfg, out / ".journal", KEPT_MOMENTS[moment])
     before = {folder: done for folder, _, done, _ in _passes(out / ".journal")}
     if moment == "histogram pass":  # every source block is in a kept halo file
         halos = [p for p in (out / ".scratch").rglob("*.blk") if len(_arrays_in(p)) > 1]

@@ -73,7 +73,7 @@ class HaloKeys:
                 return path
         self._halo_keys[key] = key
         if key not in self._dsk:
-            self._halo_slots.add(slot)
+            self._halo_slots[slot] = (name, margin)
             self._dsk[key] = (
                 tasks.halo_out,
                 self.producer_task(name, index),
@@ -96,8 +96,8 @@ class HaloKeys:
         """Keep the source's halo files of the pass being built for later passes, each
         slot when all of it fits the scratch budget (call when a pass computes an image
         that later passes compute again)."""
-        for slot in sorted(self._halo_slots - self._kept_halos):
-            name, margin = self._slot_parts(slot)
+        for slot in sorted(self._halo_slots.keys() - self._kept_halos):
+            name, margin = self._halo_slots[slot]
             if not self._whole_in_halo(name):
                 continue
             grown = self.plan.grown_voxels(margin)  # the files hold each block grown
@@ -106,10 +106,6 @@ class HaloKeys:
             if self.scratch.reserve(slot, nbytes):
                 self._kept_halos.add(slot)
 
-    def _slot_parts(self, slot: str) -> tuple[str, tuple[int, ...]]:
-        name, margin = slot[len("halo-") :].rsplit("-", 1)
-        return name, tuple(int(m) for m in margin.split("_"))
-
     def halo_kept(self, key: tuple) -> bool:
         """Whether the halo file of task ``key`` is kept for a later pass."""
         return _slot(key[0][len("halo-") :], key[1]) in self._kept_halos
@@ -117,7 +113,7 @@ class HaloKeys:
     def drop_unused_halos(self) -> None:
         """Delete the kept halo files the current graph neither reads nor writes: no later
         pass computes their image again."""
-        for slot in sorted(self._kept_halos - self._halos_read - self._halo_slots):
+        for slot in sorted(self._kept_halos - self._halos_read - self._halo_slots.keys()):
             self.drop_halos(slot)
 
     def drop_halos(self, slot: str) -> None:

@@ -57,7 +57,8 @@ class Engine(Passes, LastPass, TiledKeys, HaloKeys):
     # what it is (see pipeline.ops.registry.Stats.reduce).
     _stand_ins: dict[str, tuple[str, object]] = field(default_factory=dict)
     _loaded: set[str] = field(default_factory=set)
-    _halo_slots: set[str] = field(default_factory=set)  # halo files of the current graph
+    # Halo file slots of the current graph: the name and margin each holds slabs of.
+    _halo_slots: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
     _halo_reads: dict[tuple, int] = field(default_factory=dict)  # tasks reading each halo key
     _halo_keys: dict[tuple, tuple | str] = field(default_factory=dict)  # each, stored once
     _kept_halos: set[str] = field(default_factory=set)  # halo slots kept for later passes
@@ -283,7 +284,7 @@ class Engine(Passes, LastPass, TiledKeys, HaloKeys):
             raise BlockError(label, exc.block, exc.error) from exc
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - t0
         # Halo slabs serve one pass only, unless kept for the next (see engine.halos).
-        for slot in sorted(self._halo_slots - self._kept_halos):
+        for slot in sorted(self._halo_slots.keys() - self._kept_halos):
             self.scratch.drop_later(slot)
         self._halo_slots.clear()
         self._halo_reads.clear()
