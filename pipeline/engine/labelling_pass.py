@@ -125,7 +125,7 @@ def _object_boxes(final: np.ndarray, n: int, parts: list, shape: tuple[int, ...]
     for part in parts:  # one block at a time: no copy of every block's boxes at once
         if len(part):
             own = part.boxes(dtype) if isinstance(part, stitch.BlockBoxes) else part
-            ids = final[at : at + len(part)]
+            ids = final[at : at + len(part)].astype(np.intp)
             for c in range(2 * ndim):  # column by column: numpy's fast path (3× here)
                 (np.minimum if c < ndim else np.maximum).at(box[:, c], ids, own[:, c])
         at += len(part)
@@ -150,7 +150,7 @@ def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start) -> np.ndar
     at = 0
     for part in parts:
         if len(part):
-            ufunc.at(out, final[at : at + len(part)], part)
+            ufunc.at(out, final[at : at + len(part)].astype(np.intp), part)
         at += len(part)
     return out[1:]
 

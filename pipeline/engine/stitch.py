@@ -231,7 +231,7 @@ def resolve(
     if total == 0:
         empty = np.zeros(0, dtype=np.int64)
         return offsets, empty, empty, empty
-    first = np.concatenate(firsts)
+    first = np.concatenate(firsts).astype(np.int64)  # as comp_first: numpy's fast minimum.at
     size = np.concatenate(sizes)
     edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
     mask = np.int64(0xFFFFFFFF)
