@@ -33,9 +33,11 @@ uniform_counts(const double *values, Py_ssize_t size, const double *edges, int64
     }
 }
 
-/* Each value's bin (estimated as above and kept to the bins, then moved until
- * edges[bin] <= v < edges[bin + 1], the last bin closed) and its side of the bin's centre: 2 * bin + (v > centres[bin]).
- * Values above the range get ABOVE; below it, and NaN, OUTSIDE. */
+/* Each value's bin (estimated, kept to the bins, then moved until
+ * edges[bin] <= v < edges[bin + 1], the last bin closed) and its side of the bin's centre:
+ * 2 * bin + (v > centres[bin]). The moves make the bin exact whatever the estimate, so the
+ * estimate multiplies by n / (last - first) rather than dividing as numpy does (a division
+ * a value costs more). Values above the range get ABOVE; below it, and NaN, OUTSIDE. */
 #define ABOVE 0xFFFE
 #define OUTSIDE 0xFFFF
 
@@ -43,18 +45,16 @@ WIDE static void
 uniform_codes(const double *values, Py_ssize_t size, const double *edges, const double *centres,
               uint16_t *codes, int64_t *counts, Py_ssize_t n)
 {
-    double first = edges[0], last = edges[n], denom = last - first;
+    double first = edges[0], last = edges[n], scale = (double)n / (last - first);
+    double top = (double)(n - 1);
     for (Py_ssize_t i = 0; i < size; i++) {
         double v = values[i];
         if (!(v >= first && v <= last)) {
             codes[i] = v > last ? ABOVE : OUTSIDE;
             continue;
         }
-        Py_ssize_t idx = (Py_ssize_t)(((v - first) / denom) * (double)n);
-        if (idx > n - 1)
-            idx = n - 1;
-        if (idx < 0)
-            idx = 0;
+        double estimate = (v - first) * scale;  /* >= 0; NaN or inf where scale overflowed */
+        Py_ssize_t idx = (Py_ssize_t)(estimate < top ? estimate : top);
         while (idx > 0 && v < edges[idx])
             idx -= 1;
         while (idx < n - 1 && v >= edges[idx + 1])

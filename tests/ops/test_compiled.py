@@ -203,6 +203,17 @@ def test_histogram_codes_equal_numpys(lo, width, nbins, seed):
     np.testing.assert_array_equal(got[inside] & 1, v > centres[bins])
 
 
+def test_histogram_codes_where_bins_per_unit_overflow():
+    """Over a range of a few subnormals, bins / range is infinite: each value's bin still
+    comes from the edges."""
+    tiny = np.nextafter(0.0, 1.0)
+    edges = np.array([0.0, 2 * tiny, 4 * tiny, 6 * tiny])
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    values = np.arange(7) * tiny
+    codes, counts = histogram_codes(values, edges, centres)
+    assert codes.tolist() == [0, 0, 2, 2, 4, 4, 5] and counts.tolist() == [2, 2, 3]
+
+
 def test_histogram_codes_of_bins_of_no_width_come_from_numpy():
     edges, centres = np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0])
     values = np.array([0.5, 1.0, 2.0, np.nan])
