@@ -52,3 +52,28 @@ def test_scale_benchmark_quick(tmp_path):
     assert "### Object count" in proc.stdout and "journal on" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 1")]
     assert len(rows) == 2 and all(" nan " not in r for r in rows)
+
+
+def test_kernel_bound_steps_small(tmp_path):
+    """The no-engine runs between the kernel bound and segpipe's time do segpipe's work:
+    the passes' own histogram gives segpipe's threshold, and a wrong one is refused."""
+    import pytest
+
+    sys.path.insert(0, str(BENCH.parent))
+    import bench_bound
+    import bench_methods
+    import bench_volume
+
+    import pipeline
+
+    volume = tmp_path / "volume.zarr"
+    bench_volume.ensure(volume, (128, 256, 256), log=lambda *_: None)
+    res = pipeline.run(bench_methods.segpipe_config(str(volume), str(tmp_path / "out")))
+    threshold = res.summary["thresholds"]["mask"]
+    seconds, blocks = bench_bound.chained(volume, threshold, 2)
+    assert blocks == 4 and seconds > 0
+    seconds, each = bench_bound.in_passes(volume, threshold, 2)
+    assert list(each) == ["range", "histogram", "labelling", "write"]
+    assert seconds == pytest.approx(sum(each.values()))
+    with pytest.raises(RuntimeError, match="not segpipe's"):
+        bench_bound.in_passes(volume, threshold * 1.01, 2)

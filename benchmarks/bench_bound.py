@@ -1,0 +1,182 @@
+"""From the kernel bound to segpipe's wall time, in measured steps.
+
+The kernel bound is the sum of per-block kernel times (``bench_kernels.kernels``) times
+the blocks, divided by the cores. Two runs with no engine stand between it and segpipe:
+the kernels alone, block after block on a thread per core (what running them side by side
+costs on this machine), and the same kernels in segpipe's four passes with the scratch
+files between them (what an exact global threshold's passes cost beyond one visit per
+block). Used by ``bench_kernels.py`` and ``bench_scale.py --sections kernels``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_kernels  # noqa: E402
+import bench_volume  # noqa: E402
+
+
+def chained(volume: Path, threshold: float, workers: int) -> tuple[float, int]:
+    """Seconds for the kernels alone, one block after another on ``workers`` threads,
+    over every block of ``volume``, and the number of blocks.
+
+    The kernels without an engine: each block's context is cut from the volume held in
+    memory (not timed), the library kernels segpipe replaces are not run.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zarr
+
+    from pipeline.io import ome_zarr
+    from pipeline.io.readers import open_source
+
+    z = zarr.open_array(str(volume), mode="r")
+    whole = np.pad(z[...], 4, mode="edge")  # every block's context by slicing
+    source = open_source(str(volume))
+    c = bench_volume.CHUNK
+    labels = Path(tempfile.mkdtemp(prefix="segpipe-chain-")) / "l.zarr"
+    ome_zarr.create_labels(
+        labels, z.shape, (c,) * 3, np.uint32, bench_kernels.pyramid_levels(z.shape), "zyx"
+    )
+    corners = list(np.ndindex(*(s // c for s in z.shape)))
+    summaries = {}
+
+    def one(index) -> None:
+        lo = tuple(i * c for i in index)
+        grown = whole[tuple(slice(o, o + c + 8) for o in lo)]
+        _, summaries[index] = bench_kernels.block_kernels(
+            z, grown, source, lo, threshold, str(labels), _plain_step
+        )
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, corners[:workers]))  # warm up
+        t0 = time.perf_counter()
+        list(pool.map(one, corners))
+        list(pool.map(lambda index: bench_kernels.face_pairs(z.shape, index, summaries), corners))
+        return time.perf_counter() - t0, len(corners)
+
+
+def in_passes(volume: Path, threshold: float, workers: int) -> tuple[float, dict[str, float]]:
+    """Seconds for the kernels run in segpipe's four passes with no engine, on
+    ``workers`` threads, over every block of ``volume`` (the faster of two runs), and the
+    seconds of each pass.
+
+    What the passes add to the kernels alone (:func:`chained`) is their scratch round
+    trips: the range pass keeps each block's Gaussian in a scratch file, the histogram
+    pass reads it back and keeps its bin codes, the labelling pass thresholds those and
+    keeps compressed local labels, the write pass reads them, relabels and writes. Each
+    block's context is cut from the volume held in memory, as for :func:`chained` (no
+    halo files), and no scheduler, journal or stitching runs. The threshold is computed
+    from the passes' own histogram and must equal segpipe's (``threshold``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zarr
+    from skimage.filters import threshold_otsu
+
+    from pipeline.engine import scratch
+    from pipeline.io import ome_zarr
+    from pipeline.io.readers import open_source
+    from pipeline.ops import labelling
+    from pipeline.ops.compiled import apply_table
+    from pipeline.ops.filters import GaussianParams, gaussian
+    from pipeline.ops.histogram import BinCodes, bin_edges
+
+    z = zarr.open_array(str(volume), mode="r")
+    whole = np.pad(z[...], 4, mode="edge")
+    source = open_source(str(volume))
+    c = bench_volume.CHUNK
+    params = GaussianParams(sigma=1.0, mode="nearest", truncate=4.0)
+    corners = [tuple(i * c for i in index) for index in np.ndindex(*(s // c for s in z.shape))]
+    work = Path(tempfile.mkdtemp(prefix="segpipe-passes-"))
+    levels = bench_kernels.pyramid_levels(z.shape)
+    ome_zarr.create_labels(work / "l.zarr", z.shape, (c,) * 3, np.uint32, levels, "zyx")
+
+    def file(what: str, lo) -> str:
+        return str(work / f"{what}-{'-'.join(map(str, lo))}")
+
+    def core(lo):
+        return tuple((o, o + c) for o in lo)
+
+    def range_block(lo):
+        source.read(core(lo))
+        g = gaussian(whole[tuple(slice(o, o + c + 8) for o in lo)], params, ((4, 4),) * 3)
+        scratch.save(file("g", lo), g)
+        return g.min(), g.max()
+
+    def run(pool) -> dict[str, float]:
+        seconds = {}
+        t0 = time.perf_counter()
+        ranges = list(pool.map(range_block, corners))
+        seconds["range"] = time.perf_counter() - t0
+        edges = bin_edges(min(r[0] for r in ranges), max(r[1] for r in ranges), 256, np.float64)
+        codes = BinCodes.over(edges)
+
+        def histogram_block(lo):
+            counts, kept = codes.with_stand_in(scratch.load(file("g", lo)))
+            scratch.save(file("c", lo), kept)
+            return counts
+
+        t0 = time.perf_counter()
+        counts = sum(pool.map(histogram_block, corners))
+        seconds["histogram"] = time.perf_counter() - t0
+        t = threshold_otsu(hist=(counts, codes.centres))
+        if t != threshold:
+            raise RuntimeError(f"the passes' threshold {t} is not segpipe's {threshold}")
+        above, first = codes.decoder(t)
+
+        summaries = {}
+
+        def label_block(lo):
+            lab = labelling.local_label(above(scratch.load(file("c", lo)), first), 1)
+            summaries[tuple(o // c for o in lo)] = labelling.summarise_block(lab, None, lo, z.shape)
+            n = int(lab.max())
+            scratch.save(file("l", lo), lab.astype(np.uint16) if n < 2**16 else lab, True)
+
+        def write_block(lo):
+            lab = scratch.load(file("l", lo))
+            final = apply_table(lab, np.arange(int(lab.max()) + 1, dtype=np.uint32))
+            ome_zarr.write_block(str(work / "l.zarr"), levels, core(lo), final)
+
+        t0 = time.perf_counter()
+        list(pool.map(label_block, corners))
+        list(pool.map(lambda index: bench_kernels.face_pairs(z.shape, index, summaries), summaries))
+        seconds["labelling"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        list(pool.map(write_block, corners))
+        seconds["write"] = time.perf_counter() - t0
+        return seconds
+
+    with ThreadPoolExecutor(workers) as pool:
+        runs = [run(pool) for _ in range(2)]
+    best = min(runs, key=lambda r: sum(r.values()))
+    return sum(best.values()), best
+
+
+def bound_steps(volume: Path, threshold: float, cores: int, ideal: float, wall: float) -> str:
+    """From the kernel bound to segpipe's wall time in two steps, measured: the kernels
+    alone on a thread per core (:func:`chained`), then in segpipe's passes with their
+    scratch round trips (:func:`in_passes`)."""
+    chain, _ = chained(volume, threshold, cores)
+    passes, each = in_passes(volume, threshold, cores)
+    per_pass = " / ".join(f"{v:.2f}" for v in each.values())
+    return (
+        f"the kernels alone, block after block on {cores} threads (no engine): {chain:.2f} s, "
+        f"{chain / ideal:.2f}× the kernels ÷ cores;\n"
+        f"the same in segpipe's four passes, with their scratch round trips (no engine): "
+        f"{passes:.2f} s ({' / '.join(each)}: {per_pass} s), {passes / chain:.2f}× the "
+        f"kernels alone;\nsegpipe {wall / passes:.2f}× that (halo files, scheduler, "
+        "journal, stitching)"
+    )
+
+
+def _plain_step(name, func):
+    return None if name.startswith("(") else func()
