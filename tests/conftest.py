@@ -33,8 +33,28 @@ def run_steps(array, steps, target, chunks, role="image"):
         plan = BlockPlan.regular(array.shape, chunks)
     else:
         plan = BlockPlan(array.shape, tuple(tuple(c) for c in chunks))
-    engine = Engine(dag, ArraySource(array), plan, scheduler="sync")
+    engine = closed_after_test(Engine(dag, ArraySource(array), plan, scheduler="sync"))
     return engine.to_numpy(target), engine
+
+
+_engines: list[Engine] = []
+
+
+def closed_after_test(engine: Engine) -> Engine:
+    """``engine``, closed (its scratch folder removed) when the test ends."""
+    _engines.append(engine)
+    return engine
+
+
+@pytest.fixture(autouse=True)
+def _close_engines():
+    yield
+    # Tests import this file as tests.conftest, pytest as conftest: two lists.
+    import tests.conftest as imported
+
+    for engines in {id(_engines): _engines, id(imported._engines): imported._engines}.values():
+        while engines:
+            engines.pop().close()
 
 
 @pytest.fixture

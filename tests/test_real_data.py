@@ -10,7 +10,7 @@ from skimage.measure import label
 from pipeline.ops.filters import GaussianParams
 from pipeline.ops.labelling import LabelParams
 from pipeline.ops.threshold import ThresholdParams
-from tests.conftest import run_steps
+from tests.conftest import closed_after_test, run_steps
 
 # file, Gaussian sigma (0: float64 copy, as the reference), otsu, counts for connectivity 1..ndim
 REFERENCE = [
@@ -69,6 +69,6 @@ def test_connectomics_counts(shared_data, connectivity, expected):
     source = open_source(shared_data / "connectomics/connectomics_512.tif")
     dag = build_dag({"lab": ("label", LabelParams(connectivity=connectivity), ("input",))})
     block = (128, 128, 128) if connectivity == 1 else (64, 128, 96)
-    engine = Engine(dag, source, BlockPlan.regular(source.shape, block))
+    engine = closed_after_test(Engine(dag, source, BlockPlan.regular(source.shape, block)))
     engine.resolve(["lab"])
     assert engine.labellings["lab"].count == expected

@@ -15,7 +15,7 @@ from pipeline.engine.run import Engine
 from pipeline.graph.dag import build_dag
 from pipeline.ops.labelling import summarise_block
 from pipeline.ops.registry import all_ops
-from tests.conftest import ArraySource
+from tests.conftest import ArraySource, closed_after_test
 
 
 def _parts(rng, final, ndim, dtype):
@@ -116,11 +116,13 @@ def test_object_tables_are_released_once_the_last_pass_is_built():
             ("objects",),
         ),
     }
-    engine = Engine(
-        build_dag(steps, source_role="mask"),
-        ArraySource(mask),
-        BlockPlan.regular(mask.shape, (7, 8, 9)),
-        scheduler="sync",
+    engine = closed_after_test(
+        Engine(
+            build_dag(steps, source_role="mask"),
+            ArraySource(mask),
+            BlockPlan.regular(mask.shape, (7, 8, 9)),
+            scheduler="sync",
+        )
     )
     engine.resolve(["kept"])
     objects = engine.labellings["objects"]
