@@ -155,17 +155,19 @@ def kernels(volume: Path, threshold: float) -> tuple[dict[str, float], dict[str,
     z = zarr.open_array(str(volume), mode="r")
     source = open_source(str(volume))
     c = bench_volume.CHUNK
-    labels = Path(tempfile.mkdtemp(prefix="segpipe-kernels-")) / "l.zarr"
-    ome_zarr.create_labels(labels, z.shape, (c,) * 3, np.uint32, pyramid_levels(z.shape), "zyx")
     out: dict[str, list[float]] = {}
     ref: dict[str, list[float]] = {}
-    for b in range(3):
-        corner = (c * (1 + b // 2), c * (1 + b % 2), c)  # blocks with neighbours all round
-        times, reference = _block_times(z, source, corner, threshold, str(labels))
-        for k, v in times.items():
-            out.setdefault(k, []).append(v)
-        for k, v in reference.items():
-            ref.setdefault(k, []).append(v)
+    with tempfile.TemporaryDirectory(prefix="segpipe-kernels-") as work:
+        labels = Path(work) / "l.zarr"
+        levels = pyramid_levels(z.shape)
+        ome_zarr.create_labels(labels, z.shape, (c,) * 3, np.uint32, levels, "zyx")
+        for b in range(3):
+            corner = (c * (1 + b // 2), c * (1 + b % 2), c)  # blocks with neighbours all round
+            times, reference = _block_times(z, source, corner, threshold, str(labels))
+            for k, v in times.items():
+                out.setdefault(k, []).append(v)
+            for k, v in reference.items():
+                ref.setdefault(k, []).append(v)
     return _means(out), _means(ref)
 
 
