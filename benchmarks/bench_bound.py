@@ -24,6 +24,38 @@ import bench_kernels  # noqa: E402
 import bench_volume  # noqa: E402
 
 
+class InMemory:
+    """The benchmark volume held in memory, padded, so each block's context (4 voxels a
+    side, the nearest voxel past the edges) is a slice, not timed; with its source, for
+    the timed reads, and the corners of its blocks."""
+
+    def __init__(self, volume: Path) -> None:
+        import zarr
+
+        from pipeline.io.readers import open_source
+
+        self.z = zarr.open_array(str(volume), mode="r")
+        self.whole = np.pad(self.z[...], 4, mode="edge")
+        self.source = open_source(str(volume))
+        c = bench_volume.CHUNK
+        self.corners = [
+            tuple(i * c for i in j) for j in np.ndindex(*(s // c for s in self.z.shape))
+        ]
+
+    def grown(self, lo) -> np.ndarray:
+        """The block at corner ``lo`` with its context."""
+        return self.whole[tuple(slice(o, o + bench_volume.CHUNK + 8) for o in lo)]
+
+    def labels(self, work: Path) -> Path:
+        """An empty label image in ``work`` with the pyramid levels segpipe writes."""
+        from pipeline.io import ome_zarr
+
+        path, shape = work / "l.zarr", self.z.shape
+        levels = bench_kernels.pyramid_levels(shape)
+        ome_zarr.create_labels(path, shape, (bench_volume.CHUNK,) * 3, np.uint32, levels, "zyx")
+        return path
+
+
 def chained(volume: Path, threshold: float, workers: int) -> tuple[float, int]:
     """Seconds for the kernels alone, one block after another on ``workers`` threads,
     over every block of ``volume``, and the number of blocks.
@@ -33,38 +65,26 @@ def chained(volume: Path, threshold: float, workers: int) -> tuple[float, int]:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    import zarr
-
-    from pipeline.io import ome_zarr
-    from pipeline.io.readers import open_source
-
-    z = zarr.open_array(str(volume), mode="r")
-    whole = np.pad(z[...], 4, mode="edge")  # every block's context by slicing
-    source = open_source(str(volume))
+    vol = InMemory(volume)
     c = bench_volume.CHUNK
-    corners = list(np.ndindex(*(s // c for s in z.shape)))
     summaries = {}
     with tempfile.TemporaryDirectory(prefix="segpipe-chain-") as work:
-        labels = Path(work) / "l.zarr"
-        levels = bench_kernels.pyramid_levels(z.shape)
-        ome_zarr.create_labels(labels, z.shape, (c,) * 3, np.uint32, levels, "zyx")
+        labels = str(vol.labels(Path(work)))
 
-        def one(index) -> None:
-            lo = tuple(i * c for i in index)
-            grown = whole[tuple(slice(o, o + c + 8) for o in lo)]
-            _, summaries[index] = bench_kernels.block_kernels(
-                z, grown, source, lo, threshold, str(labels), _plain_step
+        def one(lo) -> None:
+            _, summaries[tuple(o // c for o in lo)] = bench_kernels.block_kernels(
+                vol.z, vol.grown(lo), vol.source, lo, threshold, labels, _plain_step
             )
 
         def pairs(index):
-            return bench_kernels.face_pairs(z.shape, index, summaries)
+            return bench_kernels.face_pairs(vol.z.shape, index, summaries)
 
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, corners[:workers]))  # warm up
+            list(pool.map(one, vol.corners[:workers]))  # warm up
             t0 = time.perf_counter()
-            list(pool.map(one, corners))
-            list(pool.map(pairs, corners))
-            return time.perf_counter() - t0, len(corners)
+            list(pool.map(one, vol.corners))
+            list(pool.map(pairs, summaries))
+            return time.perf_counter() - t0, len(vol.corners)
 
 
 def in_passes(volume: Path, threshold: float, workers: int) -> tuple[float, dict[str, float]]:
@@ -82,27 +102,20 @@ def in_passes(volume: Path, threshold: float, workers: int) -> tuple[float, dict
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    import zarr
     from skimage.filters import threshold_otsu
 
     from pipeline.engine import scratch
     from pipeline.io import ome_zarr
-    from pipeline.io.readers import open_source
     from pipeline.ops import labelling
     from pipeline.ops.compiled import apply_table
-    from pipeline.ops.filters import GaussianParams, gaussian
     from pipeline.ops.histogram import BinCodes, bin_edges
 
-    z = zarr.open_array(str(volume), mode="r")
-    whole = np.pad(z[...], 4, mode="edge")
-    source = open_source(str(volume))
-    c = bench_volume.CHUNK
-    params = GaussianParams(sigma=1.0, mode="nearest", truncate=4.0)
-    corners = [tuple(i * c for i in index) for index in np.ndindex(*(s // c for s in z.shape))]
+    vol = InMemory(volume)
+    z, corners, c = vol.z, vol.corners, bench_volume.CHUNK
     levels = bench_kernels.pyramid_levels(z.shape)
     temporary = tempfile.TemporaryDirectory(prefix="segpipe-passes-")  # 1.3 GiB at 512³
     work = Path(temporary.name)
-    ome_zarr.create_labels(work / "l.zarr", z.shape, (c,) * 3, np.uint32, levels, "zyx")
+    labels = str(vol.labels(work))
 
     def file(what: str, lo) -> str:
         return str(work / f"{what}-{'-'.join(map(str, lo))}")
@@ -111,8 +124,8 @@ def in_passes(volume: Path, threshold: float, workers: int) -> tuple[float, dict
         return tuple((o, o + c) for o in lo)
 
     def range_block(lo):
-        source.read(core(lo))
-        g = gaussian(whole[tuple(slice(o, o + c + 8) for o in lo)], params, ((4, 4),) * 3)
+        vol.source.read(core(lo))
+        g = bench_kernels.smooth(vol.grown(lo))
         scratch.save(file("g", lo), g)
         return g.min(), g.max()
 
@@ -148,7 +161,7 @@ def in_passes(volume: Path, threshold: float, workers: int) -> tuple[float, dict
         def write_block(lo):
             lab = scratch.load(file("l", lo))
             final = apply_table(lab, np.arange(int(lab.max()) + 1, dtype=np.uint32))
-            ome_zarr.write_block(str(work / "l.zarr"), levels, core(lo), final)
+            ome_zarr.write_block(labels, levels, core(lo), final)
 
         t0 = time.perf_counter()
         list(pool.map(label_block, corners))

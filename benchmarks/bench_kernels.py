@@ -48,6 +48,15 @@ def pyramid_levels(shape) -> int:
     return ome_zarr.pyramid_levels(tuple(shape), (bench_volume.CHUNK,) * len(shape))
 
 
+def smooth(grown: np.ndarray) -> np.ndarray:
+    """The benchmark's Gaussian (σ 1, nearest, float64) of the core of ``grown``, a block
+    with 4 voxels of context on every side, as segpipe computes it."""
+    from pipeline.ops.filters import GaussianParams, gaussian
+
+    params = GaussianParams(sigma=1.0, mode="nearest", truncate=4.0)
+    return gaussian(grown, params, ((4, 4),) * grown.ndim)
+
+
 def block_kernels(z, grown, source, lo, threshold: float, labels_path: str, step):
     """Run the kernels segpipe runs once per block position on the block at ``lo``,
     each through ``step(name, func)`` (which returns ``func()``); the library kernels
@@ -59,13 +68,11 @@ def block_kernels(z, grown, source, lo, threshold: float, labels_path: str, step
     from pipeline.ops import histogram as hist
     from pipeline.ops import labelling
     from pipeline.ops.compiled import apply_table
-    from pipeline.ops.filters import GaussianParams, gaussian
 
-    c, h = bench_volume.CHUNK, 4
+    c = bench_volume.CHUNK
     core = tuple((o, o + c) for o in lo)
-    params = GaussianParams(sigma=1.0, mode="nearest", truncate=4.0)
     step("read 128³", lambda: source.read(core))
-    g = step("gaussian 128³ of 136³, f64", lambda: gaussian(grown, params, ((h, h),) * 3))
+    g = step("gaussian 128³ of 136³, f64", lambda: smooth(grown))
     step(
         "(scipy gaussian_filter 136³, f64)",
         lambda: ndi.gaussian_filter(grown, 1, mode="nearest", truncate=4, output=np.float64),
@@ -137,10 +144,8 @@ def _block_times(z, source, lo: tuple[int, ...], threshold: float, labels_path: 
 def _summary(z, lo, threshold: float):
     """The label summary of the block at ``lo``."""
     from pipeline.ops import labelling
-    from pipeline.ops.filters import GaussianParams, gaussian
 
-    params = GaussianParams(sigma=1.0, mode="nearest", truncate=4.0)
-    mask = gaussian(_grown(z, lo), params, ((4, 4),) * 3) > threshold
+    mask = smooth(_grown(z, lo)) > threshold
     return labelling.summarise_block(labelling.local_label(mask, 1), None, lo, z.shape)
 
 
@@ -185,15 +190,10 @@ def labelling_side_by_side(volume: Path, threshold: float, n: int = 30) -> dict[
     from scipy import ndimage as ndi
 
     from pipeline.ops import labelling
-    from pipeline.ops.filters import GaussianParams, gaussian
 
     z = zarr.open_array(str(volume), mode="r")
     c = bench_volume.CHUNK
-    params = GaussianParams(sigma=1.0, mode="nearest", truncate=4.0)
-    masks = [
-        gaussian(_grown(z, (c, c, c * (1 + i))), params, ((4, 4),) * 3) > threshold
-        for i in range(2)
-    ]
+    masks = [smooth(_grown(z, (c, c, c * (1 + i)))) > threshold for i in range(2)]
     funcs = {
         "segpipe (compiled, without the GIL)": lambda m: labelling.local_label(m, 1),
         "cc3d.connected_components": lambda m: cc3d.connected_components(
