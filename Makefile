@@ -9,7 +9,7 @@ $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard pipeline/ops/_loops*.[ch]) | $(VENV)/bin/activate
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard pipeline/kernels/_loops*.[ch]) | $(VENV)/bin/activate
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 

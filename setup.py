@@ -15,9 +15,9 @@ NO_FUSED_MULTIPLY_ADD = ["/fp:precise"] if sys.platform == "win32" else ["-ffp-c
 setup(
     ext_modules=[
         Extension(
-            "pipeline.ops._loops",
-            [f"pipeline/ops/{name}.c" for name in LOOPS],
-            depends=["pipeline/ops/_loops.h"],
+            "pipeline.kernels._loops",
+            [f"pipeline/kernels/{name}.c" for name in LOOPS],
+            depends=["pipeline/kernels/_loops.h"],
             extra_compile_args=NO_FUSED_MULTIPLY_ADD,
             optional=True,
         )

@@ -106,9 +106,9 @@ def in_passes(volume: Path, threshold: float, workers: int) -> tuple[float, dict
 
     from pipeline.engine import scratch
     from pipeline.io import ome_zarr
-    from pipeline.ops import labelling
-    from pipeline.ops.compiled import apply_table
-    from pipeline.ops.histogram import BinCodes, bin_edges
+    from pipeline.kernels import labels as labelling
+    from pipeline.kernels.compiled import apply_table
+    from pipeline.kernels.histogram import BinCodes, bin_edges
 
     vol = InMemory(volume)
     z, corners, c = vol.z, vol.corners, bench_volume.CHUNK

@@ -65,9 +65,9 @@ def block_kernels(z, grown, source, lo, threshold: float, labels_path: str, step
     from scipy import ndimage as ndi
 
     from pipeline.io import ome_zarr
-    from pipeline.ops import histogram as hist
-    from pipeline.ops import labelling
-    from pipeline.ops.compiled import apply_table
+    from pipeline.kernels import histogram as hist
+    from pipeline.kernels import labels as labelling
+    from pipeline.kernels.compiled import apply_table
 
     c = bench_volume.CHUNK
     core = tuple((o, o + c) for o in lo)
@@ -143,7 +143,7 @@ def _block_times(z, source, lo: tuple[int, ...], threshold: float, labels_path: 
 
 def _summary(z, lo, threshold: float):
     """The label summary of the block at ``lo``."""
-    from pipeline.ops import labelling
+    from pipeline.kernels import labels as labelling
 
     mask = smooth(_grown(z, lo)) > threshold
     return labelling.summarise_block(labelling.local_label(mask, 1), None, lo, z.shape)
@@ -189,7 +189,7 @@ def labelling_side_by_side(volume: Path, threshold: float, n: int = 30) -> dict[
     import zarr
     from scipy import ndimage as ndi
 
-    from pipeline.ops import labelling
+    from pipeline.kernels import labels as labelling
 
     z = zarr.open_array(str(volume), mode="r")
     c = bench_volume.CHUNK

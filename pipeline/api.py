@@ -25,9 +25,9 @@ from pipeline.io import ome_zarr
 from pipeline.io.inputs import BatchInput, input_name
 from pipeline.io.readers import Source, close_files, open_source, output_inside
 from pipeline.io.resized import ResizedSource
-from pipeline.ops.projection import projection_factor
+from pipeline.measure.crops import check_crop_properties
+from pipeline.measure.projection import projection_factor
 from pipeline.ops.resample import output_shape, plan_resize
-from pipeline.ops.shape import check_crop_properties
 from pipeline.outputs import (
     overview_step,
     table_properties,

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.io.ome_zarr import read_region
-from pipeline.ops.measure import Partial
-from pipeline.ops.shape import crop_properties
+from pipeline.measure.crops import crop_properties
+from pipeline.measure.objects import Partial
 
 
 def _measure_block(path: str, box, ids, properties, spacing) -> dict:

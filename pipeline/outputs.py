@@ -10,9 +10,9 @@ from pipeline.crop_pass import crop_pass
 from pipeline.errors import DataError
 from pipeline.io.nifti_labels import nifti_affine, write_nifti_labels
 from pipeline.io.table import write_table
-from pipeline.ops import measure
-from pipeline.ops.projection import projection_factor
-from pipeline.ops.shape import CROP_PROPERTIES
+from pipeline.measure import objects as measure
+from pipeline.measure.crops import CROP_PROPERTIES
+from pipeline.measure.projection import projection_factor
 
 
 def overview_step(cfg, source) -> str | None:
@@ -29,7 +29,7 @@ def overview_step(cfg, source) -> str | None:
 def write_run_report(out: Path, source, plan, written, sizes, summary: dict, overview) -> str:
     """Write report/ (pictures and an HTML page); its path."""
     from pipeline.io.report import write_report
-    from pipeline.ops.projection import assemble_projection
+    from pipeline.measure.projection import assemble_projection
 
     factor = projection_factor(plan.shape)
     labels = assemble_projection([w.label_piece for w in written], plan.shape, factor)

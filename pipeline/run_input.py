@@ -118,7 +118,7 @@ def input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
     from types import SimpleNamespace
 
     from pipeline.graph.dag import SOURCE, Dag, Node
-    from pipeline.ops.histogram import block_range, merge_range
+    from pipeline.kernels.histogram import block_range, merge_range
 
     dag = Dag({SOURCE: Node(SOURCE, None, None, (), "image")}, {SOURCE: []})
     plan = plan_for(cfg, source, auto_only=True)

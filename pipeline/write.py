@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.io import ome_zarr
-from pipeline.ops import measure
-from pipeline.ops.projection import block_projection
+from pipeline.measure import objects as measure
+from pipeline.measure.projection import block_projection
 
 
 @dataclass(frozen=True)

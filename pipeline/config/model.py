@@ -16,9 +16,9 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.ops.measure import PROPERTIES
+from pipeline.measure.crops import CROP_PROPERTIES
+from pipeline.measure.objects import PROPERTIES
 from pipeline.ops.registry import all_ops
-from pipeline.ops.shape import CROP_PROPERTIES
 
 
 class _Frozen(BaseModel):

@@ -30,7 +30,7 @@ def local_block(tile_path: str, tile_box: Box, box: Box, path: str):
 
 def summarise_local(local, box: Box, shape):
     """Summary of a block's instances, as a labelling pass makes it."""
-    from pipeline.ops.labelling import summarise_block
+    from pipeline.kernels.labels import summarise_block
 
     return packed(summarise_block(local[0], None, tuple(lo for lo, _ in box), shape))
 

@@ -10,7 +10,7 @@ from pipeline.engine import tasks
 
 
 class InputStats:
-    """The engine side of :class:`pipeline.ops.registry.Stats` for one global op.
+    """The engine side of :class:`pipeline.kernels.reduction.Stats` for one global op.
 
     Each :meth:`reduce` is one pass over the blocks of the op's input; the first pass
     over a computed input keeps its blocks in scratch, so later passes read them back.
@@ -53,7 +53,7 @@ class InputStats:
             How many of the op's inputs ``func`` gets.
         stand_in : optional
             What the pass may keep of each block in place of the input; see
-            :meth:`pipeline.ops.registry.Stats.reduce`.
+            :meth:`pipeline.kernels.reduction.Stats.reduce`.
         """
         label = f"{name} {self._node.name}"
         engine = self._engine

@@ -54,7 +54,7 @@ class Engine(Passes, LastPass, TiledKeys, HaloKeys):
     _kept: set[str] = field(default_factory=set)
     _kept_local: set[str] = field(default_factory=set)  # labelling nodes' local labels
     # Global ops whose input's stand-in a reduction pass kept: its name in _kept, and
-    # what it is (see pipeline.ops.registry.Stats.reduce).
+    # what it is (see pipeline.kernels.reduction.Stats.reduce).
     _stand_ins: dict[str, tuple[str, object]] = field(default_factory=dict)
     _loaded: set[str] = field(default_factory=set)
     # Halo file slots of the current graph: the name and margin each holds slabs of.

@@ -17,7 +17,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipeline.engine.blocks import BlockPlan
-from pipeline.ops.labelling import BlockLabels
+from pipeline.kernels.labels import BlockLabels
 
 SHIFT = np.int64(32)
 

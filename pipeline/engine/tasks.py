@@ -11,8 +11,8 @@ from pipeline.engine import journal, scratch, stitch
 from pipeline.engine.blocks import BlockPlan, Box, crop, grow, intersect
 from pipeline.engine.program import Program, run_program
 from pipeline.errors import BlockError, SegpipeError
-from pipeline.ops.compiled import apply_table
-from pipeline.ops.labelling import BlockLabels, local_label, summarise_block
+from pipeline.kernels.compiled import apply_table
+from pipeline.kernels.labels import BlockLabels, local_label, summarise_block
 
 
 def read_block(source, box: Box) -> np.ndarray:
@@ -204,7 +204,7 @@ def partial_and_stand_in(func, box: Box, core: Box, path: str, *blocks):
     """A global op's partial result of one block, its stand-in kept at ``path``.
 
     ``func`` gives the pair (partial result, stand-in); see
-    :meth:`pipeline.ops.registry.Stats.reduce`.
+    :meth:`pipeline.kernels.reduction.Stats.reduce`.
     """
     part, stand_in = func(*blocks, box, core)
     scratch.save(path, stand_in)

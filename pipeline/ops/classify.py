@@ -8,7 +8,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.cluster.vq import kmeans2
 
-from pipeline.ops.registry import OpInfo, Stats, register
+from pipeline.kernels.reduction import Stats
+from pipeline.ops.registry import OpInfo, register
 
 
 class KMeansParams(BaseModel):

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 from skimage.util import img_as_float
 
-from pipeline.ops.histogram import order_statistics, percentile_from, percentile_ranks
-from pipeline.ops.registry import ObjectTable, OpInfo, Stats, core_slices, register
+from pipeline.kernels.histogram import order_statistics, percentile_from, percentile_ranks
+from pipeline.kernels.reduction import Stats
+from pipeline.ops.registry import ObjectTable, OpInfo, core_slices, register
 
 
 class CannyParams(BaseModel):

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 
-from pipeline.ops.compiled import gaussian_float64
+from pipeline.kernels.compiled import gaussian_float64
 from pipeline.ops.registry import OpInfo, register
 
 PositiveFloat = float
@@ -60,7 +60,7 @@ def gaussian(
         ``gaussian_filter(image.astype(dtype), sigma, mode=mode, truncate=truncate)``
         on the whole image when the block carries the halo of :func:`gaussian_halo`
         (less ``trim``). Float64 results come from a compiled loop that does scipy's
-        arithmetic (:mod:`pipeline.ops.compiled`).
+        arithmetic (:mod:`pipeline.kernels.compiled`).
     """
     dtype = np.dtype(params.dtype)
     # scipy converts each line as it reads it; where every input value is exact in the

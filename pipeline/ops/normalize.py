@@ -6,8 +6,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from skimage.exposure import rescale_intensity
 
-from pipeline.ops.histogram import order_statistics, percentile_from, percentile_ranks
-from pipeline.ops.registry import OpInfo, Stats, register
+from pipeline.kernels.histogram import order_statistics, percentile_from, percentile_ranks
+from pipeline.kernels.reduction import Stats
+from pipeline.ops.registry import OpInfo, register
 
 
 class NormalizeParams(BaseModel):

@@ -16,8 +16,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from skimage import filters
 
-from pipeline.ops.histogram import Histogram, global_histogram, value_range
-from pipeline.ops.registry import OpInfo, Stats, register
+from pipeline.kernels.histogram import Histogram, global_histogram, value_range
+from pipeline.kernels.reduction import Stats
+from pipeline.ops.registry import OpInfo, register
 
 Method = Literal["otsu", "li", "yen", "triangle", "isodata", "mean", "multi_otsu"]
 CENTRE_METHODS = ("otsu", "yen", "isodata", "triangle")  # their threshold is a bin centre

@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from pipeline.ops.histogram import value_range
-from pipeline.ops.registry import OpInfo, Stats, core_slices, register
+from pipeline.kernels.histogram import value_range
+from pipeline.kernels.reduction import Stats
+from pipeline.ops.registry import OpInfo, core_slices, register
 
 
 class PeaksParams(BaseModel):

@@ -13,7 +13,7 @@ from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.labelling_pass import _object_boxes
 from pipeline.engine.run import Engine
 from pipeline.graph.dag import build_dag
-from pipeline.ops.labelling import summarise_block
+from pipeline.kernels.labels import summarise_block
 from pipeline.ops.registry import all_ops
 from tests.conftest import ArraySource, closed_after_test
 

@@ -11,7 +11,7 @@ from skimage import measure
 from pipeline.engine import stitch
 from pipeline.engine.blocks import BlockPlan
 from pipeline.engine.labelling_pass import lower_neighbours
-from pipeline.ops.labelling import summarise_block
+from pipeline.kernels.labels import summarise_block
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.int64, np.float32])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.exposure import rescale_intensity
 
-from pipeline.ops import histogram
+from pipeline.kernels import histogram
 from pipeline.ops.normalize import NormalizeParams
 from tests.conftest import run_steps
 

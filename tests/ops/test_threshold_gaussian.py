@@ -7,8 +7,8 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
+from pipeline.kernels.histogram import float_histogram
 from pipeline.ops.filters import GaussianParams
-from pipeline.ops.histogram import float_histogram
 from pipeline.ops.threshold import ThresholdParams
 from tests.conftest import run_steps
 

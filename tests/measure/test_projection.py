@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.engine.blocks import BlockPlan
-from pipeline.ops.projection import assemble_projection, block_projection, projection_factor
+from pipeline.measure.projection import assemble_projection, block_projection, projection_factor
 
 
 def pooled_whole(volume: np.ndarray, f: int) -> np.ndarray:

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 from skimage.measure import label as sk_label
 
-from pipeline.ops import _loops, compiled
-from pipeline.ops.compiled import label_mask
-from pipeline.ops.labelling import local_label
+from pipeline.kernels import _loops, compiled
+from pipeline.kernels.compiled import label_mask
+from pipeline.kernels.labels import local_label
 
 
 def _mask(seed: int, shape, density: float, blur: float) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Everything here is exact: the partial results of all blocks combine into what
 ``skimage.exposure.histogram`` and ``numpy.percentile`` give on the whole image.
-The block functions are plain numpy; a :class:`pipeline.ops.registry.Stats` runs
+The block functions are plain numpy; a :class:`pipeline.kernels.reduction.Stats` runs
 them over the blocks.
 """
 
@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipeline.ops.compiled import ABOVE_CODE, OUTSIDE_CODE, histogram_codes, histogram_counts
-from pipeline.ops.registry import Stats
+from pipeline.kernels.compiled import ABOVE_CODE, OUTSIDE_CODE, histogram_codes, histogram_counts
+from pipeline.kernels.reduction import Stats
 
 # Values gathered in one pass to settle an order statistic; wider intervals are split.
 GATHER_LIMIT = 1 << 20
@@ -70,7 +70,7 @@ class BinCodes:
     ``edges[k]``; for bin ``k`` the low bit says. So the pass that histograms a float64
     image can keep these codes (uint16, a quarter of the image) for the pass that
     thresholds it, which then need not compute the image again. (A
-    :class:`pipeline.ops.registry.StandIn`.)
+    :class:`pipeline.kernels.reduction.StandIn`.)
     """
 
     edges: np.ndarray

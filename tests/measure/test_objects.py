@@ -197,7 +197,7 @@ def test_tree_of_merges_equals_one_merge():
     """Merging partials in groups, then the groups (empty blocks among them), changes
     nothing: the write pass merges in a tree."""
     from pipeline.engine.blocks import BlockPlan
-    from pipeline.ops import measure
+    from pipeline.measure import objects as measure
 
     rng = np.random.default_rng(5)
     labels = (rng.random((30, 40)) > 0.6) * rng.integers(1, 9, (30, 40))

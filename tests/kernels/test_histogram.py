@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.ops.compiled import ABOVE_CODE, OUTSIDE_CODE
-from pipeline.ops.histogram import BinCodes, above_code, bin_edges
+from pipeline.kernels.compiled import ABOVE_CODE, OUTSIDE_CODE
+from pipeline.kernels.histogram import BinCodes, above_code, bin_edges
 
 
 def _values(nbins: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 try:
-    from pipeline.ops import _loops
+    from pipeline.kernels import _loops
 except ImportError:  # installed without a C compiler
     _loops = None
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
-from pipeline.ops import compiled
-from pipeline.ops.compiled import (
+from pipeline.kernels import compiled
+from pipeline.kernels.compiled import (
     apply_table,
     gaussian_float64,
     gaussian_weights,
@@ -17,8 +17,8 @@ from pipeline.ops.compiled import (
     histogram_counts,
     label_extents,
 )
+from pipeline.kernels.histogram import float_histogram
 from pipeline.ops.filters import GaussianParams, gaussian
-from pipeline.ops.histogram import float_histogram
 
 MODES = ("nearest", "constant", "reflect", "mirror")
 

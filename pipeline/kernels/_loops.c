@@ -1,4 +1,4 @@
-/* Compiled loops for the hottest block kernels (see pipeline/ops/compiled.py).
+/* Compiled loops for the hottest block kernels (see pipeline.kernels.compiled.py).
  *
  * Each loop does the floating-point operations of the library function it stands for
  * (scipy.ndimage's symmetric correlate1d, numpy.histogram's equal-bin path) in the same
@@ -157,7 +157,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_loops", "Compiled block loops (see pipeline.ops.compiled).", -1,
+    PyModuleDef_HEAD_INIT, "_loops", "Compiled block loops (see pipeline.kernels.compiled).", -1,
     methods,
 };
 
