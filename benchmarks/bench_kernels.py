@@ -95,7 +95,7 @@ def face_pairs(shape, index, summaries: dict):
     """The labels touching across the lower faces of block ``index`` (its summary and its
     lower neighbours' in ``summaries``, by block index), as segpipe's stitching finds them."""
     from pipeline.engine.blocks import BlockPlan
-    from pipeline.engine.labelling_pass import lower_neighbours
+    from pipeline.engine.passes.label import lower_neighbours
     from pipeline.engine.stitch import block_pairs
 
     plan = BlockPlan.regular(tuple(shape), (bench_volume.CHUNK,) * len(shape))

@@ -15,9 +15,9 @@ from pipeline.batch import BatchResult, input_config, run_batch
 from pipeline.config.loader import LoadedConfig, load_config
 from pipeline.config.model import size_in_bytes
 from pipeline.engine.cluster import connect
+from pipeline.engine.engine import Engine, tty_progress
 from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal, segpipe_version
-from pipeline.engine.run import Engine, tty_progress
 from pipeline.engine.scratch import Scratch, page_cache_budget
 from pipeline.errors import BlockError, ConfigError, DataError, OutputExistsError
 from pipeline.graph.dag import with_input_spacing

@@ -162,9 +162,8 @@ def _dispatch(args) -> int:
         print(describe_plan(args.config, args.overrides))
         return 0
     if args.command == "ops":
-        from pipeline.ops.registry import all_ops
+        from pipeline.ops.catalogue import CATALOGUE as ops
 
-        ops = all_ops()
         if args.json:
             print(
                 json.dumps(

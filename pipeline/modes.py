@@ -8,9 +8,9 @@ import numpy as np
 
 from pipeline.batch import input_config
 from pipeline.config.loader import load_config
+from pipeline.engine.engine import Engine
 from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal
-from pipeline.engine.run import Engine
 from pipeline.engine.scratch import Scratch
 from pipeline.errors import ConfigError, DataError
 from pipeline.graph.dag import with_input_spacing
@@ -49,8 +49,7 @@ def debug_block(cfg, source, block: str) -> dict:
     engine.check([target])
     try:
         engine.resolve([target])
-        engine.reset_graph()
-        data = engine.compute([engine.program_key(target, idx)], f"block {block}")[0]
+        data = engine.compute_block(target, idx, f"block {block}")
         ids = np.unique(data[data != 0])
         return {
             "block": idx,

@@ -8,8 +8,7 @@ import numpy as np
 
 from pipeline.batch import input_config
 from pipeline.config import load_config
-from pipeline.engine.program import make_program
-from pipeline.engine.run import Engine
+from pipeline.engine.engine import Engine
 from pipeline.errors import DataError
 from pipeline.graph.dag import with_input_spacing, without_resample
 from pipeline.io.resized import ResizedSource
@@ -57,7 +56,7 @@ def describe_plan(config, overrides=()) -> str:
             halo = node.halo(ndim)
         except ValueError as exc:
             raise DataError(f"step {name!r}: {exc}") from None
-        prog = make_program(node.inputs[0], engine._step_of_static, ndim)
+        prog = engine.planned_program(node.inputs[0])
         margin = prog.margins.get(prog.leaves[0], (0,) * ndim) if prog.leaves else (0,) * ndim
         margin = tuple(m + h for m, h in zip(margin, halo, strict=True))
         voxels = math.prod(b + 2 * m for b, m in zip(block, margin, strict=True))

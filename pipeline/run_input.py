@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline.config.loader import LoadedConfig
 from pipeline.engine.blocks import BlockPlan, auto_block
-from pipeline.engine.run import Engine
+from pipeline.engine.engine import Engine
 from pipeline.errors import ConfigError, DataError
 from pipeline.graph.dag import without_resample
 from pipeline.io.inputs import BatchInput, batch_inputs, per_timepoint
@@ -115,8 +115,6 @@ def resized_input(cfg: LoadedConfig, source: Source, target: str, scheduler):
 
 def input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
     """Minimum and maximum of the input image (one pass over its blocks)."""
-    from types import SimpleNamespace
-
     from pipeline.graph.dag import SOURCE, Dag, Node
     from pipeline.kernels.histogram import block_range, merge_range
 
@@ -124,7 +122,6 @@ def input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
     plan = plan_for(cfg, source, auto_only=True)
     engine = Engine(dag, source, plan, scheduler=scheduler)
     try:
-        node = SimpleNamespace(name="input-range", inputs=(SOURCE,))
-        return engine.reduce(node, block_range, merge_range, None, 1, "range input")
+        return engine.reduce_over((SOURCE,), block_range, merge_range, "range input")
     finally:
         engine.close()

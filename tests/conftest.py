@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from pipeline.engine.blocks import BlockPlan
-from pipeline.engine.run import Engine
+from pipeline.engine.engine import Engine
 from pipeline.graph.dag import build_dag
+from pipeline.ops.catalogue import CATALOGUE
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -26,9 +27,10 @@ class ArraySource:
         return self.array[tuple(slice(lo, hi) for lo, hi in box)]
 
 
-def run_steps(array, steps, target, chunks, role="image"):
-    """Run ``steps`` (name -> (op, params, inputs)) on ``array`` and return ``target``."""
-    dag = build_dag(steps, source_role=role)
+def run_steps(array, steps, target, chunks, role="image", ops=CATALOGUE):
+    """Run ``steps`` (name -> (op, params, inputs)) on ``array`` and return ``target``
+    (``ops``: the ops step names refer to)."""
+    dag = build_dag(steps, source_role=role, ops=ops)
     if isinstance(chunks[0], int):
         plan = BlockPlan.regular(array.shape, chunks)
     else:

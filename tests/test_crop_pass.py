@@ -7,10 +7,10 @@ import pytest
 import zarr
 from scipy import ndimage as ndi
 from skimage.measure import regionprops_table
-from tests.measure.test_objects import _read
 
 import pipeline
 from pipeline.errors import DataError
+from tests.measure.test_objects import _read
 
 PROPS_2D = (
     "area_bbox", "area_convex", "area_filled", "axis_major_length", "axis_minor_length",

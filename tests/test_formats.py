@@ -14,11 +14,11 @@ import yaml
 import zarr
 from skimage.filters import threshold_otsu
 from skimage.measure import label
-from tests.measure.test_objects import _read
 
 from pipeline.cli import main
 from tests.conftest import smooth_field
 from tests.input_files import write_dicom_series, write_nifti, write_ome_zarr_image
+from tests.measure.test_objects import _read
 
 nib = pytest.importorskip("nibabel")
 pytest.importorskip("pydicom")

@@ -62,7 +62,7 @@ def test_integer_label_volumes_equal_skimage(shared_data, name, chunks):
 @pytest.mark.parametrize(("connectivity", "expected"), [(1, 4744), (3, 3619)])
 def test_connectomics_counts(shared_data, connectivity, expected):
     from pipeline.engine.blocks import BlockPlan
-    from pipeline.engine.run import Engine
+    from pipeline.engine.engine import Engine
     from pipeline.graph.dag import build_dag
     from pipeline.io.readers import open_source
 

@@ -8,10 +8,10 @@ import pytest
 import tifffile
 import zarr
 from scipy import ndimage as ndi
-from tests.measure.test_objects import _read
 
 import pipeline
 from tests.conftest import smooth_field
+from tests.measure.test_objects import _read
 
 
 def _config(path, out, **input_extra):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import yaml
 from pydantic import ValidationError
 
-from pipeline.config.model import PipelineSpec, step_model
+from pipeline.config.model import PipelineSpec, step_model, step_params
 from pipeline.errors import ConfigError
-from pipeline.graph.dag import SOURCE, Dag, build_dag, extra_inputs
-from pipeline.ops.registry import all_ops
+from pipeline.graph.dag import SOURCE, Dag, build_dag
+from pipeline.ops.catalogue import CATALOGUE
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def load_config(
         spec = None
         problems.extend(_problems(exc, (), marks, filename, raw))
     steps_raw = raw.get("steps") if isinstance(raw.get("steps"), dict) else {}
-    ops = all_ops()
+    ops = CATALOGUE
     parsed = {}
     previous = SOURCE
     for name, body in steps_raw.items():
@@ -169,10 +169,8 @@ def load_config(
         except ValidationError as exc:
             problems.extend(_problems(exc, loc, marks, filename, raw))
             continue
-        params = ops[op].params.model_validate(
-            {k: v for k, v in body.items() if k not in ("op", "input")}
-        )
-        inputs = (step.input or previous, *extra_inputs(ops[op], params))
+        params = step_params(op, step)
+        inputs = (step.input or previous, *(s for _, s in ops[op].input_steps(params)))
         parsed[name] = (op, params, inputs)
         previous = name
     if spec is not None and spec.output.labels not in steps_raw:
@@ -230,6 +228,10 @@ def _problems(
         grouped.setdefault(loc, []).append(err)
     lines = []
     for loc, errs in grouped.items():
+        # Of union alternatives, those the value had the wrong type for say least.
+        fitting = [e for e in errs if not e["type"].endswith("_type")]
+        if len(fitting) == 1:
+            errs = fitting
         if len(errs) == 1:
             msg = _message(errs[0])
         else:

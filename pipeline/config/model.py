@@ -1,7 +1,8 @@
-"""Pydantic models of the config file (steps are validated against the op registry)."""
+"""Pydantic models of the config file (steps are validated against the op catalogue)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -18,7 +19,8 @@ from pydantic import (
 
 from pipeline.measure.crops import CROP_PROPERTIES
 from pipeline.measure.objects import PROPERTIES
-from pipeline.ops.registry import all_ops
+from pipeline.ops.catalogue import CATALOGUE
+from pipeline.ops.contract import OpParams
 
 
 class _Frozen(BaseModel):
@@ -234,9 +236,10 @@ class PipelineSpec(_Frozen):
     cluster: ClusterSpec | None = None
 
 
+@functools.cache
 def step_model(op_name: str) -> type[BaseModel]:
     """The model of one step using ``op_name``: op, input and the op's parameters."""
-    op = all_ops()[op_name]
+    op = CATALOGUE[op_name]
     return create_model(
         f"Step_{op_name}",
         __base__=op.params,
@@ -245,9 +248,20 @@ def step_model(op_name: str) -> type[BaseModel]:
     )
 
 
+def step_params(op_name: str, step: BaseModel) -> OpParams:
+    """The op's parameters of a validated ``step`` (of :func:`step_model`), taken as they
+    are: the step model is the parameter model with ``op`` and ``input`` added, so its
+    validation was theirs."""
+    params = CATALOGUE[op_name].params
+    return params.model_construct(
+        step.model_fields_set & set(params.model_fields),
+        **{k: getattr(step, k) for k in params.model_fields},
+    )
+
+
 def json_schema() -> dict:
     """JSON schema of the config file, for editors."""
-    steps = [step_model(name) for name in sorted(all_ops())]
+    steps = [step_model(name) for name in sorted(CATALOGUE)]
     union = Annotated[
         steps[0] if len(steps) == 1 else __import__("typing").Union[tuple(steps)],  # noqa: UP007
         Field(discriminator="op"),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dask
+import dask.local
 import dask.threaded
 
 from pipeline.errors import DataError
@@ -123,6 +124,11 @@ def on_cluster(get: Callable) -> bool:
     return bool(getattr(get, "on_cluster", False)) or type(owner).__module__.startswith(
         "distributed"
     )
+
+
+def runs_here(get: Callable) -> bool:
+    """Whether ``get`` runs tasks in this process (threads, or one after another)."""
+    return get is dask.threaded.get or get is dask.local.get_sync
 
 
 def scheduler_get(scheduler) -> Callable:

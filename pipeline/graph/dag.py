@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import graphlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
 from pipeline.errors import ConfigError
-from pipeline.ops.registry import OpInfo, all_ops
+from pipeline.ops.catalogue import CATALOGUE
+from pipeline.ops.contract import Op, OpParams
 
 SOURCE = "input"
 
@@ -18,8 +18,8 @@ class Node:
     """One step of the pipeline (or the source image, whose ``op`` is None)."""
 
     name: str
-    op: OpInfo | None
-    params: BaseModel | None
+    op: Op | None
+    params: OpParams | None
     inputs: tuple[str, ...]
     role: str
 
@@ -30,7 +30,7 @@ class Node:
 
     def halo(self, ndim: int) -> tuple[int, ...]:
         """Voxels of input this step needs beyond each side of its output."""
-        if self.op is None or self.op.halo is None:
+        if self.op is None:
             return (0,) * ndim
         return self.op.halo(self.params, ndim)
 
@@ -55,9 +55,10 @@ class Dag:
 
 
 def build_dag(
-    steps: dict[str, tuple[str, BaseModel, tuple[str, ...]]],
+    steps: dict[str, tuple[str, OpParams, tuple[str, ...]]],
     source_role: str = "image",
     where: dict[str, str] | None = None,
+    ops: Mapping[str, Op] = CATALOGUE,
 ) -> Dag:
     """Build and check the DAG.
 
@@ -69,6 +70,8 @@ def build_dag(
         Role of the source image (``image`` or ``color``).
     where : dict, optional
         ``name -> "file:line:col steps.name"`` used in messages.
+    ops : mapping, optional
+        The ops step names refer to (default: the catalogue).
 
     Raises
     ------
@@ -76,7 +79,6 @@ def build_dag(
         Cycles, missing inputs, or roles an op does not accept; all at once.
     """
     where = where or {}
-    ops = all_ops()
     problems = []
     sorter: graphlib.TopologicalSorter = graphlib.TopologicalSorter()
     sorter.add(SOURCE)
@@ -104,7 +106,7 @@ def build_dag(
         op_name, params, inputs = steps[name]
         op = ops[op_name]
         roles = [nodes[i].role for i in inputs]
-        accepts = [op.accepts] + [op.inputs[k] for k in _extra_names(op, params)]
+        accepts = [op.accepts] + [op.inputs[k] for k, _ in op.input_steps(params)]
         for i, r, ok in zip(inputs, roles, accepts, strict=True):
             if r not in ok:
                 problems.append(
@@ -170,34 +172,11 @@ def without_resample(dag: Dag) -> tuple[Dag, Node | None]:
     return Dag(nodes, consumers), resample
 
 
-def _extra_names(op: OpInfo, params: BaseModel) -> list[str]:
-    """Names of the further inputs ``params`` sets, one per step they name, in order."""
-    out = []
-    for key in op.inputs:
-        value = getattr(params, key, None)
-        if value is None:
-            continue
-        out.extend([key] * (len(value) if isinstance(value, list | tuple) else 1))
-    return out
-
-
-def extra_inputs(op: OpInfo, params: BaseModel) -> tuple[str, ...]:
-    """Steps named by the parameters that are inputs (``op.inputs``), in order."""
-    out: list[str] = []
-    for key in op.inputs:
-        value = getattr(params, key, None)
-        if value is None:
-            continue
-        out.extend(value if isinstance(value, list | tuple) else [value])
-    return tuple(out)
-
-
 def with_input_spacing(dag: Dag, spacing: tuple[float, ...]) -> Dag:
     """The DAG with every ``spacing: input`` parameter set to the image's voxel size."""
     nodes = {}
     for name, n in dag.nodes.items():
-        if getattr(n.params, "spacing", None) == "input":
-            params = n.params.model_copy(update={"spacing": [float(v) for v in spacing]})
-            n = Node(name, n.op, params, n.inputs, n.role)
+        if n.params is not None:
+            n = Node(name, n.op, n.params.with_input_spacing(spacing), n.inputs, n.role)
         nodes[name] = n
     return Dag(nodes, dag.consumers)

@@ -10,6 +10,8 @@
  */
 #include "_loops.h"
 
+#include <math.h>
+
 /* ---------------------------------------------------------------------------------- */
 /* numpy.histogram's equal-bin path, value by value.                                      */
 
@@ -22,9 +24,15 @@ uniform_counts(const double *values, Py_ssize_t size, const double *edges, int64
         double v = values[i];
         if (!(v >= first && v <= last))
             continue;  /* outside the range, or NaN */
-        Py_ssize_t idx = (Py_ssize_t)(((v - first) / denom) * (double)n);
-        if (idx == n)
-            idx -= 1;
+        /* numpy's estimate, in [0, n] for the range py_uniform_counts lets through; kept to
+         * the bins before it is cast (numpy's own check: idx == n becomes n - 1), so no
+         * estimate (NaN, out of range) can index past edges or counts */
+        double estimate = ((v - first) / denom) * (double)n;
+        Py_ssize_t idx = 0;
+        if (estimate >= (double)n)
+            idx = n - 1;
+        else if (estimate > 0.0)
+            idx = (Py_ssize_t)estimate;
         if (v < edges[idx])
             idx -= 1;
         if (idx != n - 1 && v >= edges[idx + 1])
@@ -64,8 +72,30 @@ uniform_codes(const double *values, Py_ssize_t size, const double *edges, const 
     }
 }
 
+/* 0 where edges[0..n] increase strictly from a finite first edge to a finite last one
+ * (with a finite width, where `finite_width`): the bins numpy makes for a range. Otherwise
+ * -1, with a ValueError set. */
+static int
+check_edges(const double *edges, Py_ssize_t n, int finite_width)
+{
+    if (!(isfinite(edges[0]) && isfinite(edges[n]))) {
+        PyErr_SetString(PyExc_ValueError, "edges: the first and last edge must be finite");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!(edges[i] < edges[i + 1])) {
+            PyErr_SetString(PyExc_ValueError, "edges: must increase strictly");
+            return -1;
+        }
+    if (finite_width && !isfinite(edges[n] - edges[0])) {
+        PyErr_SetString(PyExc_ValueError, "edges: the range's width overflows a double");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
-py_uniform_codes(PyObject *self, PyObject *args)
+py_uniform_codes(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_values, *o_edges, *o_centres, *o_codes, *o_counts;
     if (!PyArg_ParseTuple(args, "OOOOO", &o_values, &o_edges, &o_centres, &o_codes, &o_counts))
@@ -87,7 +117,9 @@ py_uniform_codes(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "needs n centres and counts, n + 1 edges, 2n <= 65534");
     else if (codes.shape[0] != values.shape[0])
         PyErr_SetString(PyExc_ValueError, "codes and values differ in size");
-    else {
+    /* the moves to each value's bin need sorted edges; an infinite number of bins per
+     * unit of the range is fine (the moves then start from the last bin) */
+    else if (check_edges(edges.buf, n, 0) == 0) {
         Py_BEGIN_ALLOW_THREADS
         uniform_codes(values.buf, values.shape[0], edges.buf, centres.buf, codes.buf, counts.buf,
                       n);
@@ -107,7 +139,7 @@ fail_values:
 }
 
 static PyObject *
-py_uniform_counts(PyObject *self, PyObject *args)
+py_uniform_counts(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_values, *o_edges, *o_counts;
     if (!PyArg_ParseTuple(args, "OOO", &o_values, &o_edges, &o_counts))
@@ -124,7 +156,8 @@ py_uniform_counts(PyObject *self, PyObject *args)
     if (n < 1 || edges.shape[0] != n + 1) {
         PyErr_SetString(PyExc_ValueError, "edges must have one more item than counts");
     }
-    else {
+    /* where the width overflows, numpy's estimate is NaN (and numpy fails indexing) */
+    else if (check_edges(edges.buf, n, 1) == 0) {
         Py_BEGIN_ALLOW_THREADS
         uniform_counts(values.buf, values.shape[0], edges.buf, counts.buf, n);
         Py_END_ALLOW_THREADS
@@ -157,8 +190,15 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_loops", "Compiled block loops (see pipeline.kernels.compiled).", -1,
+    PyModuleDef_HEAD_INIT,
+    "_loops",
+    "Compiled block loops (see pipeline.kernels.compiled).",
+    -1,
     methods,
+    NULL, /* m_slots */
+    NULL, /* m_traverse */
+    NULL, /* m_clear */
+    NULL, /* m_free */
 };
 
 PyMODINIT_FUNC

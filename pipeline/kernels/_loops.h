@@ -20,7 +20,7 @@ typedef enum { K_U8, K_I8, K_U16, K_I16, K_U32, K_I32, K_U64, K_I64, K_F32, K_F6
 
 /* The element type of a buffer from its struct format and item size (native order). */
 kind_t kind_of(const Py_buffer *view);
-/* A C-contiguous buffer of ``ndim`` axes (0: any); sets an exception and returns -1 otherwise. */
+/* A C-contiguous buffer of ``ndim`` axes (0: any); otherwise an exception set and -1. */
 int get_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable, const char *name);
 /* As get_buffer, of elements of ``kind`` (not K_NONE). */
 int get_typed(PyObject *obj, Py_buffer *view, int ndim, int writable, kind_t kind, const char *name);

@@ -55,11 +55,32 @@ kind_of(const Py_buffer *view)
 int
 get_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable, const char *name)
 {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0)
+    if (!PyObject_CheckBuffer(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected an array, got %.200s", name,
+                     Py_TYPE(obj)->tp_name);
         return -1;
+    }
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        /* Name the argument in the exporter's message (not C-contiguous, read-only); a
+         * BufferError (bytes asked to be writable) becomes the ValueError the others give. */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_NormalizeException(&type, &value, &traceback);
+        PyObject *as = PyErr_GivenExceptionMatches(type, PyExc_BufferError) ? PyExc_ValueError
+                                                                            : type;
+        if (value != NULL)
+            PyErr_Format(as, "%s: %S", name, value);
+        else
+            PyErr_Format(as, "%s: not an array of the needed layout", name);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        return -1;
+    }
     if (ndim > 0 && view->ndim != ndim) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %d axes, got %d", name, ndim, view->ndim);
+        PyErr_Format(PyExc_ValueError, "%s: expected %d %s, got %d", name, ndim,
+                     ndim == 1 ? "axis" : "axes", view->ndim);
         PyBuffer_Release(view);
         return -1;
     }

@@ -188,7 +188,7 @@ done:
 }
 
 PyObject *
-py_label_mask(PyObject *self, PyObject *args)
+py_label_mask(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_mask, *o_out;
     int connectivity;

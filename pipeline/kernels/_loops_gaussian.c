@@ -8,8 +8,9 @@
 /* First axis of one output plane: line[x] = centre[x] * w[0], then
  * (lo_k[x] + hi_k[x]) * w[k] added for k = r .. 1, each value converted to double. */
 #define DEFINE_FIRST_PASS(NAME, T)                                                          \
-    static inline __attribute__((always_inline)) void NAME(const void *src, Py_ssize_t zc, Py_ssize_t plane, const double *w,    \
-                     Py_ssize_t r, double *restrict line)                                  \
+    static inline __attribute__((always_inline)) void NAME(                                \
+        const void *src, Py_ssize_t zc, Py_ssize_t plane, const double *w, Py_ssize_t r,    \
+        double *restrict line)                                                              \
     {                                                                                       \
         const T *centre = (const T *)src + zc * plane;                                      \
         for (Py_ssize_t i = 0; i < plane; i++)                                              \
@@ -90,12 +91,13 @@ separable(const void *src, kind_t kind, Py_ssize_t ny_in, Py_ssize_t nx_in, cons
 }
 
 PyObject *
-py_separable_3d(PyObject *self, PyObject *args)
+py_separable_3d(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_src, *o_wz, *o_wy, *o_wx, *o_out;
     if (!PyArg_ParseTuple(args, "OOOOO", &o_src, &o_wz, &o_wy, &o_wx, &o_out))
         return NULL;
     Py_buffer src, wz, wy, wx, out;
+    PyObject *result = NULL; /* set before the first jump to a release below */
     if (get_buffer(o_src, &src, 3, 0, "image") < 0)
         return NULL;
     if (get_typed(o_wz, &wz, 1, 0, K_F64, "wz") < 0)
@@ -106,7 +108,6 @@ py_separable_3d(PyObject *self, PyObject *args)
         goto fail_wy;
     if (get_buffer(o_out, &out, 3, 1, "out") < 0)
         goto fail_wx;
-    PyObject *result = NULL;
     kind_t kind = kind_of(&src);
     Py_ssize_t rz = wz.shape[0] - 1, ry = wy.shape[0] - 1, rx = wx.shape[0] - 1;
     Py_ssize_t nz = out.shape[0], ny = out.shape[1], nx = out.shape[2];

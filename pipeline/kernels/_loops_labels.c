@@ -1,6 +1,8 @@
 /* Loops over label blocks: per-label extents, relabel tables. */
 #include "_loops.h"
 
+#include <string.h>
+
 /* ---------------------------------------------------------------------------------- */
 /* Per label of a 3D block: voxel count, raster index of its first voxel, and its       */
 /* smallest and largest index per axis (box[l, 0:3] and box[l, 3:6]).                   */
@@ -17,7 +19,8 @@
                     T label = row[x];                                                       \
                     if (label == 0)                                                         \
                         continue;                                                           \
-                    if (label < 0 || (uint64_t)label > (uint64_t)n)                         \
+                    /* a negative label converts to 2^64 + label, past any n */             \
+                    if ((uint64_t)label > (uint64_t)n)                                      \
                         return -1;                                                          \
                     int64_t *b = box + 6 * (Py_ssize_t)label;                               \
                     if (sizes[label]++ == 0) {                                              \
@@ -41,10 +44,6 @@
         return 0;                                                                           \
     }
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#endif
 DEFINE_EXTENTS(extents_u8, uint8_t)
 DEFINE_EXTENTS(extents_i8, int8_t)
 DEFINE_EXTENTS(extents_u16, uint16_t)
@@ -53,9 +52,6 @@ DEFINE_EXTENTS(extents_u32, uint32_t)
 DEFINE_EXTENTS(extents_i32, int32_t)
 DEFINE_EXTENTS(extents_u64, uint64_t)
 DEFINE_EXTENTS(extents_i64, int64_t)
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 typedef int (*extents_t)(const void *, Py_ssize_t, Py_ssize_t, Py_ssize_t, int64_t *, int64_t *,
                          int64_t *, Py_ssize_t);
@@ -64,7 +60,7 @@ static const extents_t EXTENTS[] = {extents_u8,  extents_i8,  extents_u16, exten
                                     extents_u32, extents_i32, extents_u64, extents_i64};
 
 PyObject *
-py_label_extents(PyObject *self, PyObject *args)
+py_label_extents(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_labels, *o_sizes, *o_first, *o_box;
     if (!PyArg_ParseTuple(args, "OOOO", &o_labels, &o_sizes, &o_first, &o_box))
@@ -160,7 +156,7 @@ table_loop(kind_t labels, kind_t values)
 }
 
 PyObject *
-py_apply_table(PyObject *self, PyObject *args)
+py_apply_table(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *o_labels, *o_table, *o_out;
     if (!PyArg_ParseTuple(args, "OOO", &o_labels, &o_table, &o_out))
@@ -173,14 +169,25 @@ py_apply_table(PyObject *self, PyObject *args)
         goto fail_labels;
     if (get_buffer(o_out, &out, 0, 1, "out") < 0)
         goto fail_table;
-    table_t loop = table_loop(kind_of(&labels), kind_of(&table));
+    kind_t values = kind_of(&table);
+    table_t loop = table_loop(kind_of(&labels), values);
     Py_ssize_t size = labels.itemsize ? labels.len / labels.itemsize : 0;
     Py_ssize_t n = table.shape[0];
-    if (loop == NULL) {
-        PyErr_SetString(PyExc_TypeError, "labels or table: unsupported element type");
+    if (values != K_U32 && values != K_U64) {
+        PyErr_SetString(PyExc_TypeError, "table: expected uint32 or uint64");
     }
-    else if (kind_of(&out) != kind_of(&table) || out.len / out.itemsize != size) {
-        PyErr_SetString(PyExc_ValueError, "out must hold one table value per label");
+    else if (loop == NULL) {
+        PyErr_SetString(PyExc_TypeError, "labels: expected unsigned integers");
+    }
+    else if (kind_of(&out) != values) {
+        PyErr_SetString(PyExc_TypeError, "out: expected the table's element type");
+    }
+    /* one table value per label, in the labels' shape (out.len / out.itemsize alone would
+     * let a flat out stand for a block) */
+    else if (out.ndim != labels.ndim ||
+             (labels.ndim > 0 &&
+              memcmp(out.shape, labels.shape, (size_t)labels.ndim * sizeof(Py_ssize_t)) != 0)) {
+        PyErr_SetString(PyExc_ValueError, "out and labels differ in shape");
     }
     else {
         int status;

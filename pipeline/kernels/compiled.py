@@ -137,6 +137,9 @@ def histogram_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray | None
         return None
     if not (np.isfinite(edges[0]) and np.isfinite(edges[-1]) and np.all(edges[:-1] < edges[1:])):
         return None  # numpy widens an empty range and refuses bins of no width
+    with np.errstate(over="ignore"):
+        if not np.isfinite(edges[-1] - edges[0]):
+            return None  # numpy's bin estimate is NaN there: its own error stands
     counts = np.zeros(edges.size - 1, np.int64)
     _loops.uniform_counts(np.ascontiguousarray(values).ravel(), edges, counts)
     return counts
@@ -189,9 +192,10 @@ def apply_table(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
         or not labels.dtype.isnative
     ):
         return table[labels]
-    out = np.empty(labels.shape, table.dtype)
-    _loops.apply_table(np.ascontiguousarray(labels), np.ascontiguousarray(table), out)
-    return out
+    src = np.ascontiguousarray(labels)  # of one axis where labels has none
+    out = np.empty(src.shape, table.dtype)
+    _loops.apply_table(src, np.ascontiguousarray(table), out)
+    return out.reshape(labels.shape)
 
 
 def label_mask(mask: np.ndarray, connectivity: int) -> np.ndarray | None:

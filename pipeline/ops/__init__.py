@@ -1,5 +1,5 @@
-"""Pure numpy operations over one block, and the registry that describes them."""
+"""Pure numpy operations over one block, each described by an op of its kind.
 
-from pipeline.ops.registry import OPS, OpInfo, get_op
-
-__all__ = ["OPS", "OpInfo", "get_op"]
+:mod:`pipeline.ops.contract` says what each kind of op declares; :mod:`pipeline.ops.catalogue`
+lists the ops a config can name.
+"""

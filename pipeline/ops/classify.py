@@ -5,17 +5,15 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy.cluster.vq import kmeans2
 
 from pipeline.kernels.reduction import Stats
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import GlobalOp, OpParams, PointwiseOp
 
 
-class KMeansParams(BaseModel):
+class KMeansParams(OpParams):
     """Parameters of the ``kmeans`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     k: int = Field(..., ge=2, le=255, description="Number of classes.")
     sample: int = Field(
@@ -109,10 +107,8 @@ def kmeans(*args) -> np.ndarray:
     return best
 
 
-class SelectParams(BaseModel):
+class SelectParams(OpParams):
     """Parameters of the ``select`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     classes: list[int] = Field(..., min_length=1, description="Class ids that form the mask.")
 
@@ -122,30 +118,24 @@ def select(classes: np.ndarray, params: SelectParams) -> np.ndarray:
     return np.isin(classes, params.classes)
 
 
-register(
-    OpInfo(
-        name="kmeans",
-        kind="global",
-        params=KMeansParams,
-        func=kmeans,
-        resolve=resolve_kmeans,
-        placeholder=lambda params: np.zeros((params.k, 1 + len(params.features or []))),
-        accepts=("image", "color"),
-        produces="labels",
-        inputs={"features": ("image",)},
-        summary="k-means classes 0..k-1 (darkest first); centres fitted on a seeded sample of "
-        "the whole volume.",
-        exact="exact given the sample: every block uses the same centres",
-    )
+KMEANS = GlobalOp(
+    name="kmeans",
+    params=KMeansParams,
+    func=kmeans,
+    resolve=resolve_kmeans,
+    placeholder=lambda params: np.zeros((params.k, 1 + len(params.features or []))),
+    accepts=("image", "color"),
+    produces="labels",
+    inputs={"features": ("image",)},
+    summary="k-means classes 0..k-1 (darkest first); centres fitted on a seeded sample of "
+    "the whole volume.",
+    exact="exact given the sample: every block uses the same centres",
 )
-register(
-    OpInfo(
-        name="select",
-        kind="pointwise",
-        params=SelectParams,
-        func=select,
-        accepts=("labels",),
-        produces="mask",
-        summary="Mask of chosen class ids (e.g. of kmeans or multi_otsu).",
-    )
+SELECT = PointwiseOp(
+    name="select",
+    params=SelectParams,
+    func=select,
+    accepts=("labels",),
+    produces="mask",
+    summary="Mask of chosen class ids (e.g. of kmeans or multi_otsu).",
 )

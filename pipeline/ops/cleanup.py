@@ -9,45 +9,40 @@ or SciPy function on the whole image at any chunking.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from pipeline.ops.registry import ObjectTable, OpInfo, register
+from pipeline.ops.contract import ConnectedParams, ObjectFilterOp, ObjectTable, OpParams, one_voxel
 
 
-class ClearBorderParams(BaseModel):
+class ClearBorderParams(ConnectedParams):
     """Parameters of the ``clear_border`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     connectivity: int | None = Field(
         None, ge=1, le=3, description="Connectivity of objects in a mask input (default ndim)."
     )
     renumber: bool = Field(False, description="Renumber the remaining objects 1..N.")
 
+    def renumbered(self) -> bool:
+        return self.renumber
 
-class HolesParams(BaseModel):
+
+class HolesParams(ConnectedParams):
     """Parameters of the ``remove_small_holes`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_size: int = Field(..., ge=0, description="Holes of at most this many voxels are filled.")
     connectivity: int = Field(1, ge=1, le=3, description="Connectivity of the background.")
 
 
-class FillHolesParams(BaseModel):
+class FillHolesParams(ConnectedParams):
     """Parameters of the ``fill_holes`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     connectivity: int = Field(
         1, ge=1, le=3, description="Connectivity of the background (scipy's default 1)."
     )
 
 
-class HysteresisParams(BaseModel):
+class HysteresisParams(ConnectedParams):
     """Parameters of the ``hysteresis_threshold`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     low: float = Field(..., description="Voxels above this form the candidate objects.")
     high: float = Field(..., description="Objects with a voxel above this are kept.")
@@ -61,7 +56,7 @@ class HysteresisParams(BaseModel):
         return self
 
 
-def background(mask: np.ndarray, params: BaseModel) -> np.ndarray:
+def background(mask: np.ndarray, params: OpParams) -> np.ndarray:
     """The background of a mask, whose components are the holes and the outside."""
     return ~mask.astype(bool, copy=False)
 
@@ -123,64 +118,57 @@ def keep_strong(params: HysteresisParams, objects: ObjectTable) -> np.ndarray:
     return objects.peaks >= params.high if params.inclusive else objects.peaks > params.high
 
 
-register(
-    OpInfo(
-        name="clear_border",
-        kind="object_filter",
-        params=ClearBorderParams,
-        accepts=("labels", "mask"),
-        produces="labels",
-        role=lambda params, roles: roles[0],
-        decide=keep_inner,
-        summary="Remove objects touching the volume border (skimage.segmentation.clear_border).",
-        exact="exact: decided on stitched objects",
-    )
+def same_role(params: OpParams, roles: list[str]) -> str:
+    """The output takes the input's role (labels stay labels, a mask a mask)."""
+    return roles[0]
+
+
+CLEAR_BORDER = ObjectFilterOp(
+    name="clear_border",
+    params=ClearBorderParams,
+    accepts=("labels", "mask"),
+    produces="labels",
+    role=same_role,
+    decide=keep_inner,
+    summary="Remove objects touching the volume border (skimage.segmentation.clear_border).",
+    exact="exact: decided on stitched objects",
 )
-register(
-    OpInfo(
-        name="remove_small_holes",
-        kind="object_filter",
-        params=HolesParams,
-        func=background,
-        accepts=("mask",),
-        produces="mask",
-        decide=keep_large_background,
-        negate=True,
-        summary="Fill holes of at most max_size voxels "
-        "(skimage.morphology.remove_small_holes(mask, max_size=...)).",
-        exact="exact: background components stitched across blocks",
-    )
+REMOVE_SMALL_HOLES = ObjectFilterOp(
+    name="remove_small_holes",
+    params=HolesParams,
+    prepare=background,
+    accepts=("mask",),
+    produces="mask",
+    decide=keep_large_background,
+    negate=True,
+    summary="Fill holes of at most max_size voxels "
+    "(skimage.morphology.remove_small_holes(mask, max_size=...)).",
+    exact="exact: background components stitched across blocks",
 )
-register(
-    OpInfo(
-        name="fill_holes",
-        kind="object_filter",
-        params=FillHolesParams,
-        func=background_and_neighbours,
-        halo=lambda params, ndim: (1,) * ndim,
-        accepts=("mask", "labels"),
-        produces="mask",
-        role=lambda params, roles: roles[0],
-        decide=fill_enclosed,
-        negate=True,
-        finish=keep_labels_fill_holes,
-        summary="Fill background enclosed by foreground (scipy.ndimage.binary_fill_holes); "
-        "for labels, background enclosed by one object takes its id.",
-        exact="exact: a hole may span any number of blocks",
-    )
+FILL_HOLES = ObjectFilterOp(
+    name="fill_holes",
+    params=FillHolesParams,
+    prepare=background_and_neighbours,
+    halo_of=one_voxel,
+    accepts=("mask", "labels"),
+    produces="mask",
+    role=same_role,
+    decide=fill_enclosed,
+    negate=True,
+    finish=keep_labels_fill_holes,
+    summary="Fill background enclosed by foreground (scipy.ndimage.binary_fill_holes); "
+    "for labels, background enclosed by one object takes its id.",
+    exact="exact: a hole may span any number of blocks",
 )
-register(
-    OpInfo(
-        name="hysteresis_threshold",
-        kind="object_filter",
-        params=HysteresisParams,
-        func=above_low,
-        accepts=("image",),
-        produces="mask",
-        decide=keep_strong,
-        peaks=True,
-        summary="Keep components of image > low that hold a voxel > high "
-        "(skimage.filters.apply_hysteresis_threshold).",
-        exact="exact: components stitched across blocks",
-    )
+HYSTERESIS_THRESHOLD = ObjectFilterOp(
+    name="hysteresis_threshold",
+    params=HysteresisParams,
+    prepare=above_low,
+    accepts=("image",),
+    produces="mask",
+    decide=keep_strong,
+    peaks=True,
+    summary="Keep components of image > low that hold a voxel > high "
+    "(skimage.filters.apply_hysteresis_threshold).",
+    exact="exact: components stitched across blocks",
 )

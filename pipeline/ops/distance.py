@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import ndimage as ndi
 
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import NeighbourhoodOp, OpParams, Positive
 
 
-class DistanceParams(BaseModel):
+class SpacedParams(OpParams):
+    """Parameters with a voxel ``spacing`` (a list, ``input``: the image's own, or None)."""
+
+    spacing: list[Positive] | Literal["input"] | None = None
+
+    def sampling(self, ndim: int) -> tuple[float, ...]:
+        """Voxel size per axis."""
+        return voxel_size(self.spacing, ndim)
+
+    def with_input_spacing(self, spacing: tuple[float, ...]) -> Self:
+        if self.spacing != "input":
+            return self
+        return self.model_copy(update={"spacing": [float(v) for v in spacing]})
+
+
+class DistanceParams(SpacedParams):
     """Parameters of :func:`distance_transform`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_distance: float = Field(
         ...,
@@ -23,15 +36,11 @@ class DistanceParams(BaseModel):
         description="Distances are exact up to this value and capped at it; sets the halo "
         "(use at least the largest object radius).",
     )
-    spacing: list[float] | Literal["input"] | None = Field(
+    spacing: list[Positive] | Literal["input"] | None = Field(
         None,
         description="Voxel size per axis (z, y, x) in the unit of max_distance; 'input': the "
         "image's own voxel size (metadata or input.spacing); default 1.",
     )
-
-    def sampling(self, ndim: int) -> tuple[float, ...]:
-        """Voxel size per axis."""
-        return voxel_size(self.spacing, ndim)
 
 
 def voxel_size(spacing, ndim: int) -> tuple[float, ...]:
@@ -76,35 +85,26 @@ def distance_halo(params: DistanceParams, ndim: int) -> tuple[int, ...]:
     return tuple(math.ceil(params.max_distance / s) for s in params.sampling(ndim))
 
 
-register(
-    OpInfo(
-        name="distance_transform",
-        kind="neighbourhood",
-        params=DistanceParams,
-        func=distance_transform,
-        halo=distance_halo,
-        accepts=("mask",),
-        produces="image",
-        summary="Euclidean distance to the background (scipy.ndimage.distance_transform_edt), "
-        "capped at max_distance.",
-        exact="exact up to max_distance (values beyond are capped at it)",
-    )
+DISTANCE_TRANSFORM = NeighbourhoodOp(
+    name="distance_transform",
+    params=DistanceParams,
+    func=distance_transform,
+    halo_of=distance_halo,
+    accepts=("mask",),
+    produces="image",
+    summary="Euclidean distance to the background (scipy.ndimage.distance_transform_edt), "
+    "capped at max_distance.",
+    exact="exact up to max_distance (values beyond are capped at it)",
 )
 
 
-class ExpandParams(BaseModel):
+class ExpandParams(SpacedParams):
     """Parameters of :func:`expand_labels`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     distance: float = Field(1.0, gt=0, le=256, description="How far labels grow into background.")
-    spacing: list[float] | Literal["input"] | None = Field(
+    spacing: list[Positive] | Literal["input"] | None = Field(
         None, description="Voxel size per axis (z, y, x), or 'input': the image's own."
     )
-
-    def sampling(self, ndim: int) -> tuple[float, ...]:
-        """Voxel size per axis."""
-        return voxel_size(self.spacing, ndim)
 
 
 def expand_labels(labels: np.ndarray, params: ExpandParams) -> np.ndarray:
@@ -134,17 +134,13 @@ def expand_halo(params: ExpandParams, ndim: int) -> tuple[int, ...]:
     return tuple(math.ceil(params.distance / s) for s in params.sampling(ndim))
 
 
-register(
-    OpInfo(
-        name="expand_labels",
-        kind="neighbourhood",
-        params=ExpandParams,
-        func=expand_labels,
-        halo=expand_halo,
-        accepts=("labels",),
-        produces="labels",
-        summary="Grow labels into the background by a distance "
-        "(skimage.segmentation.expand_labels).",
-        exact="exact (equidistant ties: SciPy's pick, measured equal in tests)",
-    )
+EXPAND_LABELS = NeighbourhoodOp(
+    name="expand_labels",
+    params=ExpandParams,
+    func=expand_labels,
+    halo_of=expand_halo,
+    accepts=("labels",),
+    produces="labels",
+    summary="Grow labels into the background by a distance (skimage.segmentation.expand_labels).",
+    exact="exact (equidistant ties: SciPy's pick, measured equal in tests)",
 )

@@ -15,19 +15,17 @@ from functools import partial
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import ndimage as ndi
 from skimage.util import img_as_float
 
 from pipeline.kernels.histogram import order_statistics, percentile_from, percentile_ranks
 from pipeline.kernels.reduction import Stats
-from pipeline.ops.registry import ObjectTable, OpInfo, core_slices, register
+from pipeline.ops.contract import ObjectFilterOp, ObjectParams, ObjectTable, core_slices
 
 
-class CannyParams(BaseModel):
+class CannyParams(ObjectParams):
     """Parameters of the ``canny`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sigma: float = Field(1.0, gt=0, le=50, description="Gaussian smoothing, in voxels.")
     low: float | None = Field(
@@ -54,6 +52,9 @@ class CannyParams(BaseModel):
         if self.use_quantiles and any(v is not None and v > 1 for v in (self.low, self.high)):
             raise ValueError("quantile thresholds must be between 0 and 1")
         return self
+
+    def in_planes(self) -> bool:
+        return self.planes
 
 
 @dataclass(frozen=True)
@@ -204,21 +205,17 @@ def keep_strong(params: CannyParams, objects: ObjectTable) -> np.ndarray:
     return objects.peaks == 2
 
 
-register(
-    OpInfo(
-        name="canny",
-        kind="object_filter",
-        params=CannyParams,
-        func=edge_grades,
-        halo=canny_halo,
-        accepts=("image",),
-        produces="mask",
-        decide=keep_strong,
-        resolve=resolve_canny,
-        peaks=True,
-        summary="Canny edges: 2D as skimage.feature.canny; 3D with 3D suppression; "
-        "hysteresis stitched across blocks.",
-        exact="exact: 2D equals skimage.feature.canny; 3D equals the same function on the "
-        "whole volume",
-    )
+CANNY = ObjectFilterOp(
+    name="canny",
+    params=CannyParams,
+    prepare=edge_grades,
+    halo_of=canny_halo,
+    accepts=("image",),
+    produces="mask",
+    decide=keep_strong,
+    resolve=resolve_canny,
+    peaks=True,
+    summary="Canny edges: 2D as skimage.feature.canny; 3D with 3D suppression; "
+    "hysteresis stitched across blocks.",
+    exact="exact: 2D equals skimage.feature.canny; 3D equals the same function on the whole volume",
 )

@@ -5,21 +5,17 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import ndimage as ndi
 
 from pipeline.kernels.compiled import gaussian_float64
-from pipeline.ops.registry import OpInfo, register
-
-PositiveFloat = float
+from pipeline.ops.contract import NeighbourhoodOp, NonNegative, OpParams, PointwiseOp, one_voxel
 
 
-class GaussianParams(BaseModel):
+class GaussianParams(OpParams):
     """Parameters of :func:`gaussian`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sigma: float | list[float] = Field(
+    sigma: NonNegative | list[NonNegative] = Field(
         1.0, description="Standard deviation in voxels, one number or one per axis (z, y, x)."
     )
     truncate: float = Field(4.0, gt=0, le=20, description="Kernel radius in sigmas.")
@@ -84,10 +80,8 @@ def gaussian_halo(params: GaussianParams, ndim: int) -> tuple[int, ...]:
     return tuple(int(params.truncate * s + 0.5) for s in params.sigmas(ndim))
 
 
-class GrayscaleParams(BaseModel):
+class GrayscaleParams(OpParams):
     """Parameters of :func:`grayscale` (none)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # ITU-R BT.709 luma weights, as skimage.color.rgb2gray uses.
@@ -117,29 +111,23 @@ def grayscale(image: np.ndarray, params: GrayscaleParams) -> np.ndarray:
     return rgb @ _LUMA
 
 
-register(
-    OpInfo(
-        name="gaussian",
-        kind="neighbourhood",
-        params=GaussianParams,
-        func=gaussian,
-        halo=gaussian_halo,
-        trims=True,
-        accepts=("image",),
-        produces="image",
-        summary="Gaussian smoothing (scipy.ndimage.gaussian_filter).",
-    )
+GAUSSIAN = NeighbourhoodOp(
+    name="gaussian",
+    params=GaussianParams,
+    func=gaussian,
+    halo_of=gaussian_halo,
+    trims=True,
+    accepts=("image",),
+    produces="image",
+    summary="Gaussian smoothing (scipy.ndimage.gaussian_filter).",
 )
-register(
-    OpInfo(
-        name="grayscale",
-        kind="pointwise",
-        params=GrayscaleParams,
-        func=grayscale,
-        accepts=("color", "image"),
-        produces="image",
-        summary="RGB(A) to luminance (skimage.color.rgb2gray).",
-    )
+GRAYSCALE = PointwiseOp(
+    name="grayscale",
+    params=GrayscaleParams,
+    func=grayscale,
+    accepts=("color", "image"),
+    produces="image",
+    summary="RGB(A) to luminance (skimage.color.rgb2gray).",
 )
 
 
@@ -153,10 +141,8 @@ def _per_axis(value: int | list[int], ndim: int, name: str) -> tuple[int, ...]:
 Mode = Literal["reflect", "nearest", "mirror", "constant", "wrap"]
 
 
-class MedianParams(BaseModel):
+class MedianParams(OpParams):
     """Parameters of :func:`median`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     size: int | list[int] = Field(3, description="Window size in voxels, one or one per axis.")
     mode: Literal["reflect", "nearest", "mirror", "constant"] = Field(
@@ -196,10 +182,8 @@ def median_halo(params: MedianParams, ndim: int) -> tuple[int, ...]:
     return tuple(s // 2 for s in _per_axis(params.size, ndim, "size"))
 
 
-class SobelParams(BaseModel):
+class SobelParams(OpParams):
     """Parameters of :func:`sobel`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: Mode = Field("reflect", description="How values beyond the volume edge are filled.")
 
@@ -224,15 +208,8 @@ def sobel(image: np.ndarray, params: SobelParams) -> np.ndarray:
     return filters.sobel(image, mode=params.mode)
 
 
-def one_voxel(params: BaseModel, ndim: int) -> tuple[int, ...]:
-    """A halo of one voxel on every axis (3-wide kernels)."""
-    return (1,) * ndim
-
-
-class LocalThresholdParams(BaseModel):
+class LocalThresholdParams(OpParams):
     """Parameters of :func:`threshold_local`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     block_size: int | list[int] = Field(
         ..., description="Odd size of the neighbourhood, one or one per axis."
@@ -285,39 +262,30 @@ def threshold_local_halo(params: LocalThresholdParams, ndim: int) -> tuple[int, 
     return tuple(b // 2 for b in sizes)
 
 
-register(
-    OpInfo(
-        name="median",
-        kind="neighbourhood",
-        params=MedianParams,
-        func=median,
-        halo=median_halo,
-        accepts=("image",),
-        produces="image",
-        summary="Median filter (scipy.ndimage.median_filter), size per axis.",
-    )
+MEDIAN = NeighbourhoodOp(
+    name="median",
+    params=MedianParams,
+    func=median,
+    halo_of=median_halo,
+    accepts=("image",),
+    produces="image",
+    summary="Median filter (scipy.ndimage.median_filter), size per axis.",
 )
-register(
-    OpInfo(
-        name="sobel",
-        kind="neighbourhood",
-        params=SobelParams,
-        func=sobel,
-        halo=one_voxel,
-        accepts=("image",),
-        produces="image",
-        summary="Sobel gradient magnitude (skimage.filters.sobel).",
-    )
+SOBEL = NeighbourhoodOp(
+    name="sobel",
+    params=SobelParams,
+    func=sobel,
+    halo_of=one_voxel,
+    accepts=("image",),
+    produces="image",
+    summary="Sobel gradient magnitude (skimage.filters.sobel).",
 )
-register(
-    OpInfo(
-        name="threshold_local",
-        kind="neighbourhood",
-        params=LocalThresholdParams,
-        func=threshold_local,
-        halo=threshold_local_halo,
-        accepts=("image",),
-        produces="mask",
-        summary="Adaptive threshold: image > skimage.filters.threshold_local(image, ...).",
-    )
+THRESHOLD_LOCAL = NeighbourhoodOp(
+    name="threshold_local",
+    params=LocalThresholdParams,
+    func=threshold_local,
+    halo_of=threshold_local_halo,
+    accepts=("image",),
+    produces="mask",
+    summary="Adaptive threshold: image > skimage.filters.threshold_local(image, ...).",
 )

@@ -7,29 +7,18 @@ the local labels so that the result equals ``skimage.measure.label`` on the whol
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import Field
 
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import ConnectedParams, LabellingOp, ObjectFilterOp, ObjectTable
 
 
-class LabelParams(BaseModel):
+class LabelParams(ConnectedParams):
     """Parameters of the ``label`` op."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    connectivity: int | None = Field(
-        None,
-        ge=1,
-        le=3,
-        description="Maximum number of orthogonal hops between neighbours (1..ndim); "
-        "default ndim, as skimage.",
-    )
-
-
-class RemoveSmallObjectsParams(BaseModel):
+class RemoveSmallObjectsParams(ConnectedParams):
     """Parameters of the ``remove_small_objects`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_size: int = Field(..., ge=1, description="Objects with fewer voxels than this are removed.")
     connectivity: int | None = Field(
@@ -37,28 +26,35 @@ class RemoveSmallObjectsParams(BaseModel):
     )
     renumber: bool = Field(True, description="Renumber the remaining objects 1..N in raster order.")
 
+    def renumbered(self) -> bool:
+        return self.renumber
 
-register(
-    OpInfo(
-        name="label",
-        kind="labelling",
-        params=LabelParams,
-        accepts=("mask", "labels", "image"),
-        produces="labels",
-        summary="Connected components (skimage.measure.label), stitched across blocks.",
-        exact="exact: equals skimage.measure.label on the whole volume at any chunking",
-    )
+
+def keep_large(params: RemoveSmallObjectsParams, objects: ObjectTable) -> np.ndarray:
+    """Objects of at least ``min_size`` voxels."""
+    return objects.sizes >= params.min_size
+
+
+def mask_or_labels(params: RemoveSmallObjectsParams, roles: list[str]) -> str:
+    """A mask stays a mask; labels stay labels."""
+    return "mask" if roles and roles[0] == "mask" else "labels"
+
+
+LABEL = LabellingOp(
+    name="label",
+    params=LabelParams,
+    accepts=("mask", "labels", "image"),
+    produces="labels",
+    summary="Connected components (skimage.measure.label), stitched across blocks.",
+    exact="exact: equals skimage.measure.label on the whole volume at any chunking",
 )
-register(
-    OpInfo(
-        name="remove_small_objects",
-        kind="object_filter",
-        params=RemoveSmallObjectsParams,
-        accepts=("labels", "mask"),
-        produces="labels",
-        summary="Drop objects smaller than min_size voxels, by their stitched global size.",
-        exact="exact: skimage.morphology.remove_small_objects(x, max_size=min_size - 1)",
-        role=lambda params, roles: "mask" if roles and roles[0] == "mask" else "labels",
-        decide=lambda params, objects: objects.sizes >= params.min_size,
-    )
+REMOVE_SMALL_OBJECTS = ObjectFilterOp(
+    name="remove_small_objects",
+    params=RemoveSmallObjectsParams,
+    accepts=("labels", "mask"),
+    produces="labels",
+    summary="Drop objects smaller than min_size voxels, by their stitched global size.",
+    exact="exact: skimage.morphology.remove_small_objects(x, max_size=min_size - 1)",
+    role=mask_or_labels,
+    decide=keep_large,
 )

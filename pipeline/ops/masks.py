@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import OpParams, PointwiseOp
 
 
-class InvertParams(BaseModel):
+class InvertParams(OpParams):
     """Parameters of :func:`invert` (none)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def invert(mask: np.ndarray, params: InvertParams) -> np.ndarray:
@@ -19,14 +16,11 @@ def invert(mask: np.ndarray, params: InvertParams) -> np.ndarray:
     return ~mask.astype(bool, copy=False)
 
 
-register(
-    OpInfo(
-        name="invert",
-        kind="pointwise",
-        params=InvertParams,
-        func=invert,
-        accepts=("mask",),
-        produces="mask",
-        summary="Logical not of a mask (regions between edges, background).",
-    )
+INVERT = PointwiseOp(
+    name="invert",
+    params=InvertParams,
+    func=invert,
+    accepts=("mask",),
+    produces="mask",
+    summary="Logical not of a mask (regions between edges, background).",
 )

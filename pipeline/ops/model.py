@@ -22,18 +22,16 @@ import os
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pipeline.errors import DataError
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import TiledOp, TiledParams
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 
 
-class ModelParams(BaseModel):
+class ModelParams(TiledParams):
     """Parameters of the ``model`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str = Field(..., description="ONNX (.onnx) or TorchScript (.pt, .ts) file.")
     halo: int = Field(
@@ -41,18 +39,6 @@ class ModelParams(BaseModel):
     )
     channel: int = Field(0, ge=0, description="Output channel kept.")
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the network runs.")
-    instances: bool = Field(
-        False,
-        description="The channel is an instance label map per tile: ids of neighbouring "
-        "tiles that overlap with IoU >= min_iou become one object.",
-    )
-    min_iou: float = Field(0.5, gt=0, le=1, description="Overlap needed to join instances.")
-    blend: Literal["crop", "linear", "gaussian"] = Field(
-        "crop",
-        description="crop: each block keeps its own tile's centre (exact when the receptive "
-        "field fits the halo); linear / gaussian: overlapping tiles are averaged with weights "
-        "falling towards tile edges.",
-    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -133,19 +119,21 @@ def model_halo(params: ModelParams, ndim: int) -> tuple[int, ...]:
     return (params.halo,) * ndim
 
 
-register(
-    OpInfo(
-        name="model",
-        kind="tiled",
-        role=lambda params, roles: "labels" if params.instances else "image",
-        params=ModelParams,
-        func=run_model,
-        halo=model_halo,
-        accepts=("image",),
-        produces="image",
-        summary="A trained fully convolutional network (ONNX or TorchScript) on tiles of each "
-        "block plus a halo; one output channel; tiles cropped or blended.",
-        exact="crop: yes within float tolerance when the receptive field fits the halo; "
-        "linear/gaussian blending: measured",
-    )
+def instances_or_image(params: ModelParams, roles: list[str]) -> str:
+    """An instance label map gives labels; a prediction an image."""
+    return "labels" if params.instances else "image"
+
+
+MODEL = TiledOp(
+    name="model",
+    role=instances_or_image,
+    params=ModelParams,
+    func=run_model,
+    halo_of=model_halo,
+    accepts=("image",),
+    produces="image",
+    summary="A trained fully convolutional network (ONNX or TorchScript) on tiles of each "
+    "block plus a halo; one output channel; tiles cropped or blended.",
+    exact="crop: yes within float tolerance when the receptive field fits the halo; "
+    "linear/gaussian blending: measured",
 )

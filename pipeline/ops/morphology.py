@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from skimage import morphology
 
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import NeighbourhoodOp, OpParams
 
 
-class MorphologyParams(BaseModel):
+class MorphologyParams(OpParams):
     """Parameters of ``erosion``, ``dilation``, ``opening`` and ``closing``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     radius: int = Field(1, ge=1, le=64, description="Footprint radius in voxels.")
     footprint: Literal["ball", "box"] = Field(
@@ -89,18 +87,22 @@ def _halo(times: int):
     return halo
 
 
-for _func, _times in ((erosion, 1), (dilation, 1), (opening, 2), (closing, 2)):
-    register(
-        OpInfo(
-            name=_func.__name__,
-            kind="neighbourhood",
-            params=MorphologyParams,
-            func=_func,
-            halo=_halo(_times),
-            accepts=("mask", "image"),
-            produces="mask",
-            role=lambda params, roles: roles[0],
-            summary=f"Morphological {_func.__name__} (skimage.morphology.{_func.__name__}).",
-            exact=f"exact: halo {'2 × ' if _times == 2 else ''}radius",
-        )
+def _op(func, times: int) -> NeighbourhoodOp:
+    name = func.__name__
+    return NeighbourhoodOp(
+        name=name,
+        params=MorphologyParams,
+        func=func,
+        halo_of=_halo(times),
+        accepts=("mask", "image"),
+        produces="mask",
+        role=lambda params, roles: roles[0],
+        summary=f"Morphological {name} (skimage.morphology.{name}).",
+        exact=f"exact: halo {'2 × ' if times == 2 else ''}radius",
     )
+
+
+EROSION = _op(erosion, 1)
+DILATION = _op(dilation, 1)
+OPENING = _op(opening, 2)
+CLOSING = _op(closing, 2)

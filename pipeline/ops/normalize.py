@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from skimage.exposure import rescale_intensity
 
 from pipeline.kernels.histogram import order_statistics, percentile_from, percentile_ranks
 from pipeline.kernels.reduction import Stats
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import GlobalOp, OpParams
 
 
-class NormalizeParams(BaseModel):
+class NormalizeParams(OpParams):
     """Parameters of the ``normalize`` op."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     low: float = Field(1.0, ge=0, le=100, description="Percentile mapped to 0.")
     high: float = Field(99.8, ge=0, le=100, description="Percentile mapped to 1.")
@@ -61,17 +59,14 @@ def resolve_normalize(params: NormalizeParams, stats: Stats) -> tuple[float, flo
     return float(lo), float(hi), params.clip
 
 
-register(
-    OpInfo(
-        name="normalize",
-        kind="global",
-        params=NormalizeParams,
-        func=normalize,
-        resolve=resolve_normalize,
-        placeholder=lambda params: (0.0, 1.0, params.clip),
-        accepts=("image",),
-        produces="image",
-        summary="Percentile clip-and-scale to 0..1 with the whole volume's percentiles.",
-        exact="exact: percentiles equal numpy.percentile of the whole volume",
-    )
+NORMALIZE = GlobalOp(
+    name="normalize",
+    params=NormalizeParams,
+    func=normalize,
+    resolve=resolve_normalize,
+    placeholder=lambda params: (0.0, 1.0, params.clip),
+    accepts=("image",),
+    produces="image",
+    summary="Percentile clip-and-scale to 0..1 with the whole volume's percentiles.",
+    exact="exact: percentiles equal numpy.percentile of the whole volume",
 )

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import ndimage as ndi
 
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import OpParams, ResampleOp
 
 Positive = Annotated[float, Field(gt=0)]
 
@@ -27,10 +27,8 @@ Positive = Annotated[float, Field(gt=0)]
 NDI_MODE = {"reflect": "mirror", "edge": "nearest", "symmetric": "reflect"}
 
 
-class ResizeParams(BaseModel):
+class ResizeParams(OpParams):
     """Parameters of the ``resize`` op: exactly one of scale, shape or spacing."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     scale: Positive | list[Positive] | None = Field(
         None, description="Factor per axis (output = round(scale × input), as rescale)."
@@ -184,16 +182,13 @@ def resize_region(region: np.ndarray, region_box, out_box, r: Resize) -> np.ndar
     return out
 
 
-register(
-    OpInfo(
-        name="resize",
-        kind="resample",
-        params=ResizeParams,
-        accepts=("image", "mask", "labels"),
-        produces="image",
-        role=lambda params, roles: roles[0],
-        summary="Resize the input by scale, to a shape or to a voxel spacing "
-        "(skimage.transform.resize / rescale; order 0 or 1). Must read the input.",
-        exact="exact: equals skimage.transform.resize on the whole image",
-    )
+RESIZE = ResampleOp(
+    name="resize",
+    params=ResizeParams,
+    accepts=("image", "mask", "labels"),
+    produces="image",
+    role=lambda params, roles: roles[0],
+    summary="Resize the input by scale, to a shape or to a voxel spacing "
+    "(skimage.transform.resize / rescale; order 0 or 1). Must read the input.",
+    exact="exact: equals skimage.transform.resize on the whole image",
 )

@@ -13,21 +13,19 @@ from functools import partial
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from skimage import filters
 
 from pipeline.kernels.histogram import Histogram, global_histogram, value_range
 from pipeline.kernels.reduction import Stats
-from pipeline.ops.registry import OpInfo, register
+from pipeline.ops.contract import GlobalOp, OpParams
 
 Method = Literal["otsu", "li", "yen", "triangle", "isodata", "mean", "multi_otsu"]
 CENTRE_METHODS = ("otsu", "yen", "isodata", "triangle")  # their threshold is a bin centre
 
 
-class ThresholdParams(BaseModel):
+class ThresholdParams(OpParams):
     """Parameters of the ``threshold`` op: exactly one of ``value`` or ``method``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     value: float | None = Field(None, description="Fixed threshold; voxels above it are kept.")
     method: Method | None = Field(
@@ -208,20 +206,17 @@ def placeholder(params: ThresholdParams):
     return 0.0
 
 
-register(
-    OpInfo(
-        name="threshold",
-        kind="global",
-        params=ThresholdParams,
-        func=apply_threshold,
-        resolve=resolve_threshold,
-        placeholder=placeholder,
-        accepts=("image",),
-        produces="mask",
-        role=lambda params, roles: "labels" if params.method == "multi_otsu" else "mask",
-        summary="Mask image > t, t fixed or from the whole volume (otsu, li, yen, triangle, "
-        "isodata, mean); multi_otsu gives a class image 0..classes-1.",
-        exact="exact: equals skimage.filters.threshold_<method> on the whole volume "
-        "(mean and li of float images: within float rounding)",
-    )
+THRESHOLD = GlobalOp(
+    name="threshold",
+    params=ThresholdParams,
+    func=apply_threshold,
+    resolve=resolve_threshold,
+    placeholder=placeholder,
+    accepts=("image",),
+    produces="mask",
+    role=lambda params, roles: "labels" if params.method == "multi_otsu" else "mask",
+    summary="Mask image > t, t fixed or from the whole volume (otsu, li, yen, triangle, "
+    "isodata, mean); multi_otsu gives a class image 0..classes-1.",
+    exact="exact: equals skimage.filters.threshold_<method> on the whole volume "
+    "(mean and li of float images: within float rounding)",
 )

@@ -18,19 +18,17 @@ from functools import partial
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from pipeline.kernels.histogram import value_range
 from pipeline.kernels.reduction import Stats
-from pipeline.ops.registry import OpInfo, core_slices, register
+from pipeline.ops.contract import GlobalOp, NeighbourhoodOp, OpParams, Preflight, core_slices
 
 
-class PeaksParams(BaseModel):
+class PeaksParams(OpParams):
     """Parameters of the ``peak_local_max`` op (skimage's names and defaults)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_distance: int = Field(1, ge=1, le=64, description="Peaks at least this far apart.")
     threshold_abs: float | None = Field(None, description="Minimum peak value.")
@@ -154,10 +152,8 @@ def peak_mask(image: np.ndarray, coords: np.ndarray, box) -> np.ndarray:
     return out
 
 
-class WatershedParams(BaseModel):
+class WatershedParams(OpParams):
     """Parameters of the ``watershed`` op (skimage.segmentation.watershed's names)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     markers: str = Field(..., description="Step giving the markers (labels numbered globally).")
     mask: str | None = Field(None, description="Step giving the mask of voxels to flood.")
@@ -231,35 +227,39 @@ def watershed_halo(params: WatershedParams, ndim: int) -> tuple[int, ...]:
     return (params.halo,) * ndim
 
 
-register(
-    OpInfo(
-        name="peak_local_max",
-        kind="global",
-        params=PeaksParams,
-        func=peak_mask,
-        resolve=resolve_peaks,
-        placeholder=lambda params: None,
-        needs_box=True,
-        accepts=("image",),
-        produces="mask",
-        summary="Mask of skimage.feature.peak_local_max's peaks of the whole volume "
-        "(label it for markers).",
-        exact="exact: candidates per block, selection over the whole volume",
-    )
+def checked_mask(params: WatershedParams) -> str | None:
+    """The mask step whose objects must fit the halo (None: not checked)."""
+    return params.mask if params.check_halo else None
+
+
+def no_peaks(params: PeaksParams) -> None:
+    """The stand-in of resolved peaks before the passes ran."""
+    return None
+
+
+PEAK_LOCAL_MAX = GlobalOp(
+    name="peak_local_max",
+    params=PeaksParams,
+    func=peak_mask,
+    resolve=resolve_peaks,
+    placeholder=no_peaks,
+    needs_box=True,
+    accepts=("image",),
+    produces="mask",
+    summary="Mask of skimage.feature.peak_local_max's peaks of the whole volume "
+    "(label it for markers).",
+    exact="exact: candidates per block, selection over the whole volume",
 )
-register(
-    OpInfo(
-        name="watershed",
-        kind="neighbourhood",
-        params=WatershedParams,
-        func=watershed,
-        halo=watershed_halo,
-        accepts=("image",),
-        inputs={"markers": ("labels",), "mask": ("mask",)},
-        preflight=("mask", halo_holds_objects),
-        produces="labels",
-        summary="Watershed from globally numbered markers (skimage.segmentation.watershed), "
-        "per block with a halo.",
-        exact="no: equal where basins fit in the halo; object F1 measured",
-    )
+WATERSHED = NeighbourhoodOp(
+    name="watershed",
+    params=WatershedParams,
+    func=watershed,
+    halo_of=watershed_halo,
+    accepts=("image",),
+    inputs={"markers": ("labels",), "mask": ("mask",)},
+    preflight=Preflight(mask=checked_mask, check=halo_holds_objects),
+    produces="labels",
+    summary="Watershed from globally numbered markers (skimage.segmentation.watershed), "
+    "per block with a halo.",
+    exact="no: equal where basins fit in the halo; object F1 measured",
 )

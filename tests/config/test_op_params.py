@@ -29,6 +29,21 @@ output:
 
 # op -> (parameters, regex of the problem after the file name); the step starts at line 4.
 CASES = {
+    "gaussian-negative-sigma": (
+        "gaussian",
+        "    sigma: -1\n",
+        r":6:(5|12) steps\.prep\.sigma: .*greater than or equal to 0",
+    ),
+    "gaussian-negative-sigma-axis": (
+        "gaussian",
+        "    sigma: [1, -0.5, 1]\n",
+        r":6:(5|12) steps\.prep\.sigma: .*(greater than or equal to 0|-0\.5)",
+    ),
+    "distance-negative-spacing": (
+        "distance_transform",
+        "    max_distance: 3\n    spacing: [1, 0, 1]\n",
+        r":7:(5|14) steps\.prep\.spacing: ",
+    ),
     "median-size": ("median", "    size: 0\n", r":4:3 steps\.prep: .*size must be at least 1"),
     "threshold-local-even": (
         "threshold_local",

@@ -9,10 +9,10 @@ from skimage.filters import threshold_mean, threshold_otsu
 from skimage.measure import label
 
 from pipeline.engine.blocks import BlockPlan
-from pipeline.engine.run import Engine
+from pipeline.engine.engine import Engine
 from pipeline.engine.scratch import Scratch
 from pipeline.graph.dag import build_dag
-from pipeline.ops.registry import all_ops
+from pipeline.ops.catalogue import CATALOGUE
 from tests.engine.test_scratch import CountingSource
 
 SHAPE, CHUNKS = (40, 40, 40), (16, 16, 16)
@@ -26,7 +26,7 @@ def _run(tmp_path, method: str, budget: float):
     image = (ndi.gaussian_filter(np.random.default_rng(8).random(SHAPE), 2) * 60000).astype(
         np.uint16
     )
-    ops = all_ops()
+    ops = CATALOGUE
     steps = {
         "smooth": ("gaussian", ops["gaussian"].params(sigma=1.0), ("input",)),
         "mask": ("threshold", ops["threshold"].params(method=method), ("smooth",)),
@@ -63,7 +63,7 @@ def test_the_files_hold_each_block_grown_by_the_margin():
 def test_otsu_reads_the_source_once_when_its_halos_and_codes_fit(tmp_path, budget, reads):
     got, engine = _run(tmp_path, "otsu", budget)
     assert set(got.values()) == {reads}
-    assert not engine._kept_halos  # the labelling pass read none: deleted
+    assert not engine.kept.halos  # the labelling pass read none: deleted
 
 
 @pytest.mark.parametrize(("budget", "reads"), [(HALOS + 0.05, 1), (HALOS - 0.05, 2)])
@@ -77,16 +77,17 @@ def test_kept_halos_serve_every_later_pass(tmp_path, budget, reads):
 def test_a_missing_halo_file_is_made_again(tmp_path):
     """A kept file gone (a resumed run, a deletion) is written again by a task."""
     image = np.arange(np.prod(SHAPE), dtype=np.uint16).reshape(SHAPE)
-    ops = all_ops()
+    ops = CATALOGUE
     steps = {"smooth": ("gaussian", ops["gaussian"].params(sigma=1.0), ("input",))}
     plan = BlockPlan.regular(SHAPE, CHUNKS)
     engine = Engine(
         build_dag(steps), CountingSource(image), plan, "sync", scratch=Scratch(tmp_path / "s", 0)
     )
     slot = "halo-input-4_4_4"
-    engine._kept_halos.add(slot)
+    engine.kept.halos.add(slot)
     present = engine.scratch.path(slot, (0, 0, 0))
     with open(present, "wb"):
         pass
-    assert engine._halo_key("input", (4, 4, 4), (0, 0, 0)) == present
-    assert engine._halo_key("input", (4, 4, 4), (1, 0, 0)) == ("halo-input", (4, 4, 4), 1, 0, 0)
+    keys = engine.new_pass("halos").keys
+    assert keys.halo("input", (4, 4, 4), (0, 0, 0)) == present
+    assert keys.halo("input", (4, 4, 4), (1, 0, 0)) == ("halo-input", (4, 4, 4), 1, 0, 0)

@@ -4,50 +4,36 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pydantic import BaseModel, ConfigDict
 from scipy import ndimage as ndi
 from skimage.measure import label
 
-from pipeline.ops.registry import OPS, OpInfo, register
+from pipeline.ops.catalogue import CATALOGUE
+from pipeline.ops.contract import TiledOp, TiledParams
 from tests.conftest import run_steps
 
 
-class TileLabelParams(BaseModel):
+class TileLabelParams(TiledParams):
     """A stand-in for an instance network: labels of ``tile > level`` per tile."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     level: float
     halo: int
     instances: bool = True
-    min_iou: float = 0.5
-    blend: str = "crop"
 
 
 def _tile_labels(tile: np.ndarray, params: TileLabelParams) -> np.ndarray:
     return label(tile > params.level, connectivity=1)
 
 
-@pytest.fixture(autouse=True)
-def tile_label_op():
-    """The stand-in op, registered for these tests only."""
-    from pipeline.ops.registry import all_ops
-
-    all_ops()
-    register(
-        OpInfo(
-            name="tile_label",
-            kind="tiled",
-            params=TileLabelParams,
-            func=_tile_labels,
-            halo=lambda params, ndim: (params.halo,) * ndim,
-            accepts=("image",),
-            produces="labels",
-            summary="test stand-in for an instance network",
-        )
-    )
-    yield
-    OPS.pop("tile_label")
+TILE_LABEL = TiledOp(
+    name="tile_label",
+    params=TileLabelParams,
+    func=_tile_labels,
+    halo_of=lambda params, ndim: (params.halo,) * ndim,
+    accepts=("image",),
+    produces="labels",
+    summary="test stand-in for an instance network",
+)
+OPS = {**CATALOGUE, "tile_label": TILE_LABEL}  # the catalogue and the stand-in
 
 
 def _blobs(shape, seed=0):
@@ -66,7 +52,7 @@ def test_instances_that_fit_the_overlap_equal_whole_image_labels(shape, chunks):
         max(s.stop - s.start for s in sl) for sl in ndi.find_objects(whole) if sl is not None
     )
     p = TileLabelParams(level=level, halo=widest + 1)
-    out, engine = run_steps(img, {"cells": ("tile_label", p, ("input",))}, "cells", chunks)
+    out, engine = run_steps(img, {"cells": ("tile_label", p, ("input",))}, "cells", chunks, ops=OPS)
     assert whole.max() > 5
     np.testing.assert_array_equal(out, whole)
     assert engine.labellings["cells"].count == whole.max()
@@ -77,6 +63,6 @@ def test_without_overlap_objects_split_at_block_borders():
     level = np.quantile(img, 0.8)
     whole = label(img > level, connectivity=1)
     p = TileLabelParams(level=level, halo=0)
-    out, _ = run_steps(img, {"cells": ("tile_label", p, ("input",))}, "cells", (10, 11))
+    out, _ = run_steps(img, {"cells": ("tile_label", p, ("input",))}, "cells", (10, 11), ops=OPS)
     assert out.max() > whole.max()  # nothing to match: pieces stay apart
     np.testing.assert_array_equal(out > 0, whole > 0)

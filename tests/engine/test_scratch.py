@@ -12,11 +12,11 @@ from skimage.measure import label
 import pipeline
 from pipeline.engine import scratch, tasks
 from pipeline.engine.blocks import BlockPlan
+from pipeline.engine.engine import Engine
 from pipeline.engine.journal import Journal
-from pipeline.engine.run import Engine
 from pipeline.engine.scratch import Scratch
 from pipeline.graph.dag import build_dag
-from pipeline.ops.registry import all_ops
+from pipeline.ops.catalogue import CATALOGUE
 from tests.conftest import ArraySource
 
 
@@ -52,7 +52,7 @@ def test_compressed_labels_are_small(tmp_path):
 
 
 def _pipeline_engine(image, chunks, root, budget=None):
-    ops = all_ops()
+    ops = CATALOGUE
     steps = {
         "smooth": ("gaussian", ops["gaussian"].params(sigma=1.0), ("input",)),
         "mask": ("threshold", ops["threshold"].params(method="otsu"), ("smooth",)),
@@ -73,8 +73,8 @@ def test_later_passes_read_kept_blocks(tmp_path):
     engine.scratch.wait()
     files = list((tmp_path / "scratch").rglob("*.blk"))
     assert len(files) == 3 * engine.plan.nblocks
-    engine.reset_graph()
-    engine.block_keys("objects")
+    graph = engine.new_pass("final")
+    keys = graph.keys.blocks("objects")
     funcs = set()
 
     def walk(item):  # tasks may hold tasks inline (a block's own read)
@@ -84,17 +84,17 @@ def test_later_passes_read_kept_blocks(tmp_path):
             for sub in item:
                 walk(sub)
 
-    for task in engine._dsk.values():
+    for task in graph.dsk.values():
         walk(task)
     # The final pass reads the local labels back; nothing computes the Gaussian or labels.
     assert tasks.read_block not in funcs and tasks.program_block not in funcs
     assert tasks.label_block not in funcs and tasks.load_block not in funcs
     assert tasks.load_local in funcs and tasks.relabel in funcs
     # What the final pass does not read is deleted while it runs.
-    engine.drop_unread()
+    graph.last()
     engine.scratch.wait()
     assert len(list((tmp_path / "scratch").rglob("*.blk"))) == engine.plan.nblocks
-    blocks = engine.compute(list(engine.block_keys("objects").values()), "final")
+    blocks = graph.compute(list(keys.values()))
     assert sum(len(np.unique(b)) > 1 for b in blocks) > 0
     engine.close()
     assert not (tmp_path / "scratch").exists()

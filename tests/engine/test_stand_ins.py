@@ -11,10 +11,10 @@ from skimage.measure import label
 
 from pipeline.engine import tasks
 from pipeline.engine.blocks import BlockPlan
-from pipeline.engine.run import Engine
+from pipeline.engine.engine import Engine
 from pipeline.engine.scratch import Scratch
 from pipeline.graph.dag import build_dag
-from pipeline.ops.registry import all_ops
+from pipeline.ops.catalogue import CATALOGUE
 from tests.engine.test_scratch import CountingSource
 
 SKIMAGE = {
@@ -33,7 +33,7 @@ def _image(shape=(20, 24, 22), seed=5) -> np.ndarray:
 def _engine(image, chunks, root, budget, method="otsu", after=None):
     """Gaussian → threshold(method) [→ after] → label, reading ``image`` by blocks, with
     ``budget`` bytes of scratch."""
-    ops = all_ops()
+    ops = CATALOGUE
     steps = {
         "smooth": ("gaussian", ops["gaussian"].params(sigma=1.0), ("input",)),
         "mask": ("threshold", ops["threshold"].params(method=method), ("smooth",)),
@@ -79,7 +79,7 @@ def test_codes_serve_an_op_with_a_halo(tmp_path, chunks):
     got = engine.to_numpy("objects")
     smooth = ndi.gaussian_filter(image, 1.0, mode="nearest", truncate=4.0)
     mask = smooth > filters.threshold_otsu(smooth)
-    params = all_ops()["opening"].params(radius=1)
+    params = CATALOGUE["opening"].params(radius=1)
     opened = morphology.opening(mask, morphology.ball(1, dtype=bool), mode=params.mode)
     want = label(opened, connectivity=1)
     np.testing.assert_array_equal(got, want)
@@ -90,9 +90,9 @@ def test_the_labelling_pass_reads_codes_not_the_image(tmp_path):
     image = _image()
     engine, _ = _engine(image, (7, 9, 8), tmp_path / "s", _codes_only(image))
     engine.resolve(["mask"])  # the range and histogram passes
-    assert "standin-mask" in engine._kept and "smooth" not in engine._kept
-    engine.reset_graph()
-    keys = engine.block_keys("mask")
+    assert "standin-mask" in engine.kept.blocks and "smooth" not in engine.kept.blocks
+    graph = engine.new_pass("masks")
+    keys = graph.keys.blocks("mask")
     funcs = set()
 
     def walk(item):  # tasks hold the tasks of their own blocks inline
@@ -102,9 +102,9 @@ def test_the_labelling_pass_reads_codes_not_the_image(tmp_path):
             for sub in item:
                 walk(sub)
 
-    walk(list(engine._dsk.values()))
+    walk(list(graph.dsk.values()))
     assert tasks.read_block not in funcs and tasks.load_block in funcs
-    masks = engine.compute(list(keys.values()), "masks")
+    masks = graph.compute(list(keys.values()))
     assert all(m.dtype == np.bool_ for m in masks)
     engine.close()
 
@@ -116,5 +116,5 @@ def test_no_codes_for_thresholds_off_the_bin_centres(tmp_path, method, passes):
     image = _image()
     engine, source = _engine(image, (7, 9, 8), tmp_path / "s", _codes_only(image), method)
     engine.to_numpy("objects")
-    assert not engine._stand_ins
+    assert not engine.kept.stand_ins
     assert set(source.reads.values()) == {passes + 1}

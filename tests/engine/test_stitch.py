@@ -10,7 +10,7 @@ from skimage import measure
 
 from pipeline.engine import stitch
 from pipeline.engine.blocks import BlockPlan
-from pipeline.engine.labelling_pass import lower_neighbours
+from pipeline.engine.passes.label import lower_neighbours
 from pipeline.kernels.labels import summarise_block
 
 

@@ -8,13 +8,14 @@ import pytest
 from skimage import measure, morphology
 
 import pipeline
-from pipeline.engine import labelling_pass, stitch, tasks
+from pipeline.engine import stitch, tasks
 from pipeline.engine.blocks import BlockPlan
-from pipeline.engine.labelling_pass import _object_boxes
-from pipeline.engine.run import Engine
+from pipeline.engine.engine import Engine
+from pipeline.engine.passes import label as label_pass
+from pipeline.engine.passes.label import _object_boxes
 from pipeline.graph.dag import build_dag
 from pipeline.kernels.labels import summarise_block
-from pipeline.ops.registry import all_ops
+from pipeline.ops.catalogue import CATALOGUE
 from tests.conftest import ArraySource, closed_after_test
 
 
@@ -47,14 +48,14 @@ def test_stitched_objects_have_small_ids_and_the_boxes_scikit_image_gives(tmp_pa
     path = tmp_path / "mask.npy"
     np.save(path, mask.astype(np.uint8))
     kept = {}
-    stitched = labelling_pass._stitched
+    stitched = label_pass.stitched
 
     def keep(*args, **kwargs):  # the tables as stitched (the last pass releases them)
         kept["lab"] = lab = stitched(*args, **kwargs)
         kept["final"], kept["bbox"] = lab.final, lab.bbox
         return lab
 
-    monkeypatch.setattr(labelling_pass, "_stitched", keep)
+    monkeypatch.setattr(label_pass, "stitched", keep)
     cfg = {
         "input": {"path": str(path), "chunks": [7, 9, 8]},
         "steps": {
@@ -107,7 +108,7 @@ def test_object_tables_are_released_once_the_last_pass_is_built():
     only the relabel tables, and the tables of every object go before it runs."""
     rng = np.random.default_rng(12)
     mask = rng.random((18, 22, 20)) < 0.3
-    ops = all_ops()
+    ops = CATALOGUE
     steps = {
         "objects": ("label", ops["label"].params(connectivity=1), ("input",)),
         "kept": (

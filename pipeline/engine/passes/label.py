@@ -1,17 +1,27 @@
-"""The labelling pass: local labels per block, touching pairs, stitched relabel tables."""
+"""The labelling pass: local labels per block, touching pairs, stitched relabel tables.
+
+Each block labels itself and sends a small summary (first voxel, size, faces, border,
+box per local label); each block's touching pairs with its lower neighbours come from
+their faces. The client unites the pairs and numbers the objects in raster order of
+their first voxels (see :mod:`pipeline.engine.stitch`); each block then gets its slice
+of the relabel table. The local labels are kept in scratch for the passes after it.
+"""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.engine import stitch, tasks
-from pipeline.engine.blocks import BlockPlan, grow
+from pipeline.engine.blocks import BlockPlan
 from pipeline.errors import DataError
 from pipeline.graph.dag import Node
-from pipeline.ops.registry import ObjectTable
+
+if TYPE_CHECKING:
+    from pipeline.engine.engine import Engine
 
 
 @dataclass
@@ -37,24 +47,25 @@ class Labelling:
         self.final = self.border = self.peaks = self.bbox = None
 
 
-def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
+def label_pass(engine: Engine, node: Node, local_of: str) -> Labelling:
     """Label ``node`` block by block, stitch, and record its relabel tables."""
-    conn = engine._connectivity(node)
-    planar = bool(getattr(node.params, "planes", False))
-    in_dtype = engine._dtype_probe(node.inputs[0])
-    if in_dtype.kind == "f" and node.op.func is None:
+    conn = engine.connectivity(node)
+    planar = node.params.in_planes()
+    in_dtype = engine.dtype_of(node.inputs[0])
+    if in_dtype.kind == "f" and engine.kind(node).prepare(engine, node) is None:
         raise DataError(
             f"step {node.name!r}: labelling needs a mask or an integer image, "
             f"step {node.inputs[0]!r} gives {in_dtype}"
         )
-    engine.reset_graph()
+    graph = engine.new_pass(f"label {node.name}")
+    keys = graph.keys
     indices = engine.plan.indices()
     summary = {}
     for i in indices:
         sk = ("summary-" + node.name, *i)
-        engine._dsk[sk] = (
+        graph.dsk[sk] = (
             tasks.summarise,
-            engine.inlined(engine.local_key(node.name, i, keep=True)),
+            keys.inlined(keys.local(node.name, i, keep=True)),
             engine.plan.box(i),
             engine.plan.shape,
         )
@@ -62,12 +73,12 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
     count_keys, pair_keys = [], []
     for i in indices:
         ck = ("counts-" + node.name, *i)
-        engine._dsk[ck] = (tasks.counts_part, summary[i])
+        graph.dsk[ck] = (tasks.counts_part, summary[i])
         count_keys.append(ck)
         nbs = lower_neighbours(engine.plan, i, conn, planar)
         if nbs:
             pk = ("pairs-" + node.name, *i)
-            engine._dsk[pk] = (
+            graph.dsk[pk] = (
                 tasks.pairs,
                 engine.plan,
                 i,
@@ -78,19 +89,18 @@ def resolve_labelling(engine, node: Node, local_of: str) -> Labelling:
                 *[summary[n] for n in nbs],
             )
             pair_keys.append(pk)
-    engine.checkpoint(summary, f"label {node.name}")
-    out = engine.compute(count_keys + pair_keys, f"label {node.name}")
-    return _stitched(engine, node.name, conn, local_of, out, len(count_keys))
+    graph.checkpoint(summary)
+    out = graph.compute(count_keys + pair_keys)
+    return stitched(engine, node.name, conn, local_of, out, len(count_keys))
 
 
-def _stitched(engine, name: str, conn: int, local_of: str, out: list, n_blocks: int):
+def stitched(engine: Engine, name: str, conn: int, local_of: str, out: list, n_blocks: int):
     """Merge a pass's block summaries and touching pairs into ``name``'s Labelling.
 
     ``out`` holds each block's counts part, then the pairs; the local labels the pass
     kept in scratch are read back by later passes.
     """
-    engine._kept_local.add(name)
-    engine.reset_graph()
+    engine.kept.local.add(name)
     parts, pair_list = out[:n_blocks], out[n_blocks:]
     offsets, final, sizes, _ = stitch.resolve(
         engine.plan,
@@ -155,54 +165,6 @@ def _per_object(final: np.ndarray, n: int, parts: list, ufunc, start) -> np.ndar
     return out[1:]
 
 
-def resolve_filter(engine, node: Node) -> None:
-    """Decide per stitched object of ``node``'s input which to keep."""
-    src = engine.dag.nodes[node.inputs[0]]
-    if node.op.func is None and src.kind in ("labelling", "object_filter") and src.role == "labels":
-        base = engine.labellings[src.name]  # objects are the input's labels
-    else:
-        base = resolve_labelling(engine, node, node.name)
-    objects = ObjectTable(base.sizes, base.border, base.peaks, base.bbox)
-    decided = np.asarray(node.op.decide(node.params, objects))
-    keep = decided.astype(bool)
-    negate = node.op.negate
-    mapping = np.zeros(len(base.sizes) + 1, dtype=np.int64)
-    if decided.dtype != np.bool_:  # new ids, given per object
-        mapping[1:] = decided
-        dtype = np.uint32 if decided.max(initial=0) < 2**32 else np.uint64
-    elif node.role == "mask":
-        mapping[0] = negate
-        mapping[1:] = keep ^ negate
-        dtype = np.bool_
-    elif getattr(node.params, "renumber", False):
-        mapping[1:][keep] = np.arange(1, int(keep.sum()) + 1)
-        dtype = np.uint32 if keep.sum() < 2**32 else np.uint64
-    else:
-        mapping[1:] = np.where(keep, np.arange(1, len(keep) + 1), 0)
-        dtype = np.uint32 if len(keep) < 2**32 else np.uint64
-    final = mapping[base.final] if len(base.final) else base.final
-    luts = []
-    for b in range(engine.plan.nblocks):
-        lut = stitch.block_lut(final, base.offsets, b, dtype)
-        lut[0] = mapping[0]
-        luts.append(lut)
-    count = int(keep.sum())
-    if node.op.finish is not None and node.role == "labels" and src.name in engine.labellings:
-        count = engine.labellings[src.name].count  # the input's objects, completed
-    engine.labellings[node.name] = Labelling(
-        base.connectivity,
-        base.local_of,
-        luts,
-        count,
-        base.sizes[keep],
-        base.offsets,
-        final,
-        base.border[keep],
-        None if base.peaks is None else base.peaks[keep],
-        None if base.bbox is None else base.bbox[keep],
-    )
-
-
 def lower_neighbours(
     plan: BlockPlan, index, conn: int, planar: bool = False
 ) -> list[tuple[int, ...]]:
@@ -225,66 +187,3 @@ def lower_neighbours(
             if all(0 <= v < g for v, g in zip(nb, plan.grid, strict=True)):
                 out.add(tuple(nb))
     return sorted(out)
-
-
-def preflight(engine, node: Node) -> str | None:
-    """Run ``node``'s pre-flight check on the objects of the mask it names, if any."""
-    param, check = node.op.preflight
-    mask = getattr(node.params, param, None)
-    if mask is None or not getattr(node.params, "check_halo", True):
-        return None
-    from pipeline.ops.labelling import LabelParams
-    from pipeline.ops.registry import get_op
-
-    name = f"{node.name}:{param}-objects"
-    if name not in engine.dag.nodes:
-        engine.dag.nodes[name] = Node(
-            name, get_op("label"), LabelParams(connectivity=1), (mask,), "labels"
-        )
-    lab = engine.labellings.get(name) or resolve_labelling(engine, engine.dag.nodes[name], name)
-    return check(node.params, ObjectTable(lab.sizes, lab.border, lab.peaks, lab.bbox))
-
-
-def resolve_instances(engine, node: Node) -> Labelling:
-    """Stitch a tiled node's instance tiles: match ids by IoU in the tiles' overlaps."""
-    from pipeline.engine import instances
-
-    engine.reset_graph()
-    plan = engine.plan
-    local, ids, summary = {}, {}, {}
-    for i in plan.indices():
-        lk = ("local-" + node.name, *i)
-        path = engine.scratch.path("local-" + node.name, i)
-        box = plan.box(i)
-        engine._dsk[lk] = (
-            instances.local_block,
-            engine.tile_key(node, i),
-            engine.tile_box(node, i),
-            box,
-            path,
-        )
-        ids[i] = ("ids-" + node.name, *i)
-        engine._dsk[ids[i]] = (instances.ids_of, lk)
-        summary[i] = ("summary-" + node.name, *i)
-        engine._dsk[summary[i]] = (instances.summarise_local, lk, box, plan.shape)
-        local[i] = lk
-    count_keys, pair_keys = [], []
-    for i in plan.indices():
-        ck = ("counts-" + node.name, *i)
-        engine._dsk[ck] = (tasks.counts_part, summary[i])
-        count_keys.append(ck)
-        ones = (1,) * engine.ndim
-        for j in plan.blocks_in(grow(plan.box(i), ones, plan.shape)):
-            if plan.linear(j) >= plan.linear(i):
-                continue
-            pk = ("pairs-" + node.name, *i, *j)
-            engine._dsk[pk] = (
-                instances.matched_pairs,
-                engine.tile_key(node, j), engine.tile_box(node, j), ids[j], plan.linear(j),
-                engine.tile_key(node, i), engine.tile_box(node, i), ids[i], plan.linear(i),
-                node.params.min_iou,
-            )  # fmt: skip
-            pair_keys.append(pk)
-    engine.checkpoint(summary, f"match {node.name}")
-    out = engine.compute(count_keys + pair_keys, f"match {node.name}")
-    return _stitched(engine, node.name, engine.ndim, node.name, out, len(count_keys))
