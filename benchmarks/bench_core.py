@@ -4,57 +4,37 @@
     .venv/bin/python benchmarks/bench_core.py --size quarter    # 512³
     .venv/bin/python benchmarks/bench_core.py --size full       # 512×1024×1024, 1 GiB uint16
     .venv/bin/python benchmarks/bench_core.py --plan-only       # graph build of 2048³ / 64³
+    .venv/bin/python benchmarks/bench_core.py --size quarter --record  # also as data
 
 Each method runs in its own process under a time limit; peak RSS is sampled over that
 process and its children every 0.1 s. The volume is built once under benchmarks/work/.
-Ratios are a method's wall time divided by the anchor's. Not a timed test: it reports.
+Ratios are a method's wall time divided by the anchor's. With ``--record`` the results go
+to ``benchmarks/results/core-<size>-<date>.json`` (``core-plan-<date>.json`` for
+``--plan-only``; see ``bench_record.py``), which ``benchmarks/tables.py`` renders as the
+README's tables. Not a timed test: it reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import bench_proc
+import bench_record
 import bench_volume
+import tables
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 WORKER = HERE / "bench_methods.py"
 METHODS = ("segpipe", "dask-image", "dask-image-fixed", "whole")
-TITLES = {
-    "segpipe": "segpipe",
-    "dask-image": "dask-image (stock)",
-    "dask-image-fixed": "dask-image, recompute fixed",
-    "whole": "whole volume (scipy/skimage)",
-}
-
-
-def _versions() -> str:
-    out = []
-    for pkg in ("segpipe", "dask", "dask-image", "scikit-image", "scipy", "numpy", "zarr"):
-        try:
-            out.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            out.append(f"{pkg} -")
-    return ", ".join(out)
 
 
 def _machine() -> str:
-    mem = ""
-    try:
-        import psutil
-
-        mem = f", {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
-    except ImportError:
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
+    return tables.machine_text(bench_record.machine())
 
 
 def run_method(method: str, volume: Path, timeout: float) -> dict:
@@ -84,46 +64,27 @@ def run_method(method: str, volume: Path, timeout: float) -> dict:
     return info
 
 
-def _wall(r: dict) -> str:
-    if r["ok"]:
-        return f"{r['seconds']:.1f}"
-    if r["timed_out"]:
-        return f"did not finish in {r['timeout']:g} s"
-    return "failed"
-
-
-def _ratio(r: dict, anchor: dict | None) -> str:
-    if anchor is None:
-        return "-"
-    if r["ok"] and anchor["ok"]:
-        return f"{r['seconds'] / anchor['seconds']:.2f}"
-    if r["ok"] and anchor["timed_out"]:
-        return f"< {r['seconds'] / anchor['timeout']:.3f}"
-    if r["timed_out"] and anchor["ok"]:
-        return f"> {r['timeout'] / anchor['seconds']:.1f}"
-    return "-"
+def method_entry(r: dict) -> dict:
+    """A method's result as recorded and tabled: wall seconds (in its process, imports
+    excluded), peak RSS MiB (its process tree), objects found."""
+    return {
+        "method": r["method"],
+        "ok": r["ok"],
+        "timed_out": r["timed_out"],
+        "returncode": r["returncode"],
+        "timeout_s": r["timeout"],
+        "wall_s": r.get("seconds") if r["ok"] else None,
+        "process_s": r["process_s"],
+        "peak_rss_mib": r["peak_rss"] / 2**20,
+        "objects": r.get("count") if r["ok"] else None,
+        "threshold": r.get("threshold"),
+        "stages": r.get("stages", {}),
+    }
 
 
 def table(results: dict[str, dict]) -> str:
     """The results as a markdown table."""
-    whole, dimg = results.get("whole"), results.get("dask-image")
-    fixed = results.get("dask-image-fixed")
-    head = "| method | wall s | peak RSS MiB | count | × whole volume | × dask-image |"
-    rule = "|---|---:|---:|---:|---:|---:|"
-    if fixed is not None:
-        head, rule = head + " × dask-image fixed |", rule + "---:|"
-    rows = [head, rule]
-    for name, r in results.items():
-        rss = f"{r['peak_rss'] / 2**20:.0f}"
-        if not r["ok"]:
-            rss = f"≥ {rss}"
-        count = str(r["count"]) if r["ok"] else "-"
-        row = f"| {TITLES[name]} | {_wall(r)} | {rss} | {count} | {_ratio(r, whole)} "
-        row += f"| {_ratio(r, dimg)} |"
-        if fixed is not None:
-            row += f" {_ratio(r, fixed)} |"
-        rows.append(row)
-    return "\n".join(rows)
+    return tables.core_table([method_entry(r) for r in results.values()])
 
 
 def details(results: dict[str, dict]) -> list[str]:
@@ -161,7 +122,7 @@ def bench(args) -> int:
         f"### Gaussian σ=1 → Otsu → label (conn. 1): {'×'.join(map(str, shape))} uint16 "
         f"({nbytes / 2**30:.3g} GiB), {bench_volume.CHUNK}³ chunks"
     )
-    print(f"{_machine()}; {_versions()}")
+    print(_machine())
     print()
     print(table(results))
     print()
@@ -171,6 +132,20 @@ def bench(args) -> int:
     warning = check_counts(results)
     if warning:
         print(warning)
+    if args.record:
+        setup = {
+            "size": size,
+            "shape": list(shape),
+            "dtype": "uint16",
+            "gib": nbytes / 2**30,
+            "chunk": bench_volume.CHUNK,
+            "timeout_s": args.timeout,
+            "methods": list(args.methods),
+        }
+        data = {"setup": setup, "methods": [method_entry(r) for r in results.values()]}
+        data["warning"] = warning
+        path = bench_record.write(f"core-{size}", "core", data, args.results)
+        print(f"recorded {path}")
     return 0 if all(r["ok"] or r["timed_out"] for r in results.values()) and not warning else 1
 
 
@@ -183,34 +158,26 @@ def plan_only(args) -> int:
     cmd = [sys.executable, str(WORKER), "plan", str(volume), str(WORK / "out_plan"), str(res)]
     m = bench_proc.run(cmd, args.timeout, WORK / "log_plan.txt")
     print(f"\n### segpipe graph build only: {n}³ uint16 (empty Zarr), {c}³ blocks")
-    print(f"{_machine()}; {_versions()}\n")
+    print(_machine() + "\n")
     if m.timed_out or m.returncode != 0 or not res.exists():
         why = f"did not finish in {args.timeout:g} s" if m.timed_out else "failed"
         print(f"plan: {why}; peak RSS {m.peak_rss / 2**20:.0f} MiB")
         print((WORK / "log_plan.txt").read_text(errors="replace")[-2000:])
         return 1
     r = json.loads(res.read_text())
-    print("| step | seconds | tasks | input reads |")
-    print("|---|---:|---:|---:|")
-    st = r["stages"]
-    print(f"| describe_plan | {st['describe_plan']:.2f} | | |")
-    print(f"| load config + Engine | {st['engine']:.2f} | | |")
-    print(
-        f"| program_key(mask) × {r['blocks']} blocks | {st['program_key x blocks']:.2f} "
-        f"| {r['program_key_tasks']} | {r['program_key_reads']} |"
-    )
-    for p in r["passes"]:
-        print(
-            f"| build pass {p['pass']!r} | {p['build_s']:.2f} | {p['tasks']} | {p['input_reads']} |"
-        )
-    builds = sum(p["build_s"] for p in r["passes"])
-    print(f"| all passes built | {builds:.2f} | | |")
-    print(f"| in process, with counting the graphs | {r['seconds']:.2f} | | |")
+    print(tables.plan_table(r))
     print(f"\npeak RSS {m.peak_rss / 2**20:.0f} MiB; process {m.seconds:.1f} s incl. start-up")
     # A block is read once for its own work and once for the slabs its neighbours need.
     bad = [p for p in r["passes"] if p["input_reads"] > 2 * r["blocks"]]
     if bad:
         print("WARNING: some pass reads an input block more than twice")
+    if args.record:
+        setup = {"shape": [n, n, n], "dtype": "uint16", "chunk": c, "timeout_s": args.timeout}
+        data = {"setup": setup, "plan": r, "peak_rss_mib": m.peak_rss / 2**20}
+        data.update(process_s=m.seconds, warning=bool(bad))
+        name = "core-plan" if (n, c) == (2048, 64) else f"core-plan-{n}-{c}"
+        path = bench_record.write(name, "core-plan", data, args.results)
+        print(f"recorded {path}")
     return 1 if bad else 0
 
 
@@ -231,6 +198,13 @@ def main(argv=None) -> int:
     p.add_argument("--plan-only", action="store_true", help="time graph construction only")
     p.add_argument("--plan-size", type=int, default=2048)
     p.add_argument("--plan-chunk", type=int, default=64)
+    p.add_argument("--record", action="store_true", help="write the results as a JSON record")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=bench_record.RESULTS,
+        help="folder of the records (default benchmarks/results)",
+    )
     args = p.parse_args(argv)
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:

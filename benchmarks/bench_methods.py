@@ -147,65 +147,94 @@ def _reads(dsk: dict) -> int:
     return count
 
 
+def _plan_engine(record):
+    """An Engine whose passes are built as in a run but never computed: each pass graph's
+    ``compute`` hands the graph and its keys to ``record``, which answers in its place."""
+    from pipeline.engine.engine import Engine
+    from pipeline.engine.pass_graph import PassGraph
+
+    class PlanGraph(PassGraph):
+        def compute(self, keys: list) -> list:
+            return record(self, keys)
+
+    class PlanEngine(Engine):
+        def new_pass(self, label: str) -> PassGraph:
+            return PlanGraph(self, label)
+
+    return PlanEngine
+
+
 def run_plan(volume: str, out: str) -> dict:
-    """Build (never compute) the segpipe graphs of a gaussian -> Otsu -> label pipeline."""
+    """Build (never compute) the segpipe graphs of a gaussian -> Otsu -> label pipeline:
+    the program graph of the mask on every block, then the passes a run builds (range,
+    histogram, labelling), the statistics passes answered with stand-in results."""
+    import zarr
+
     from pipeline.config import load_config
-    from pipeline.engine.run import Engine
+    from pipeline.graph.dag import with_input_spacing
     from pipeline.plan import describe_plan
     from pipeline.run_input import open_input, plan_for
 
     info: dict = {"stages": {}, "passes": []}
-    cfg_dict = segpipe_config(volume, out, chunk=64)
+    chunk = zarr.open_array(volume, mode="r").chunks[0]  # blocks of the volume's chunks
+    cfg_dict = segpipe_config(volume, out, chunk=chunk)
+    last = [0.0]
+
+    def record(graph, keys: list) -> list:
+        build_s = round(time.perf_counter() - last[0], 3)
+        reads = _reads(graph.dsk)  # counted outside the build time
+        label = graph.label
+        info["passes"].append(
+            {
+                "pass": label,
+                "build_s": build_s,
+                "tasks": len(graph.dsk),
+                "input_reads": reads,
+                "outputs": len(keys),
+            }
+        )
+        if label.startswith("range "):  # the smoothed image's minimum and maximum
+            answer = [(0.0, 1.0)] * len(keys)
+        elif label.startswith("histogram "):  # summed histogram
+            answer = [np.arange(256, dtype=np.int64) % 7 + 1]
+        else:  # the labelling pass: its stitching needs real summaries
+            raise _Stop
+        last[0] = time.perf_counter()
+        return answer
+
     st = Stages()
     describe_plan(cfg_dict)
     st.mark("describe_plan")
     cfg = load_config(cfg_dict)
     source = open_input(cfg)
+    dag = with_input_spacing(cfg.dag, source.spacing)
     plan = plan_for(cfg, source)
-    engine = Engine(cfg.dag, source, plan)
+    engine = _plan_engine(record)(dag, source, plan)
+    engine.check(["objects"])
     st.mark("engine")
-    engine.resolved["mask"] = 0.0  # stand-in: the Otsu value is not known without data
-    for i in plan.indices():
-        engine.program_key("mask", i)
-    del engine.resolved["mask"]
-    st.mark("program_key x blocks")
-    info["blocks"] = plan.nblocks
-    info["program_key_tasks"] = len(engine._dsk)
-    info["program_key_reads"] = _reads(engine._dsk)
-    engine.reset_graph()
-
-    # Run the real pass-building code; intercept each compute, record its graph, and give
-    # the statistics passes stand-in results so that the labelling pass gets built too.
-    last = [time.perf_counter()]
-
-    def compute(keys, label):
-        dsk = engine._dsk
-        build_s = round(time.perf_counter() - last[0], 3)
-        reads = _reads(dsk)  # counted outside the build time
-        info["passes"].append(
-            {
-                "pass": label,
-                "build_s": build_s,
-                "tasks": len(dsk),
-                "input_reads": reads,
-                "outputs": len(keys),
-            }
-        )
-        if label.startswith("range "):  # per-block min/max of the smoothed image
-            out = [(0.0, 1.0)] * len(keys)
-        elif label.startswith("histogram "):  # summed histogram
-            out = [np.arange(256, dtype=np.int64) % 7 + 1]
-        else:
-            raise _Stop
-        last[0] = time.perf_counter()
-        return out
-
-    engine.compute = compute
     try:
-        engine.resolve(["objects"])
-    except _Stop:
-        pass
-    st.mark("resolve (graphs only)")
+        # The mask on every block, in one graph (the Otsu value unknown: a stand-in).
+        graph = engine.new_pass("program mask")
+        engine.resolved["mask"] = 0.0
+        for i in plan.indices():
+            graph.keys.program("mask", i)
+        del engine.resolved["mask"]
+        st.mark("program x blocks")
+        info["blocks"] = plan.nblocks
+        info["program_tasks"] = len(graph.dsk)
+        info["program_reads"] = _reads(graph.dsk)
+        del graph
+        # The passes of a run, each recorded where it would be computed.
+        last[0] = time.perf_counter()
+        try:
+            engine.resolve(["objects"])
+        except _Stop:
+            pass
+        st.mark("resolve (graphs only)")
+        info["scratch_budget"] = engine.scratch.budget
+        info["kept"] = sorted(engine.kept.blocks | engine.kept.halos)
+    finally:
+        engine.close()  # the scratch folders the graphs named
     info["stages"] = {k: round(v, 3) for k, v in st.stages.items()}
     info["seconds"] = st.total()
     info["count"] = None

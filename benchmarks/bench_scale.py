@@ -17,12 +17,17 @@ Sections (the core pipeline: Gaussian σ 1, Otsu, label; 128³ blocks):
 - blocks: the 0.25 GiB volume in 128³, 64³ and 32³ blocks (64 to 4,096 blocks), the
   passes in waves of tasks (the default) and each pass handed to Dask as one graph.
 Each run is its own process; peak RSS is sampled over its process tree (workers started
-by that process included) every 0.1 s. Not a timed test: it reports.
+by that process included) every 0.1 s. With ``--record`` each section's table and its runs
+(wall seconds, peak RSS, objects) go to ``benchmarks/results/scale-<date>.json``
+(``scale-quick-...`` with ``--quick``; see ``bench_record.py``), which
+``benchmarks/tables.py`` renders. Not a timed test: it reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -32,6 +37,7 @@ from pathlib import Path
 
 import bench_methods
 import bench_proc
+import bench_record
 import bench_volume
 import numpy as np
 
@@ -150,6 +156,9 @@ def worker(method: str, volume: str, out: str, extra: str) -> None:
     )
 
 
+RUNS: list[dict] = []  # every measured run, for the record
+
+
 def measure(method: str, volume: Path, work: Path, timeout: float, extra: str = "") -> dict:
     tag = extra.replace("=", "").replace(",", "-")
     out = work / f"out_scale_{method}_{volume.stem}{tag}"
@@ -158,7 +167,49 @@ def measure(method: str, volume: Path, work: Path, timeout: float, extra: str = 
     m = bench_proc.run(cmd, timeout, log)
     lines = log.read_text().strip().splitlines() if log.exists() else []
     info = json.loads(lines[-1]) if m.returncode == 0 and lines else {}
+    RUNS.append(
+        {
+            "method": method,
+            "volume": volume.name,
+            "extra": extra,
+            "ok": m.returncode == 0,
+            "timed_out": m.timed_out,
+            "wall_s": info.get("seconds"),  # pipeline.run in its process
+            "process_s": m.seconds,
+            "peak_rss_mib": m.peak_rss / 2**20,
+            "objects": info.get("count"),
+            "blocks": info.get("blocks"),
+            "threshold": info.get("threshold"),
+        }
+    )
     return {"wall": m.seconds, "rss": m.peak_rss, "ok": m.returncode == 0, **info}
+
+
+class _Tee(io.TextIOBase):
+    """Writes to a stream and keeps a copy."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def run_section(sections: dict, name: str, func, *args):
+    """``func(*args)``, its printed table and its runs kept in ``sections[name]``."""
+    RUNS.clear()
+    tee = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        out = func(*args)
+    text = tee.copy.getvalue()
+    start = text.find("\n###")  # the table, not the volumes' build lines before it
+    text = text[start:] if start >= 0 else text
+    sections[name] = {"text": text.strip(), "runs": list(RUNS)}
+    return out
 
 
 def section_size(args, sizes) -> None:
@@ -322,6 +373,13 @@ def main(argv=None) -> int:
         help="volume sizes of the size section, GiB (each needs a few times its size on disk)",
     )
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "VOLUME", "OUT", "EXTRA"))
+    ap.add_argument("--record", action="store_true", help="write the results as a JSON record")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        default=bench_record.RESULTS,
+        help="folder of the records (default benchmarks/results)",
+    )
     args = ap.parse_args(argv)
     if args.worker:
         worker(*args.worker)
@@ -332,18 +390,29 @@ def main(argv=None) -> int:
     wanted = args.sections.split(",")
     print(f"segpipe scale benchmark, {os.cpu_count()} cores")
     threads = None
+    done: dict[str, dict] = {}
     if "size" in wanted:
-        section_size(args, sizes)
+        run_section(done, "size", section_size, args, sizes)
     if "objects" in wanted:
-        section_objects(args, args.quick)
+        run_section(done, "objects", section_objects, args, args.quick)
     if "where" in wanted:
-        threads = section_where(args, sizes["0.25"])
+        threads = run_section(done, "where", section_where, args, sizes["0.25"])
     if "checkpoints" in wanted:
-        section_checkpoints(args, sizes["0.25"])
+        run_section(done, "checkpoints", section_checkpoints, args, sizes["0.25"])
     if "kernels" in wanted:
-        section_kernels(args, sizes["0.25"], threads)
+        run_section(done, "kernels", section_kernels, args, sizes["0.25"], threads)
     if "blocks" in wanted:
-        section_blocks(args, sizes["0.25"])
+        run_section(done, "blocks", section_blocks, args, sizes["0.25"])
+    if args.record:
+        setup = {
+            "quick": args.quick,
+            "sections": [w for w in SECTIONS if w in wanted],
+            "sizes": {gib: list(shape) for gib, shape in sizes.items()},
+            "timeout_s": args.timeout,
+        }
+        name = "scale-quick" if args.quick else "scale"
+        path = bench_record.write(name, "scale", {"setup": setup, "sections": done}, args.results)
+        print(f"recorded {path}")
     return 0
 
 
