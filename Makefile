@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := data/demo.tif
 
-.PHONY: run test lint bench examples clean
+.PHONY: run test lint docs bench examples clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(VENV)/bin/ruff format --check pipeline tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q tests/kernels/test_loops_warnings.py
+	$(PY) -m pipeline.ops.docs --check docs/ops.md
+
+docs: $(VENV)/.installed
+	$(PY) -m pipeline.ops.docs --write docs/ops.md
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_core.py

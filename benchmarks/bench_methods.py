@@ -170,10 +170,10 @@ def run_plan(volume: str, out: str) -> dict:
     histogram, labelling), the statistics passes answered with stand-in results."""
     import zarr
 
+    from pipeline.app.plan import plan as describe_plan
+    from pipeline.app.prepared import open_input, plan_for
     from pipeline.config import load_config
     from pipeline.graph.dag import with_input_spacing
-    from pipeline.plan import describe_plan
-    from pipeline.run_input import open_input, plan_for
 
     info: dict = {"stages": {}, "passes": []}
     chunk = zarr.open_array(volume, mode="r").chunks[0]  # blocks of the volume's chunks

@@ -5,11 +5,6 @@
 >>> result.count  # doctest: +SKIP
 """
 
-from pipeline.engine.allocator import limit_arenas
+from pipeline.app import BatchResult, RunResult, dry_run, run, run_batch, run_block
 
-# Before any thread allocates: glibc fixes the arena limit when the first extra arena is made.
-limit_arenas()
-
-from pipeline.api import RunResult, run  # noqa: E402
-
-__all__ = ["RunResult", "run"]
+__all__ = ["BatchResult", "RunResult", "dry_run", "run", "run_batch", "run_block"]

@@ -4,15 +4,12 @@ glibc's malloc gives each thread that contends for the heap an arena of its own 
 eight per core) and returns little of it to the system, so with the passes' threads
 allocating and freeing multi-megabyte blocks, resident memory grows with the length of
 the run rather than with the blocks in flight. Two arenas keep it down; the threads'
-time goes to numpy kernels, not to malloc (``benchmarks/bench_scale.py --sections size``
-ran 10.9 / 87.9 / 202.2 s with two arenas against 10.8 / 101.9 / 189.1 s without, one
-run each).
+time goes to numpy kernels, not to malloc.
 
 Within those two arenas, block buffers (a few to a few tens of megabytes) are kept for
 reuse instead of being mapped afresh for each block and handed back when freed (a fresh
-mapping is zeroed page by page by the kernel on first touch). Three runs each at 512³ took
-6.5 / 7.2 / 6.8 s with reuse against 7.8 / 7.1 / 7.3 s without, with a peak 13-20 MiB
-higher.
+mapping is zeroed page by page by the kernel on first touch). The measurements behind
+both: ``docs/design/measured-choices.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +33,8 @@ def limit_arenas() -> bool:
 
     Also keeps block buffers for reuse (see the module notes). Takes effect only before
     a second thread allocates (glibc fixes the limit when it makes the first extra
-    arena), so ``pipeline`` calls it on import. Leaves the allocator alone off glibc,
+    arena), so the engine calls it when it is made, and each Dask worker when it starts
+    (:class:`pipeline.engine.worker_plugin.ArenaLimit`). Leaves the allocator alone off glibc,
     and each setting alone when its ``MALLOC_*`` variable is set in the environment (the
     user's choice wins).
     """

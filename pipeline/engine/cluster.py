@@ -99,6 +99,9 @@ def connect(spec: dict | None, announce: Callable[[str], None] | None = None) ->
         where = spec.get("address") or spec.get("scheduler_file") or "the cluster"
         raise DataError(f"cluster: cannot connect to {where}: {exc}") from None
     try:
+        from pipeline.engine.worker_plugin import ArenaLimit
+
+        client.register_plugin(ArenaLimit(), name="segpipe-arena-limit")
         if client.dashboard_link:
             announce(f"dashboard: {client.dashboard_link}")
         yield _client_get(client)
@@ -135,7 +138,8 @@ def scheduler_get(scheduler) -> Callable:
     """The ``get`` function for ``scheduler`` (a get function, a scheduler name or None).
 
     A named local scheduler ("threads", "sync", ...) is looked up directly: asking Dask
-    imports distributed (about 0.3 s) only to find that the name wins over any Client.
+    imports distributed (a noticeable start-up cost) only to find that the name wins over
+    any Client.
     Without a name, an active distributed Client wins; otherwise threads (the kernels
     release the GIL). Without distributed imported there is no Client to look for.
     """

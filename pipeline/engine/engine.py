@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from pipeline.engine.allocator import limit_arenas
 from pipeline.engine.blocks import BlockPlan, assemble
 from pipeline.engine.journal import Journal
 from pipeline.engine.kept import Kept
@@ -69,6 +70,7 @@ class Engine:
         scratch: Scratch | None = None,
         journal: Journal | None = None,
     ) -> None:
+        limit_arenas()  # before the passes' threads allocate (see the allocator module)
         self.dag = dag
         self.source = source
         self.plan = plan

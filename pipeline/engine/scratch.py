@@ -8,9 +8,9 @@ ends. Reading a block back from the page cache costs a few milliseconds, less th
 computing it again.
 
 That holds while writing them does not wait for the disk. Past the share of memory that
-files written and not yet on disk may take (``vm.dirty_ratio`` of the available memory,
-about 4.6 GiB on a 24 GiB machine), the kernel makes writers wait for the disk, and the
-pass runs at the disk's speed: a 2 GiB volume's float64 Gaussian is 8 GiB. So each image
+files written and not yet on disk may take (``vm.dirty_ratio`` of the available memory),
+the kernel makes writers wait for the disk, and the pass runs at the disk's speed (a
+float64 Gaussian is four times its uint16 source). So each image
 kept is first reserved against a budget (that share by default); one that does not fit is
 computed again by each pass that needs it.
 """

@@ -42,7 +42,7 @@ class PackedFaces(Sequence):
 
     A block's summary waits for the summaries of the blocks above it, up to a plane of
     blocks later; its faces are most of it (six 128² faces of a 128³ block: 192 KiB as
-    uint16) and mostly background, so they wait compressed (about 20× smaller).
+    uint16) and mostly background, so they wait compressed.
     """
 
     def __init__(self, faces: Sequence[np.ndarray]) -> None:

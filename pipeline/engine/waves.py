@@ -1,13 +1,13 @@
 """Running a pass's graph in waves, so the scheduler holds a bounded part of it at a time.
 
 A pass has a few tasks per block. Handed to Dask whole, a pass over a large volume costs
-the scheduler memory and ordering time in proportion to the number of blocks (about
-18 KiB per block of a 3-D pass here, so gigabytes for a volume of hundreds of
-gigabytes). Run in waves instead, the tasks are put in an order that follows the blocks
-(C order of their indices, each task as soon as what it needs is done) and handed to
-Dask about ``size`` tasks at a time. Results a later wave needs (halo file names,
-block summaries waiting for their neighbours, partial reductions) are held between waves
-and dropped after their last use, so what is held stays a few planes of blocks.
+the scheduler memory and ordering time in proportion to the number of blocks (gigabytes
+for a volume of hundreds of gigabytes; see ``docs/design/measured-choices.md``). Run in
+waves instead, the tasks are put in an order that follows the blocks (C order of their
+indices, each task as soon as what it needs is done) and handed to Dask about ``size``
+tasks at a time. Results a later wave needs (halo file names, block summaries waiting for
+their neighbours, partial reductions) are held between waves and dropped after their last
+use, so what is held stays a few planes of blocks.
 
 The output does not change: every task runs once, on the same inputs, whatever the waves.
 """
@@ -18,17 +18,9 @@ import heapq
 import itertools
 from collections.abc import Callable, Hashable
 
-from dask._task_spec import (
-    DataNode,
-    Dict,
-    GraphNode,
-    List,
-    Task,
-    TaskRef,
-    Tuple,
-    convert_legacy_task,
-)
 from dask.core import get_dependencies
+
+from pipeline.engine.taskspec import DataNode, compact_graph
 
 
 def compute_in_waves(get: Callable, dsk: dict, keys: list, ndim: int, size: int, **kwargs):
@@ -61,55 +53,6 @@ def compute_in_waves(get: Callable, dsk: dict, keys: list, ndim: int, size: int,
         for k in [k for k in held if last_use.get(k, -1) <= w and k not in targets]:
             del held[k]
     return [held[k] for k in keys]
-
-
-def compact_graph(dsk: dict) -> dict:
-    """``dsk`` (tuple tasks) as Dask's task objects, each reference to another task a
-    ``TaskRef``.
-
-    Dask converts tuple tasks itself, but makes each reference an ``Alias`` with a set of
-    its own: a block's program task names the halo slabs of up to 27 blocks, and the
-    converted graph took 7.5 KiB per task where this takes 4.3 (``tracemalloc``, a pass
-    over 4,096 blocks). What runs is the same: a tuple whose first item is callable is a
-    task, a key (in ``dsk``) stands for its task's result, also inside lists and tuples.
-    """
-    keys = set(dsk)
-    out = {}
-    for k, t in dsk.items():
-        if isinstance(t, GraphNode):
-            out[k] = t
-        elif type(t) is tuple and t and callable(t[0]):
-            out[k] = _compact_task(k, t, keys)
-        else:  # a value, or another task's key standing for its result: as Dask does
-            node = convert_legacy_task(k, t, keys)
-            out[k] = node if isinstance(node, GraphNode) else DataNode(k, t)
-    return out
-
-
-def _compact_task(key, task: tuple, keys: set) -> Task:
-    # A dict argument is rebuilt as it is, as Dask's own conversion does.
-    args = (Dict(a) if type(a) is dict else _compact_arg(a, keys) for a in task[1:])
-    return Task(key, task[0], *args)
-
-
-def _compact_arg(arg, keys: set):
-    if isinstance(arg, (GraphNode, TaskRef)):
-        return arg
-    if type(arg) is tuple and arg and callable(arg[0]):  # a task inside a task
-        return _compact_task(None, arg, keys)
-    if isinstance(arg, (int, float, str, tuple)):  # what may be a key, as for Dask
-        try:
-            if arg in keys:
-                return TaskRef(arg)
-        except TypeError:  # a tuple holding something unhashable: not a key
-            pass
-    if type(arg) in (list, tuple):
-        items = [_compact_arg(a, keys) for a in arg]
-        if any(isinstance(a, (GraphNode, TaskRef)) for a in items):
-            return List(*items) if type(arg) is list else Tuple(*items)
-    elif isinstance(arg, (list, tuple, set, frozenset)):  # named tuples, sets: as Dask does
-        return convert_legacy_task(None, arg, keys)
-    return arg
 
 
 def _cut(order: list, deps: dict[Hashable, tuple], size: int) -> list[list]:

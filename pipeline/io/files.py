@@ -3,8 +3,8 @@
 Given many megabytes in one ``write``, Linux fills the page cache with large folios
 (up to 2 MiB each). Where the memory they need is not at hand (on a virtual machine
 whose host has taken back the guest's free memory), allocating them costs several times
-the copy: 16 MB written in one call took 38 ms on the benchmark machine, against 8 ms
-written 256 KiB at a time (``benchmarks/bench_write_pieces.py``). Scratch blocks and
+the copy (measured by ``benchmarks/bench_write_pieces.py``; figures in
+``docs/design/measured-choices.md``). Scratch blocks and
 Zarr chunks are written through :func:`write_pieces`.
 """
 

@@ -3,14 +3,12 @@
 A block task reads or writes whole chunks. ``zarr.Array`` does each such access through
 its asynchronous machinery (an event-loop thread and a codec thread pool). Alone that
 costs little, but in a run, where the task threads already keep every core busy, those
-threads compete with them: the core pipeline's relabel-and-write pass at 512³ took
-2.1-2.4 s through ``zarr.Array`` and 0.7-0.8 s with the direct writes, the code otherwise
-the same. For the plain layout segpipe reads and writes — a local
-store, a regular chunk grid, no sharding or array-to-array codecs — this module runs the
-array's own codecs (their synchronous methods) on the chunk files in the calling thread,
-so the bytes are exactly the ones zarr reads and writes. Every other array, and any zarr
-version without those methods, goes through ``zarr.Array`` as usual.
-"""
+threads compete with them (see ``docs/design/measured-choices.md``). For the plain layout
+segpipe reads and writes — a local store, a regular chunk grid, no sharding or array-to-
+array codecs — this module runs the array's own codecs (their synchronous methods) on the
+chunk files in the calling thread, so the bytes are exactly the ones zarr reads and
+writes. Every other array, and any zarr version without those methods, goes through
+``zarr.Array`` as usual."""
 
 from __future__ import annotations
 

@@ -285,3 +285,25 @@ def test_site_jobqueue_yaml_fills_what_the_config_leaves_out(stack, tmp_path, ca
             == 0
         )
         assert "#SBATCH -t 01:00:00" in capsys.readouterr().out
+
+
+def _arenas_capped() -> bool:
+    from pipeline.engine import allocator
+
+    return allocator._done
+
+
+def test_each_worker_caps_its_allocator_arenas():
+    import os
+    import sys
+
+    from distributed import get_client
+
+    from pipeline.engine.cluster import connect
+
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        pytest.skip("the arena cap is glibc's (Linux), and the environment's where it sets one")
+    with connect({"local": {"workers": 2, "dashboard": False}}, announce=lambda line: None):
+        capped = get_client().run(_arenas_capped)
+    assert len(capped) == 2
+    assert all(capped.values())

@@ -11,11 +11,11 @@ import dask.threaded
 import numpy as np
 import pytest
 import zarr
-from dask._task_spec import DataNode
 from scipy import ndimage as ndi
 
 import pipeline
-from pipeline.engine.waves import _block_order, _dependencies, compact_graph, compute_in_waves
+from pipeline.engine.taskspec import DataNode, compact_graph
+from pipeline.engine.waves import _block_order, _dependencies, compute_in_waves
 from tests.conftest import otsu_objects, otsu_objects_config
 
 

@@ -36,8 +36,8 @@ def _run(tmp_path, img, resize: dict, chunks, then=None, spacing=None):
 
 def _resized_values(tmp_path, img, resize, chunks, spacing=None):
     """The resized image itself, block by block, as the engine reads it."""
+    from pipeline.app.prepared import open_input, plan_for, resized_input
     from pipeline.config import load_config
-    from pipeline.run_input import open_input, plan_for, resized_input
 
     np.save(tmp_path / "in.npy", img)
     cfg = load_config(

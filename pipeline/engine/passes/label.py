@@ -136,7 +136,7 @@ def _object_boxes(final: np.ndarray, n: int, parts: list, shape: tuple[int, ...]
         if len(part):
             own = part.boxes(dtype) if isinstance(part, stitch.BlockBoxes) else part
             ids = final[at : at + len(part)].astype(np.intp)
-            for c in range(2 * ndim):  # column by column: numpy's fast path (3× here)
+            for c in range(2 * ndim):  # column by column: numpy's fast path of ufunc.at
                 (np.minimum if c < ndim else np.maximum).at(box[:, c], ids, own[:, c])
         at += len(part)
     return box[1:]

@@ -7,70 +7,37 @@ reported and the others go on. ``batch.csv`` beside the outputs has one row per 
 
 from __future__ import annotations
 
-import copy
 import csv
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.app.prepared import item_config, output_pattern
+from pipeline.app.results import FIELDS, BatchResult
 from pipeline.config.loader import LoadedConfig
 from pipeline.errors import SegpipeError
 from pipeline.io.inputs import BatchInput
 
-FIELDS = ("name", "input", "timepoint", "status", "count", "output", "seconds", "error")
 
-
-@dataclass
-class BatchResult:
-    """What a batch run did: one row per input (see :data:`FIELDS`)."""
-
-    rows: list[dict] = field(default_factory=list)
-    table_path: Path | None = None
-
-    @property
-    def failed(self) -> list[dict]:
-        """The rows of inputs that failed."""
-        return [r for r in self.rows if r["status"] == "failed"]
-
-
-def output_pattern(path: str) -> str:
-    """The output folder pattern: ``path`` with ``{name}``, or ``path/{name}``."""
-    return path if "{name}" in path else os.path.join(path, "{name}")
-
-
-def input_config(cfg: LoadedConfig, item: BatchInput) -> dict:
-    """The config of one input of the batch (as a dict, validated again when run)."""
-    raw = copy.deepcopy(cfg.raw)
-    raw["input"]["path"] = item.path
-    raw["input"].pop("batch", None)
-    if item.timepoint is not None:
-        raw["input"]["timepoint"] = item.timepoint
-    raw["output"]["path"] = output_pattern(cfg.spec.output.path).replace("{name}", item.name)
-    return raw
-
-
-def run_batch(
-    cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite, table: bool = True
-) -> BatchResult:
-    """Run ``run_one(config_dict, overwrite)`` for each input.
+def run_inputs(cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite) -> BatchResult:
+    """Run ``run_one(item_cfg, overwrite)`` for each input's config (see
+    :func:`~pipeline.app.prepared.item_config`).
 
     ``run_one`` returns a result whose ``earlier`` says the output held a finished run of
-    this config already (the input is skipped). ``table``: write ``batch.csv``.
+    this config already (the input is skipped).
     """
     pattern = output_pattern(cfg.spec.output.path)
     root = Path(pattern.split("{name}")[0] or ".")
 
     def one(item: BatchInput) -> dict:
-        raw = input_config(cfg, item)
+        one_cfg = item_config(cfg, item)
         row = dict.fromkeys(FIELDS, "")
-        row.update(name=item.name, input=item.path, output=raw["output"]["path"])
+        row.update(name=item.name, input=item.path, output=one_cfg.spec.output.path)
         if item.timepoint is not None:
             row["timepoint"] = item.timepoint
         t0 = time.perf_counter()
         try:
-            res = run_one(raw, overwrite)
+            res = run_one(one_cfg, overwrite)
             row.update(status="skipped" if res.earlier else "done", count=res.count)
         except SegpipeError as exc:
             row.update(status="failed", error=str(exc).replace("\n", "; "))
@@ -80,8 +47,6 @@ def run_batch(
     workers = cfg.spec.engine.concurrent_inputs
     with ThreadPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(one, inputs))
-    if not table:
-        return BatchResult(rows, None)
     root.mkdir(parents=True, exist_ok=True)
     path = root / "batch.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:

@@ -89,102 +89,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
+    from pipeline import app
+    from pipeline.cli import render
+
     if args.command == "run":
-        from pipeline.api import run
-        from pipeline.batch import BatchResult
-
-        res = run(
-            args.config,
-            args.overrides,
-            overwrite=args.overwrite or None,
-            progress=sys.stderr.isatty(),
-            scheduler=args.scheduler,
-            cluster=args.cluster,
-            only=args.only,
-            dry_run=args.dry_run,
-            block=args.block,
-        )
         if args.block:
-            box = ", ".join(f"{lo}:{hi}" for lo, hi in res["box"])
-            print(
-                f"block {args.block} [{box}]: computed without error: {res['nonzero']} "
-                f"non-zero voxels ({res['dtype']}), {res['ids']} ids"
-            )
-            return 0
+            res = app.run_block(args.config, args.block, args.overrides, only=args.only)
+            return render.block_result(args.block, res)
         if args.dry_run:
-            for r in res:
-                shape = "×".join(map(str, r["shape"]))
-                print(
-                    f"would run {r['name']}: {r['input']} ({shape}, {r['blocks']} blocks) "
-                    f"-> {r['output']}"
-                )
-            return 0
-        if isinstance(res, BatchResult):
-            return _report_batch(res)
-        if res.earlier:
-            print(
-                f"note: {res.summary_path.parent} finished earlier with this config; "
-                "nothing computed (--overwrite runs again)"
-            )
-        for warning in res.summary.get("warnings", []):
-            print(f"warning: {warning}", file=sys.stderr)
-        print(f"objects: {res.count}")
-        print(f"labels:  {res.labels_path}")
-        for key in ("image", "table", "nifti", "report"):
-            if key in res.summary:
-                print(f"{key + ':':<8} {res.summary[key]}")
-        print(f"summary: {res.summary_path}")
-        return 0
+            rows = app.dry_run(args.config, args.overrides, args.scheduler, args.cluster, args.only)
+            return render.dry_run(rows)
+        cfg = app.load(args.config, args.overrides, args.scheduler, args.cluster)
+        overwrite = args.overwrite or None
+        if args.only is None and app.is_batch(cfg):
+            return render.batch_result(app.run_batch(cfg, overwrite=overwrite))
+        res = app.run(cfg, overwrite=overwrite, progress=sys.stderr.isatty(), only=args.only)
+        return render.run_result(res)
     if args.command == "validate":
-        from pipeline.config import load_config
-
-        cfg = load_config(args.config, args.overrides, args.scheduler, args.cluster)
+        cfg = app.load(args.config, args.overrides, args.scheduler, args.cluster)
         print(f"{args.config}: valid ({len(cfg.dag.nodes) - 1} steps)")
         return 0
     if args.command == "status":
-        from pipeline.status import describe_status
-
-        print(describe_status(args.output))
+        print(render.status(app.status(args.output)))
         return 0
     if args.command == "jobscript":
-        from pipeline.config import load_config
-        from pipeline.engine.cluster import job_script
-        from pipeline.errors import ConfigError
-
-        cfg = load_config(args.config, args.overrides, None, args.cluster)
-        if cfg.spec.cluster is None or cfg.spec.cluster.jobqueue is None:
-            raise ConfigError(f"{args.config}: cluster.jobqueue: needed (or give --cluster slurm)")
-        print(job_script(cfg.spec.cluster.jobqueue.model_dump(exclude_none=True)))
+        print(app.jobscript(args.config, args.overrides, args.cluster))
         return 0
     if args.command == "plan":
-        from pipeline.plan import describe_plan
-
-        print(describe_plan(args.config, args.overrides))
+        print(render.plan(app.plan(args.config, args.overrides)))
         return 0
     if args.command == "ops":
-        from pipeline.ops.catalogue import CATALOGUE as ops
+        from pipeline.ops.catalogue import CATALOGUE
 
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        n: {
-                            "kind": o.kind,
-                            "exact": o.exact,
-                            "params": o.params.model_json_schema(),
-                        }
-                        for n, o in ops.items()
-                    },
-                    indent=2,
-                )
-            )
+            listing = {
+                n: {"kind": o.kind, "exact": o.exact, "params": o.params.model_json_schema()}
+                for n, o in CATALOGUE.items()
+            }
+            print(json.dumps(listing, indent=2))
             return 0
-        for name, op in ops.items():
-            print(f"{name}  [{op.kind}]  {op.summary}")
-            print(f"    exact across chunks: {op.exact}")
-            for field, info in op.params.model_fields.items():
-                default = "required" if info.is_required() else f"default {info.default!r}"
-                print(f"    {field}: {info.description or ''} ({default})")
+        render.ops(CATALOGUE)
         return 0
     if args.command == "schema":
         from pipeline.config.model import json_schema
@@ -196,19 +140,3 @@ def _dispatch(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _report_batch(res) -> int:
-    """Print a line per input and the batch table; exit 3 when any input failed."""
-    for r in res.rows:
-        detail = f"{r['count']} objects" if r["status"] != "failed" else r["error"]
-        print(f"{r['name']}: {r['status']}, {detail} ({r['output']})")
-    if res.table_path is not None:
-        print(f"batch:   {res.table_path}")
-    if res.failed:
-        names = ", ".join(r["name"] for r in res.failed)
-        print(
-            f"error: {len(res.failed)} of {len(res.rows)} inputs failed: {names}", file=sys.stderr
-        )
-        return 3
-    return 0

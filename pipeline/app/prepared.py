@@ -1,9 +1,14 @@
-"""The input of a run: opened lazily, checked against the steps, cut into blocks, and
-resized when the pipeline starts with a resize step."""
+"""The prepared input of a run: the config's input opened lazily (metadata only), checked
+against the steps, resized where the pipeline starts with a resize step, and cut into blocks.
+
+Every way to run a config (a run, a batch item, a dry run, one block, a plan) starts from
+one :class:`Prepared`, made by :func:`prepare`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -11,8 +16,8 @@ from pipeline.config.loader import LoadedConfig
 from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.engine import Engine
 from pipeline.errors import ConfigError, DataError
-from pipeline.graph.dag import without_resample
-from pipeline.io.inputs import BatchInput, batch_inputs, per_timepoint
+from pipeline.graph.dag import Dag, with_input_spacing, without_resample
+from pipeline.io.inputs import BatchInput, batch_inputs, input_name, per_timepoint
 from pipeline.io.readers import Source, open_source
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.resample import convert, output_shape, plan_resize
@@ -93,7 +98,11 @@ def opened(cfg: LoadedConfig) -> Source:
 
 
 def resized_input(cfg: LoadedConfig, source: Source, target: str, scheduler):
-    """The DAG and source to run: with a resize step, the resized input is the source."""
+    """The DAG and source to run: with a resize step, the resized input is the source.
+
+    A resize that interpolates clips to the whole input's range, found by one pass over
+    the input on ``scheduler``; with ``scheduler`` None (a plan, a dry run) that pass is
+    not made and the resize is not clipped (its grid is the same)."""
     dag, step = without_resample(cfg.dag)
     if step is None:
         return dag, source
@@ -106,7 +115,7 @@ def resized_input(cfg: LoadedConfig, source: Source, target: str, scheduler):
         )
     except ValueError as exc:
         raise DataError(f"step {step.name!r}: {exc}") from None
-    if r.order > 0:  # skimage clips to the whole input's range
+    if r.order > 0 and scheduler is not None:  # skimage clips to the whole input's range
         lo, hi = input_range(cfg, source, scheduler)
         conv = convert(np.array([lo, hi], dtype=source.dtype), r)
         r = replace(r, clip=(conv[0].item(), conv[1].item()))
@@ -125,3 +134,77 @@ def input_range(cfg: LoadedConfig, source, scheduler) -> tuple:
         return engine.reduce_over((SOURCE,), block_range, merge_range, "range input")
     finally:
         engine.close()
+
+
+def select_input(inputs: list[BatchInput] | None, only: str) -> BatchInput:
+    """The one input of a batch named (or numbered, from 0) ``only``."""
+    if inputs is None:
+        raise ConfigError(f"--input {only}: the config's input is not a batch")
+    names = [item.name for item in inputs]
+    if only in names:
+        return inputs[names.index(only)]
+    if only.isdigit() and int(only) < len(inputs):
+        return inputs[int(only)]
+    raise DataError(
+        f"--input {only}: expected a name or an index below {len(inputs)}, "
+        f"inputs: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+    )
+
+
+def output_pattern(path: str) -> str:
+    """The output folder pattern of a batch: ``path`` with ``{name}``, or ``path/{name}``."""
+    return path if "{name}" in path else os.path.join(path, "{name}")
+
+
+def item_config(cfg: LoadedConfig, item: BatchInput) -> LoadedConfig:
+    """The config of one input of a batch, made from the validated one: its input path
+    (and timepoint) and its output folder set, nothing validated again."""
+    spec = cfg.spec
+    given: dict = {"path": item.path, "batch": None}
+    if item.timepoint is not None:
+        given["timepoint"] = item.timepoint
+    out = output_pattern(spec.output.path).replace("{name}", item.name)
+    one = spec.model_copy(
+        update={
+            "input": spec.input.model_copy(update=given),
+            "output": spec.output.model_copy(update={"path": out}),
+        }
+    )
+    return replace(cfg, spec=one)
+
+
+def single_config(cfg: LoadedConfig) -> LoadedConfig:
+    """``cfg`` as it runs on its one input: an output path with ``{name}`` gets the
+    input's name."""
+    if "{name}" not in cfg.spec.output.path:
+        return cfg
+    path = cfg.spec.input.path
+    return item_config(cfg, BatchInput(input_name(path), path))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One input of a config, ready to run: what every way to run a config starts from."""
+
+    cfg: LoadedConfig
+    opened: Source  # the input as opened
+    source: Source  # what the steps read: the input, or its resized view
+    dag: Dag  # the steps run on ``source`` (a first resize step taken out), with its spacing
+    plan: BlockPlan  # the blocks of ``source``
+    target: str  # the step whose labels are written
+
+    @property
+    def resize(self):
+        """The resize of the input (a ``ResizePlan``), or None."""
+        return getattr(self.source, "resize", None)
+
+
+def prepare(cfg: LoadedConfig, scheduler=None, source: Source | None = None) -> Prepared:
+    """Open ``cfg``'s one input (unless given as ``source``, opened by :func:`opened`),
+    check it against the steps, resize it where the first step resizes (``scheduler``:
+    see :func:`resized_input`) and cut it into blocks."""
+    source = opened(cfg) if source is None else source
+    target = cfg.spec.output.labels
+    dag, steps_read = resized_input(cfg, source, target, scheduler)
+    dag = with_input_spacing(dag, steps_read.spacing)
+    return Prepared(cfg, source, steps_read, dag, plan_for(cfg, steps_read), target)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.crop_pass import crop_pass
+from pipeline.app.crop_pass import crop_pass
 from pipeline.errors import DataError
 from pipeline.io.nifti_labels import nifti_affine, write_nifti_labels
 from pipeline.io.table import write_table

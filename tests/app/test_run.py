@@ -9,7 +9,7 @@ from skimage.filters import threshold_otsu
 from skimage.measure import label
 
 import pipeline
-from pipeline.api import _scratch_budget
+from pipeline.app.run import scratch_budget
 from pipeline.config.loader import load_config
 from pipeline.engine.scratch import page_cache_budget
 from pipeline.errors import ConfigError
@@ -67,7 +67,7 @@ def test_scratch_budget_from_config(blobs_tiff, tmp_path):
             "output": {"path": str(tmp_path / "out"), "labels": "mask"},
             "engine": engine,
         }
-        return _scratch_budget(load_config(cfg))
+        return scratch_budget(load_config(cfg))
 
     assert budget(scratch_budget="1GiB") == 2**30
     assert budget(scratch_budget="500MB", concurrent_inputs=4) == 500 * 10**6

@@ -40,7 +40,7 @@ def objects_per_block(lab, written: list) -> list[int]:
 
 
 def _distinct_nonzero(values: np.ndarray) -> int:
-    # A sort: numpy's unique hashes small integer arrays, 25× slower on a block's table.
+    # A sort: numpy's unique hashes small integer arrays, much slower on a block's table.
     ids = np.sort(values[values != 0])
     return int(ids.size and 1 + np.count_nonzero(ids[1:] != ids[:-1]))
 

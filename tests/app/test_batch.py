@@ -87,7 +87,7 @@ def test_list_batch_with_a_failing_input(tmp_path, volumes, capsys):
 def test_manifest_names_and_pattern(tmp_path, volumes):
     manifest = tmp_path / "in" / "manifest.csv"
     manifest.write_text("path,name\nvol2.npy,second\nvol0.npy,\n")
-    res = pipeline.run(_config(str(manifest), tmp_path / "out" / "{name}-seg"))
+    res = pipeline.run_batch(_config(str(manifest), tmp_path / "out" / "{name}-seg"))
     assert [r["name"] for r in res.rows] == ["second", "vol0"]
     assert (tmp_path / "out" / "second-seg" / "summary.json").exists()
     assert (tmp_path / "out" / "vol0-seg" / "cells.csv").exists()
@@ -95,10 +95,10 @@ def test_manifest_names_and_pattern(tmp_path, volumes):
 
 
 def test_concurrent_inputs_give_the_same_results(tmp_path, volumes):
-    a = pipeline.run(_config(volumes, tmp_path / "a"))
+    a = pipeline.run_batch(_config(volumes, tmp_path / "a"))
     cfg = _config(volumes, tmp_path / "b")
     cfg["engine"] = {"concurrent_inputs": 3}
-    b = pipeline.run(cfg)
+    b = pipeline.run_batch(cfg)
     assert [r["count"] for r in a.rows] == [r["count"] for r in b.rows]
     for i in range(3):
         np.testing.assert_array_equal(
@@ -116,7 +116,7 @@ def test_globs(tmp_path):
     for z in range(16):
         tifffile.imwrite(slices / f"s{z}.tif", stack[z])
     # A glob of 3D volumes is a batch.
-    res = pipeline.run(_config(str(vols / "*.tif"), tmp_path / "o1"))
+    res = pipeline.run_batch(_config(str(vols / "*.tif"), tmp_path / "o1"))
     assert [r["status"] for r in res.rows] == ["done", "done"]
     # A glob of 2D slices is one stack...
     one = pipeline.run(_config(str(slices / "*.tif"), tmp_path / "o2"))
@@ -124,7 +124,7 @@ def test_globs(tmp_path):
     # ...unless the config says it is a batch of 2D images.
     cfg = _config(str(slices / "s1*.tif"), tmp_path / "o3", batch=True)
     cfg["input"]["chunks"] = [16, 16]
-    res = pipeline.run(cfg)
+    res = pipeline.run_batch(cfg)
     assert sorted(r["name"] for r in res.rows) == ["s1", "s10", "s11", "s12", "s13", "s14", "s15"]
     assert all(r["status"] == "done" for r in res.rows)
 
@@ -156,3 +156,25 @@ def test_one_input_of_a_batch_and_dry_run(tmp_path, volumes, capsys):
     assert not (tmp_path / "out" / "batch.csv").exists()  # job-array tasks write no table
     assert main(["run", str(cfg), "--input", "7"]) == 3
     assert "--input 7: expected a name or an index below 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out", ["out/{name}-seg", "out"])
+def test_item_configs_equal_the_configs_written_for_each_input(tmp_path, volumes, out):
+    from pipeline.app.prepared import input_items, item_config
+    from pipeline.app.summary import config_sha256
+    from pipeline.config import load_config
+
+    given = _config(volumes, tmp_path / out)
+    cfg = load_config(given)
+    items = input_items(cfg)
+    assert items
+    for item in items:
+        made = item_config(cfg, item)
+        written = json.loads(json.dumps(given))
+        written["input"]["path"] = item.path
+        if item.timepoint is not None:
+            written["input"]["timepoint"] = item.timepoint
+        written["output"]["path"] = made.spec.output.path
+        assert item.name in made.spec.output.path
+        assert made.spec == load_config(written).spec
+        assert config_sha256(made) == config_sha256(load_config(written))
