@@ -119,6 +119,7 @@ def run(
         Where the config's input is a batch and ``only`` names none of it
         (:func:`run_batch` runs them all).
     """
+    t_start = time.perf_counter()
     cfg = load(config, overrides, scheduler, cluster)
     inputs = input_items(cfg)
     if only is not None:
@@ -134,7 +135,6 @@ def run(
     with _located(cfg):
         if not ow and (done := finished_run(cfg)) is not None:
             return done
-        t_start = time.perf_counter()
         try:
             source = opened(cfg)  # checked before a cluster starts
             with connect(_cluster(cfg)) as get:
