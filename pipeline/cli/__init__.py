@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import traceback
 
 from pipeline.errors import SegpipeError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error as one ``error:`` line (exit 2, as config errors)."""
+
+    def error(self, message: str):
+        hint = f" (see {self.prog} --help)"
+        self.exit(2, f"error: {self.prog}: {message}{hint}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="segpipe", description=__doc__)
+    p = _Parser(prog="segpipe", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version=f"segpipe {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in (
         ("run", "run a pipeline"),
@@ -72,20 +83,48 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    from pipeline import __version__
+
+    return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 config error, 3 data error)."""
+    """Entry point; returns the exit code (0 ok, 2 config error, 3 data error, 130
+    interrupted)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a reader gone away shows here, not at exit
+        return code
     except SegpipeError as exc:
         if args.debug:
             traceback.print_exc()
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `segpipe ops | head -1`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        if args.command == "run":
+            again = shlex.join(["segpipe", *argv])
+            print(f"error: interrupted; run the same command to resume: {again}", file=sys.stderr)
+        else:
+            print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush finds no pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (captured)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _dispatch(args) -> int:

@@ -268,3 +268,37 @@ def test_resume_with_the_source_halos_kept(project, clean, moment, capsys):
     assert _outputs(out) == clean
     resumed = json.loads((out / "summary.json").read_text())["resumed_blocks"]
     assert all(resumed.get(folder) == done for folder, done in before.items())
+
+
+def test_ctrl_c_names_the_command_that_resumes(project, clean, capsys):
+    """SIGINT (Ctrl-C) mid-run: exit 130, one line with the command that resumes, which
+    then finishes with the clean run's outputs."""
+    cfg = _config(project, "interrupted")
+    out = project / "interrupted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    when = MOMENTS["block labelling"]
+    deadline = time.time() + 300
+    try:
+        while not when(_passes(out / ".journal")):
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"the run ended before the moment to stop it: {proc.stderr.read()}")
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGINT)
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    lines = err.strip().splitlines()
+    assert lines == [f"error: interrupted; run the same command to resume: segpipe run {cfg}"]
+    assert not (out / "summary.json").exists()
+    assert main(["run", str(cfg)]) == 0
+    capsys.readouterr()
+    assert _outputs(out) == clean

@@ -343,3 +343,43 @@ def test_missing_model_file_is_one_line_before_any_pass(here, capsys):
     assert_one_error(rc, out, err, r"step 'prob': model file no_such_net\.onnx not found")
     assert main(["plan", "config.yaml"]) == 3
     assert "not found" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import pipeline
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"segpipe {pipeline.__version__}"
+    assert pipeline.__version__[0].isdigit()
+
+
+def test_a_reader_gone_away_ends_quietly(monkeypatch, capsys):
+    """``segpipe schema | head -1``: the pipe's reader has closed; no traceback, exit 0."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w") as pipe:
+        monkeypatch.setattr("sys.stdout", pipe)
+        assert main(["schema"]) == 0
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run"], "segpipe run: the following arguments are required: config"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["run", "c.yaml", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_usage_errors_are_one_line(argv, says, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert err.startswith("error: ") and says in err
