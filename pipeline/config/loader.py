@@ -33,11 +33,20 @@ def _to_python(node, path: tuple, marks: dict, filename: str):
     marks[path] = f"{filename}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
     if isinstance(node, yaml.MappingNode):
         out = {}
+        first: dict = {}  # key -> its line
         for k, v in node.value:
+            at = f"{filename}:{k.start_mark.line + 1}:{k.start_mark.column + 1}"
+            if not isinstance(k, yaml.ScalarNode):
+                where = ".".join(map(str, path)) or "the top level"
+                raise ConfigError(f"{at} {where}: expected a plain key, got a {k.id}")
             key = yaml.safe_load(yaml.serialize(k)) if k.tag != "tag:yaml.org,2002:str" else k.value
-            marks[(*path, key, "__key__")] = (
-                f"{filename}:{k.start_mark.line + 1}:{k.start_mark.column + 1}"
-            )
+            if key in first:  # a YAML 1.2 mapping's keys are unique
+                dotted = ".".join(map(str, (*path, key)))
+                raise ConfigError(
+                    f"{at} {dotted}: duplicate key {key!r} (first at line {first[key]})"
+                )
+            first[key] = k.start_mark.line + 1
+            marks[(*path, key, "__key__")] = at
             out[key] = _to_python(v, (*path, key), marks, filename)
         return out
     if isinstance(node, yaml.SequenceNode):

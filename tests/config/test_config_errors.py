@@ -47,6 +47,18 @@ def edit(*pairs: tuple[str, str]) -> str:
 # (config text, regex for the one problem line after the file name).
 # Where either the key's or the value's column is a sensible answer both are accepted.
 CASES = {
+    "duplicate-top-level-key": (
+        BASE + "steps: {}\n",
+        r":17:1 steps: duplicate key 'steps' \(first at line 4\)$",
+    ),
+    "duplicate-key-in-step": (
+        edit(("    sigma: 1.0\n", "    sigma: 1.0\n    sigma: 2.0\n")),
+        r":8:5 steps\.smooth\.sigma: duplicate key 'sigma' \(first at line 7\)$",
+    ),
+    "unhashable-key": (
+        edit(("    sigma: 1.0\n", "    sigma: 1.0\n    [a, b]: 2\n")),
+        r":8:5 steps\.smooth: expected a plain key, got a sequence$",
+    ),
     "unknown-top-level-key": (BASE + "extra: 1\n", r":17:1 extra: unknown key$"),
     "unknown-key-in-step": (
         edit(("    sigma: 1.0\n", "    sigma: 1.0\n    sigm: 2\n")),
