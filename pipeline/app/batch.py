@@ -12,10 +12,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from pipeline.app.output_location import check_output_location, read_by
 from pipeline.app.prepared import item_config, output_pattern
 from pipeline.app.results import FIELDS, BatchResult
 from pipeline.config.loader import LoadedConfig
-from pipeline.errors import SegpipeError
+from pipeline.errors import DataError, SegpipeError
 from pipeline.io.inputs import BatchInput
 
 
@@ -28,6 +29,7 @@ def run_inputs(cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite) 
     """
     pattern = output_pattern(cfg.spec.output.path)
     root = Path(pattern.split("{name}")[0] or ".")
+    check_outputs(cfg, inputs, root)
 
     def one(item: BatchInput) -> dict:
         one_cfg = item_config(cfg, item)
@@ -54,3 +56,22 @@ def run_inputs(cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite) 
         w.writeheader()
         w.writerows(rows)
     return BatchResult(rows, path)
+
+
+def check_outputs(cfg: LoadedConfig, inputs: list[BatchInput], root: Path) -> None:
+    """Refuse the whole batch before it starts where an input's output folder is not a
+    folder of its own below ``root``, or could touch any input of the batch (see
+    :func:`~pipeline.app.output_location.check_output_location`)."""
+    protected = read_by(cfg.raw, None, None if cfg.source == "<config>" else cfg.source)
+    top = root.resolve()
+    for item in inputs:
+        path = item_config(cfg, item).spec.output.path
+        out = check_output_location(path, protected, key=f"output.path (input {item.name!r})")
+        if top not in out.parents:
+            raise DataError(
+                f"output.path (input {item.name!r}) {path}: is not a folder below {root}"
+            )
+    table = (root / "batch.csv").resolve()
+    for item, what in protected:
+        if item == table:
+            raise DataError(f"output.path: the batch table {root / 'batch.csv'} is {what}")

@@ -56,6 +56,7 @@ def open_input(cfg: LoadedConfig, path: str | None = None, timepoint: int | None
         level=i.level,
         region=i.region,
         pattern=i.pattern,
+        allow_missing_chunks=i.allow_missing_chunks,
     )
 
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from pipeline.app.batch import run_inputs
 from pipeline.app.execute import execute
-from pipeline.app.output_folder import finished_run, prepare_output
+from pipeline.app.output_folder import SCRATCH, finished_run, prepare_output
+from pipeline.app.output_location import read_by
 from pipeline.app.outputs import table_properties
 from pipeline.app.prepared import (
     Prepared,
@@ -237,7 +238,7 @@ class _located:
     """Names the command that reruns a failed block, where the config is a file."""
 
     def __init__(self, cfg: LoadedConfig) -> None:
-        self.path = None if cfg.source == "<config>" else cfg.source
+        self.path = config_file(cfg)
 
     def __enter__(self) -> None:
         return None
@@ -263,6 +264,20 @@ def scratch_budget(cfg: LoadedConfig) -> int:
     return page_cache_budget() // cfg.spec.engine.concurrent_inputs
 
 
+def config_file(cfg: LoadedConfig) -> str | None:
+    """The config's file (None: the config was a dict)."""
+    return None if cfg.source == "<config>" else cfg.source
+
+
+def scratch_folder(cfg: LoadedConfig) -> Path:
+    """The run's scratch folder: ``.scratch`` in the output folder, or a folder of its
+    own, named by the config, in the config's ``engine.scratch`` (which may be shared)."""
+    given = cfg.spec.engine.scratch
+    if given is None:
+        return Path(cfg.spec.output.path) / SCRATCH
+    return Path(given) / f"segpipe-{config_sha256(cfg)[:16]}"
+
+
 def _run_prepared(cfg, source, get, overwrite: bool, progress: bool, t_start) -> RunResult:
     """Run one input (opened as ``source``, not finished earlier) on the cluster's ``get``
     or the config's scheduler; ``overwrite`` replaces another config's output."""
@@ -283,12 +298,13 @@ def _run_prepared(cfg, source, get, overwrite: bool, progress: bool, t_start) ->
         num_workers=cfg.spec.engine.workers,
         wave_tasks=cfg.spec.engine.wave_tasks,
         progress=tty_progress if progress else None,
-        scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch", scratch_budget(cfg)),
+        scratch=Scratch(scratch_folder(cfg), scratch_budget(cfg)),
     )
     engine.check([prepared.target])
     sha = config_sha256(cfg)
     checkpoints = cfg.spec.engine.checkpoints
-    engine.attach_journal(prepare_output(out, overwrite, source, sha, checkpoints))
+    protected = read_by(cfg.raw, source.path, config_file(cfg))
+    engine.attach_journal(prepare_output(cfg, overwrite, protected, sha, checkpoints))
     try:
         result = execute(prepared, engine, out, t_start)
     except BaseException:
@@ -314,7 +330,7 @@ def _one_block(prepared: Prepared, idx: tuple[int, ...], block: str) -> BlockRes
         prepared.source,
         plan,
         scheduler="sync",
-        scratch=Scratch(cfg.spec.engine.scratch or out / ".scratch") if resume else Scratch(),
+        scratch=Scratch(scratch_folder(cfg)) if resume else Scratch(),
     )
     if resume:
         engine.attach_journal(Journal(out / JOURNAL, sha))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.readers import library_messages
+
 
 def size_statistics(sizes: np.ndarray, spacing, unit) -> dict:
     """Object sizes in voxels: min, percentiles, max; and in physical units."""
@@ -129,6 +131,8 @@ def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) 
         # Steps of the config (not the engine's own checks, whose names hold a colon).
         "counts": {k: v.count for k, v in engine.labellings.items() if ":" not in k},
         "warnings": list(engine.warnings),
+        # What the reading libraries said of the input (kept off stderr).
+        "input_messages": library_messages(source.path),
         # Blocks of each pass loaded from an interrupted run's records, not computed.
         "resumed_blocks": {k: v for k, v in loaded.items() if v},
         "timings": dict(engine.timings),

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         for line in str(exc).splitlines():
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {_capped(line)}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:  # e.g. `segpipe ops | head -1`: the reader has what it wanted
         _quiet_stdout()
@@ -114,6 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("error: interrupted", file=sys.stderr)
         return 130
+
+
+MAX_LINE = 1000  # characters of one error line (a value it echoes may be huge)
+
+
+def _capped(line: str) -> str:
+    if len(line) <= MAX_LINE:
+        return line
+    return f"{line[:MAX_LINE]}... ({len(line) - MAX_LINE} more characters)"
 
 
 def _quiet_stdout() -> None:

@@ -10,10 +10,10 @@ import json
 import os
 from dataclasses import dataclass
 
-import yaml
 from pydantic import ValidationError
 
 from pipeline.config.model import PipelineSpec, step_model, step_params
+from pipeline.config.yaml_reader import parse_yaml, read_yaml, short
 from pipeline.errors import ConfigError
 from pipeline.graph.dag import SOURCE, Dag, build_dag
 from pipeline.ops.catalogue import CATALOGUE
@@ -29,31 +29,6 @@ class LoadedConfig:
     source: str
 
 
-def _to_python(node, path: tuple, marks: dict, filename: str):
-    marks[path] = f"{filename}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
-    if isinstance(node, yaml.MappingNode):
-        out = {}
-        first: dict = {}  # key -> its line
-        for k, v in node.value:
-            at = f"{filename}:{k.start_mark.line + 1}:{k.start_mark.column + 1}"
-            if not isinstance(k, yaml.ScalarNode):
-                where = ".".join(map(str, path)) or "the top level"
-                raise ConfigError(f"{at} {where}: expected a plain key, got a {k.id}")
-            key = yaml.safe_load(yaml.serialize(k)) if k.tag != "tag:yaml.org,2002:str" else k.value
-            if key in first:  # a YAML 1.2 mapping's keys are unique
-                dotted = ".".join(map(str, (*path, key)))
-                raise ConfigError(
-                    f"{at} {dotted}: duplicate key {key!r} (first at line {first[key]})"
-                )
-            first[key] = k.start_mark.line + 1
-            marks[(*path, key, "__key__")] = at
-            out[key] = _to_python(v, (*path, key), marks, filename)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, (*path, i), marks, filename) for i, v in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
-
-
 def _where(marks: dict, filename: str, loc: tuple) -> str:
     key = ".".join(str(p) for p in loc)
     for n in range(len(loc), -1, -1):
@@ -66,16 +41,19 @@ def _where(marks: dict, filename: str, loc: tuple) -> str:
 
 
 def _set_override(raw: dict, item: str, marks: dict) -> None:
-    if "=" not in item:
-        raise ConfigError(f"--set {item}: expected KEY.PATH=VALUE")
-    key, value = item.split("=", 1)
+    key, eq, value = item.partition("=")
     parts = key.split(".")
+    if not eq or not all(p.strip() for p in parts):
+        raise ConfigError(f"--set {short(item)}: expected KEY.PATH=VALUE, e.g. steps.s.sigma=2")
     cur = raw
-    for p in parts[:-1]:
-        if not isinstance(cur.get(p), dict):
+    for i, p in enumerate(parts[:-1]):
+        if p not in cur or cur[p] is None:
             cur[p] = {}
+        elif not isinstance(cur[p], dict):
+            held = type(cur[p]).__name__
+            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} holds a {held}, not keys")
         cur = cur[p]
-    cur[parts[-1]] = yaml.safe_load(value)
+    cur[parts[-1]] = parse_yaml(value, "--set", {}, tuple(parts))
     marks[tuple(parts)] = f"--set {key}"
     marks[(*parts, "__key__")] = f"--set {key}"
 
@@ -86,7 +64,9 @@ def _plain(value: object) -> object:
         return os.fspath(value)
     if hasattr(value, "tolist"):  # numpy scalars and arrays
         return value.tolist()
-    raise ConfigError(f"<config>: {type(value).__name__} value {value!r} is not a config value")
+    raise ConfigError(
+        f"<config>: {type(value).__name__} value {short(value)} is not a config value"
+    )
 
 
 CLUSTER_KINDS = ("threads", "local", "slurm", "pbs", "lsf")
@@ -110,7 +90,7 @@ def apply_cluster_flags(raw: dict, scheduler: str | None, cluster: str | None) -
     elif cluster:
         if cluster not in CLUSTER_KINDS:
             raise ConfigError(
-                f"--cluster: expected one of {', '.join(CLUSTER_KINDS)}, got {cluster!r}"
+                f"--cluster: expected one of {', '.join(CLUSTER_KINDS)}, got {short(cluster)}"
             )
         raw["cluster"] = {"jobqueue": {**(old.get("jobqueue") or {}), "system": cluster}}
 
@@ -135,16 +115,7 @@ def load_config(
         raw = json.loads(json.dumps(source, default=_plain))
     else:
         filename = str(source)
-        try:
-            with open(filename, encoding="utf-8") as fh:
-                node = yaml.compose(fh, Loader=yaml.SafeLoader)
-        except FileNotFoundError:
-            raise ConfigError(f"{filename}: config file not found") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            pos = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-            raise ConfigError(f"{pos}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-        raw = _to_python(node, (), marks, filename) if node is not None else None
+        raw = read_yaml(filename, marks)
     if not isinstance(raw, dict):
         raise ConfigError(f"{filename}: expected a mapping with input, steps and output")
     for item in overrides:
@@ -164,13 +135,15 @@ def load_config(
     for name, body in steps_raw.items():
         loc = ("steps", name)
         if not isinstance(body, dict):
-            problems.append(f"{_where(marks, filename, loc)}: expected a mapping with 'op'")
+            at = _where(marks, filename, loc)
+            problems = [p for p in problems if not p.startswith(f"{at}: ")]  # said here
+            problems.append(f"{at}: expected a mapping with 'op', got {short(body)}")
             continue
         op = body.get("op")
         if op not in ops:
             close = difflib.get_close_matches(str(op), list(ops), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (ops: {', '.join(ops)})"
-            what = "missing 'op'" if op is None else f"unknown op {op!r}"
+            what = "missing 'op'" if op is None else f"unknown op {short(op)}"
             problems.append(f"{_where(marks, filename, (*loc, 'op'))}: {what}{hint}")
             continue
         try:
@@ -245,7 +218,7 @@ def _problems(
             msg = _message(errs[0])
         else:
             kinds = sorted({e["type"].split("_")[0] for e in errs})
-            msg = f"expected {' or '.join(kinds)}, got {errs[0].get('input')!r}"
+            msg = f"expected {' or '.join(kinds)}, got {short(errs[0].get('input'))}"
         lines.append(f"{_where(marks, filename, loc)}: {msg}")
     return lines
 
@@ -275,5 +248,5 @@ def _message(err: dict) -> str:
         return "required key is missing"
     got = err.get("input")
     if err["type"] not in ("value_error",) and not isinstance(got, dict):
-        return f"{msg}, got {got!r}"
+        return f"{msg}, got {short(got)}"
     return msg

@@ -72,6 +72,12 @@ class InputSpec(_Frozen):
         None, description="Voxel size per axis; overrides the file's metadata."
     )
     unit: str | None = Field(None, description="Unit of the spacing, e.g. micrometer.")
+    allow_missing_chunks: bool = Field(
+        False,
+        description="Read chunks missing from a Zarr input as its fill value (for stores "
+        "that leave out chunks that are all fill value); by default a missing chunk is an "
+        "error, as the volume has a hole there.",
+    )
 
 
 class TableSpec(_Frozen):
@@ -127,7 +133,8 @@ class EngineSpec(_Frozen):
     )
     scratch: str | None = Field(
         None,
-        description="Folder for intermediate blocks kept between passes, removed at the end "
+        description="Folder for intermediate blocks kept between passes: each run keeps "
+        "them in a subfolder of its own (segpipe-<config hash>), removed at the end "
         "(default: .scratch in the output folder; must be visible to all workers).",
     )
     wave_tasks: int = Field(

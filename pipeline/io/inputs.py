@@ -71,8 +71,21 @@ def _manifest(path: str) -> list[tuple[str, str]]:
         if not p:
             raise DataError(f"{path}:{line}: empty path")
         p = p if os.path.isabs(p) else os.path.join(folder, p)
-        out.append(((row.get("name") or "").strip() or input_name(p), p))
+        name = (row.get("name") or "").strip() or input_name(p)
+        check_name(name, f"{path}:{line}: name")
+        out.append((name, p))
     return out
+
+
+def check_name(name: str, where: str) -> None:
+    """Refuse an input name that could not be one folder's name (``{name}`` in
+    ``output.path``): empty, ``.``, ``..``, with a path separator or a NUL."""
+    bad = name in ("", ".", "..") or any(c in name for c in ("/", "\\", "\0", os.sep))
+    if bad:
+        raise DataError(
+            f"{where} {name!r}: expected a plain name (no '/', '\\', '..' or absolute path), "
+            "as it names the input's output folder"
+        )
 
 
 def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[BatchInput] | None:
@@ -99,6 +112,8 @@ def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[Batch
         items = [(input_name(f), f) for f in files]
     else:
         return None
+    for name, p in items:
+        check_name(name, f"{p}: input name")
     seen: dict[str, int] = {}
     named = []
     for name, p in items:  # equal names get a suffix: a_1, a_2

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,9 +137,12 @@ def _read_chunk(codec: ChunkCodec, coords: tuple[int, ...]) -> np.ndarray | None
         return None
 
 
-def read_index(codec: ChunkCodec, index: tuple) -> np.ndarray | None:
+def read_index(
+    codec: ChunkCodec, index: tuple, missing: Callable[[str], None] | None = None
+) -> np.ndarray | None:
     """``arr[index]`` for an index of non-negative ints and unit-step slices (axes past
-    the index whole); None for any other index."""
+    the index whole); None for any other index. ``missing(path)`` is called for each
+    chunk file that is not there (read as the fill value)."""
     region, keep = [], []
     for i, n in zip(index, codec.shape, strict=False):
         if isinstance(i, int) and 0 <= i < n:
@@ -153,11 +157,14 @@ def read_index(codec: ChunkCodec, index: tuple) -> np.ndarray | None:
         else:
             return None
     region += [slice(0, n) for n in codec.shape[len(region) :]]
-    return read_region(codec, tuple(region))[tuple(keep)]
+    return read_region(codec, tuple(region), missing)[tuple(keep)]
 
 
-def read_region(codec: ChunkCodec, sel: tuple[slice, ...]) -> np.ndarray:
-    """The region ``sel`` (slices with step 1, inside the array) from the chunk files."""
+def read_region(
+    codec: ChunkCodec, sel: tuple[slice, ...], missing: Callable[[str], None] | None = None
+) -> np.ndarray:
+    """The region ``sel`` (slices with step 1, inside the array) from the chunk files;
+    ``missing``: see :func:`read_index`."""
     shape = tuple(s.stop - s.start for s in sel)
     spans = [range(s.start // c, -(-s.stop // c)) for s, c in zip(sel, codec.chunks, strict=True)]
     out = None
@@ -169,6 +176,8 @@ def read_region(codec: ChunkCodec, sel: tuple[slice, ...]) -> np.ndarray:
         ]
         src = tuple(slice(p - a, q - a) for (p, q), a in zip(part, lo, strict=True))
         chunk = _read_chunk(codec, coords)
+        if chunk is None and missing is not None:
+            missing(codec.path(coords))
         if out is None and chunk is not None and all(len(r) == 1 for r in spans):
             got = chunk[src]  # the region lies in this one chunk
             return got if got.flags.writeable else got.copy()

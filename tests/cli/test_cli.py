@@ -244,7 +244,7 @@ def test_output_exists(here, capsys):
     assert sha256(here / "out") == first
     # Another config does not write over it.
     rc, out, err = run(capsys, cfg, "--set", "steps.smooth.sigma=2")
-    assert_one_error(rc, out, err, r"holds something.*--overwrite")
+    assert_one_error(rc, out, err, r"holds another run's outputs.*--overwrite")
     assert sha256(here / "out") == first
     assert sha256(src) == before
     rc, out, err = run(capsys, cfg, "--set", "steps.smooth.sigma=2", "--overwrite")
@@ -265,7 +265,7 @@ def test_output_is_the_input_file(here, capsys):
     src = here / write_input("tiff", blobs(), here)
     before = sha256(src)
     rc, out, err = run(capsys, write_config(here, "img.tif", output="img.tif"))
-    assert_one_error(rc, out, err, r"inside the input")
+    assert_one_error(rc, out, err, r"is the input")
     assert sha256(src) == before
 
 

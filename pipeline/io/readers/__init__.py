@@ -7,15 +7,22 @@ task opening the file itself.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from pipeline.errors import DataError
 from pipeline.io.readers import dicom, hdf5, nifti
 from pipeline.io.readers.arrays import is_zarr, open_npy, open_zarr
 from pipeline.io.readers.sequence import open_sequence
-from pipeline.io.readers.source import Source, close_files, output_inside, select
+from pipeline.io.readers.source import (
+    Source,
+    close_files,
+    keep_library_messages,
+    library_messages,
+    select,
+)
 from pipeline.io.readers.tiff import open_tiff
 
-__all__ = ["FORMATS", "Source", "close_files", "open_source", "output_inside"]
+__all__ = ["FORMATS", "Source", "close_files", "library_messages", "open_source"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 
@@ -43,6 +50,7 @@ def open_source(
     level: int = 0,
     region: dict[str, list[int]] | None = None,
     pattern: str | None = None,
+    allow_missing_chunks: bool = False,
 ) -> Source:
     """Open ``path`` lazily (metadata only) and apply the selection.
 
@@ -67,12 +75,16 @@ def open_source(
         ``{"z": [start, stop], ...}``: the part of each spatial axis to use.
     pattern : str, optional
         Regular expression naming axes and numbers in the file names of a TIFF sequence.
+    allow_missing_chunks : bool
+        Read a chunk missing from a Zarr store as the fill value (by default a block
+        covering one is an error: the volume has a hole).
 
     Raises
     ------
     DataError
         Missing or unreadable file, unknown format, or a selection that does not fit.
     """
+    keep_library_messages()
     p = os.path.abspath(str(path))
     lower = p.lower()
     glob_like = any(ch in p for ch in "*?[")
@@ -97,7 +109,8 @@ def open_source(
         src = open_npy(p)
     else:
         raise DataError(f"{p}: unknown input format (expected {'; '.join(FORMATS)})")
-    return select(src, channel, timepoint, spacing, unit, region)
+    src = select(src, channel, timepoint, spacing, unit, region)
+    return replace(src, allow_missing_chunks=allow_missing_chunks)
 
 
 def _dicom_path(p: str) -> bool:

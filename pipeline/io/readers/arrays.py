@@ -3,6 +3,7 @@ memory-mapped ``.npy`` files."""
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -114,8 +115,41 @@ def _read_zarr(src: Source, index: tuple) -> np.ndarray:
         return arr, chunk_codec(arr)
 
     arr, codec = cached(("zarr", where, stamp(src.path)), open_)
-    data = read_index(codec, index) if codec is not None else None
-    return np.asarray(arr[index]) if data is None else data
+
+    def missing(chunk: str) -> None:
+        fill = arr.fill_value.item() if hasattr(arr.fill_value, "item") else arr.fill_value
+        raise DataError(
+            f"{src.path}: chunk {os.path.relpath(chunk, where)} is missing, which zarr would "
+            f"read as the fill value {fill!r}: the volume has a hole there (where "
+            "the store leaves out chunks that are all fill value, set "
+            "input.allow_missing_chunks: true)"
+        )
+
+    check = None if src.allow_missing_chunks else missing
+    data = read_index(codec, index, check) if codec is not None else None
+    if data is not None:
+        return data
+    if check is not None:
+        for key in _absent_chunks(arr, index):
+            check(os.path.join(where, key))
+    return np.asarray(arr[index])
+
+
+def _absent_chunks(arr, index: tuple) -> list[str]:
+    """The keys of the stored chunks (or shards) ``arr[index]`` covers that are absent."""
+    from zarr.core.sync import sync
+
+    grid = getattr(arr, "shards", None) or arr.chunks
+    spans = []
+    for i, n, c in zip(index, arr.shape, grid, strict=False):
+        start, stop = (i, i + 1) if isinstance(i, int) else i.indices(n)[:2]
+        spans.append(range(start // c, -(-stop // c)))
+    rest = zip(arr.shape[len(spans) :], grid[len(spans) :], strict=True)
+    spans += [range(-(-n // c)) for n, c in rest]
+    store, prefix = arr.store_path.store, arr.store_path.path
+    keys = [arr.metadata.encode_chunk_key(coords) for coords in itertools.product(*spans)]
+    full = [f"{prefix}/{k}" if prefix else k for k in keys]
+    return [k for k, f in zip(keys, full, strict=True) if not sync(store.exists(f))]
 
 
 def open_npy(path: str) -> Source:

@@ -7,12 +7,12 @@ Each format registers a function that reads a native index of its kind.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -54,6 +54,7 @@ class Source:
     details: tuple = field(default=(), repr=False)  # what the reader of this kind needs
     affine: Affine | None = None  # NIfTI-style voxel (x, y, z) → world, see world_space
     world_space: str | None = None  # "RAS" (NIfTI) or "LPS" (DICOM patient coordinates)
+    allow_missing_chunks: bool = False  # a Zarr chunk not stored reads as the fill value
 
     @property
     def axes(self) -> str:
@@ -99,6 +100,7 @@ class Source:
 
     def read(self, box: Box) -> np.ndarray:
         """Read the spatial ``box`` (opening the file in this process)."""
+        keep_library_messages()  # in a worker process too
         try:
             block = READERS[self.kind](self, self.native_index(box))
         except DataError:
@@ -113,7 +115,23 @@ class Source:
                 f"{self.path}: block {box} read with shape {block.shape[: len(want)]}, "
                 f"expected {want} (a slice or chunk of the wrong shape?)"
             )
+        if block.dtype.kind in "fc" and not np.isfinite(block).all():
+            raise DataError(self._not_finite(block, box))
         return block
+
+    def _not_finite(self, block: np.ndarray, box: Box) -> str:
+        """The error of a block holding NaN or infinity: what, where, how many."""
+        bad = ~np.isfinite(block)
+        first = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        at = tuple(int(lo + i) for (lo, _), i in zip(box, first, strict=False))
+        value = block[first]
+        what = "NaN" if np.isnan(value) else "infinity"
+        axes = ",".join(self.spatial_axes)
+        return (
+            f"{self.path}: the image holds {what} at voxel ({axes}) = "
+            f"{','.join(map(str, at))} ({int(bad.sum())} values not finite in block {box}); "
+            "segpipe segments finite values only: replace NaN and infinity in the image first"
+        )
 
 
 def register_reader(kind: str, read: Callable[[Source, tuple], np.ndarray]) -> None:
@@ -253,8 +271,34 @@ def _crop(src: Source, region: dict[str, list[int]]) -> tuple[tuple[int, int, in
     return tuple(crop)
 
 
-def output_inside(output: str | os.PathLike, source: Source) -> bool:
-    """True when ``output`` lies inside (or is) the input path."""
-    out = Path(output).resolve()
-    roots = [Path(source.path).resolve()]
-    return any(out == r or r in out.parents for r in roots)
+LIBRARIES = ("tifffile",)  # readers whose log messages a run keeps, not prints
+
+
+class _Kept(logging.Handler):
+    """Keeps the reading libraries' messages (each once, at most 100) for the summary."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: dict[str, None] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.messages) < 100:
+            self.messages.setdefault(f"{record.name}: {record.getMessage()}", None)
+
+
+_KEPT = _Kept()
+
+
+def keep_library_messages() -> None:
+    """Keep the reading libraries' warnings off stderr (a run lists them in its
+    summary): they still reach a handler the calling program configures."""
+    for name in LIBRARIES:
+        logger = logging.getLogger(name)
+        if _KEPT not in logger.handlers:
+            logger.addHandler(_KEPT)
+
+
+def library_messages(path: str) -> list[str]:
+    """The reading libraries' messages that name the file or folder ``path``."""
+    name = os.path.basename(os.path.normpath(path))
+    return [m for m in _KEPT.messages if name and name in m]

@@ -1,0 +1,104 @@
+"""Where a run may write: output folders that can never hold, or be held by, an input.
+
+A run deletes what an earlier run wrote when it is told to overwrite, so an output folder
+that is an input, holds an input or the config, or lies inside an input folder would put
+the user's data at risk. Such locations are refused before anything is written, and so
+are locations that cannot be folders (a file, a path below a file, a symlink loop).
+Paths are compared after symlinks are resolved.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from pipeline.errors import DataError
+from pipeline.io.inputs import batch_inputs
+
+_GLOB = "*?["
+
+
+def _resolved(path: str | os.PathLike, key: str) -> Path:
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before 3.13)
+        raise DataError(f"{key} {os.fspath(path)}: cannot be resolved: {exc}") from None
+
+
+def protected_paths(raw_input: object, config_file: str | None) -> list[tuple[Path, str]]:
+    """Every file and folder a run reads, each with what it is in words: the inputs (each
+    volume of a batch, the files a glob matches), a manifest, and the config file.
+
+    ``raw_input`` is the config's ``input.path`` as written (a path, a list, a glob or a
+    ``.csv`` manifest)."""
+    found: list[tuple[str, str]] = []
+    for p in raw_input if isinstance(raw_input, list) else [raw_input]:
+        if not isinstance(p, str) or not p:
+            continue
+        if any(ch in p for ch in _GLOB):
+            found.extend((match, "the input") for match in glob.glob(p))
+        elif p.lower().endswith(".csv") and os.path.isfile(p):
+            found.append((p, "the manifest"))
+            found.extend((item.path, "the input") for item in batch_inputs(p) or [])
+        else:
+            found.append((p, "the input"))
+    if config_file is not None:
+        found.append((config_file, "the config file"))
+    return [(_resolved(p, "input"), what) for p, what in found]
+
+
+def check_output_location(
+    path: str | os.PathLike, protected: Iterable[tuple[Path, str]], key: str = "output.path"
+) -> Path:
+    """The resolved output folder ``path``; a :class:`DataError` where writing (or
+    overwriting) there could touch an input or cannot make a folder.
+
+    Refused: an empty path, the working folder, the file system root, the home folder,
+    a folder that is, holds or lies inside any of ``protected``, an existing file, a path
+    below a file, and a path whose symlinks loop.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise DataError(f"{key}: expected a folder for the outputs, got an empty path")
+    out = _resolved(text, key)
+    here = Path.cwd().resolve()
+    if out == here:
+        raise DataError(f"{key} {text}: is the working folder; name a folder for the outputs")
+    if out == Path(out.anchor) or out == Path.home().resolve():
+        raise DataError(f"{key} {text}: is {out}; name a folder for the outputs")
+    for item, what in protected:
+        if out == item:
+            raise DataError(f"{key} {text}: is {what} {item}")
+        if out in item.parents:
+            raise DataError(f"{key} {text}: holds {what} {item}")
+        if item in out.parents:
+            raise DataError(f"{key} {text}: is inside {what} {item}")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{key} {text}: is a file, expected a folder")
+    for above in out.parents:
+        if above.exists():
+            if not above.is_dir():
+                raise DataError(f"{key} {text}: {above} is a file, not a folder")
+            break
+    return out
+
+
+def make_output_folder(path: Path, key: str = "output.path") -> None:
+    """Create the output folder ``path`` (and its parents); one line where it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{key} {path}: cannot create the folder: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataError(f"{key} {path}: the folder is not writable")
+
+
+def read_by(raw_config: dict, input_path: object, config_file: str | None) -> list:
+    """:func:`protected_paths` of a config: its ``input.path`` as written in
+    ``raw_config`` (a batch's every input) and ``input_path``, the one input run now."""
+    given = raw_config.get("input") if isinstance(raw_config, dict) else None
+    raw = given.get("path") if isinstance(given, dict) else None
+    paths = [*(raw if isinstance(raw, list) else [raw]), input_path]
+    return protected_paths(paths, config_file)

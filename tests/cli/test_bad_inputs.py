@@ -1,0 +1,378 @@
+"""Bad input, case by case: each gives its exit code and one ``error:`` line, and leaves
+every file as it was (inputs, config, folders found there), with no summary.json made.
+
+Each case builds its files in a fresh folder (the working folder of the run) and names
+the command line; the table says what must come back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+import zarr
+
+from pipeline.cli import main
+from pipeline.config.yaml_reader import MAX_VALUES
+
+CONFIG = {
+    "input": {"path": "data/img.tif"},
+    "steps": {
+        "smooth": {"op": "gaussian", "sigma": 1.0},
+        "mask": {"op": "threshold", "method": "otsu"},
+        "objects": {"op": "label"},
+    },
+    "output": {"path": "out", "labels": "objects"},
+}
+
+
+def image() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = rng.normal(100, 10, (12, 24, 24))
+    img[3:8, 5:12, 5:12] += 400
+    return img.astype(np.uint16)
+
+
+def config(root: Path, name: str = "run.yaml", **changes) -> str:
+    """Write the config (with ``changes``: ``section=dict`` merged in) as ``root/name``."""
+    cfg = {k: dict(v) for k, v in CONFIG.items()}
+    for section, values in changes.items():
+        cfg[section].update(values)
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return str(path.relative_to(root))
+
+
+def text(root: Path, body: str | bytes, name: str = "run.yaml") -> str:
+    path = root / name
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
+    return name
+
+
+def good_text() -> str:
+    return yaml.safe_dump(CONFIG, sort_keys=False)
+
+
+def earlier_output(root: Path) -> None:
+    """A finished run of another config in ``out``."""
+    assert main(["run", config(root, "first.yaml"), "--set", "steps.smooth.sigma=2"]) == 0
+
+
+def manifest(root: Path, rows: list[tuple[str, str]], output: str = "out/{name}") -> str:
+    lines = ["path,name", *(f"{p},{n}" for p, n in rows)]
+    (root / "data" / "list.csv").write_text("\n".join(lines) + "\n")
+    return config(root, input={"path": "data/list.csv"}, output={"path": output})
+
+
+@dataclass(frozen=True)
+class Case:
+    make: Callable[[Path], list[str]]  # builds its files in the folder; the argv
+    code: int
+    message: str  # regex the one error line matches
+
+
+def bomb() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def _symlink_loop(root: Path) -> list[str]:
+    os.symlink("loop_b", root / "loop_a")
+    os.symlink("loop_a", root / "loop_b")
+    return ["run", config(root), "--set", "output.path=loop_a/out"]
+
+
+def _link_into_input(root: Path) -> list[str]:
+    img = image()
+    arr = zarr.create_array(str(root / "data" / "stack.zarr"), shape=img.shape,
+                            chunks=(6, 12, 12), dtype=img.dtype)  # fmt: skip
+    arr[...] = img
+    os.symlink("data/stack.zarr", root / "linked")
+    return ["run", config(root), "--set", "output.path=linked/out", "--overwrite"]
+
+
+def _user_folder(root: Path) -> list[str]:
+    (root / "mine").mkdir()
+    (root / "mine" / "notes.txt").write_text("keep me\n")
+    return ["run", config(root), "--set", "output.path=mine", "--overwrite"]
+
+
+def _config_folder(root: Path) -> list[str]:
+    return ["run", config(root, "data/run.yaml", input={"path": "data/img.tif"}),
+            "--set", "output.path=data", "--overwrite"]  # fmt: skip
+
+
+def _holds_only_config(root: Path) -> list[str]:
+    return ["run", config(root, "cfgs/run.yaml"), "--set", "output.path=cfgs", "--overwrite"]
+
+
+def _below_file(root: Path) -> list[str]:
+    (root / "afile").write_text("x\n")
+    return ["run", config(root), "--set", "output.path=afile/out"]
+
+
+def _is_file(root: Path) -> list[str]:
+    (root / "afile").write_text("x\n")
+    return ["run", config(root), "--set", "output.path=afile", "--overwrite"]
+
+
+def _deep(root: Path) -> list[str]:
+    return ["validate", text(root, good_text() + "extra: " + "[" * 5000 + "]" * 5000 + "\n")]
+
+
+CASES: dict[str, Case] = {
+    # The config: exit 2, file:line:col key.path.
+    "not-utf8": Case(
+        lambda r: ["validate", text(r, good_text().replace("img", "im\xff").encode("latin-1"))],
+        2,
+        r"run\.yaml:2:\d+: not UTF-8 text \(byte 0xff\)",
+    ),
+    "nul-byte": Case(
+        lambda r: ["validate", text(r, good_text().replace("img", "im\0g"))],
+        2,
+        r"run\.yaml:2:\d+: a NUL byte",
+    ),
+    "control-character": Case(
+        lambda r: ["validate", text(r, good_text().replace("img", "im\x07g"))],
+        2,
+        r"run\.yaml:2:\d+: not valid YAML: character U\+0007 is not allowed",
+    ),
+    "null-step-body": Case(
+        lambda r: ["validate", text(r, good_text().replace("op: label", ""))],
+        2,
+        r"run\.yaml:\d+:\d+ steps\.objects: expected a mapping with 'op', got None",
+    ),
+    "deep-nesting": Case(_deep, 2, r"run\.yaml:\d+:\d+: nested more than 64 levels deep"),
+    "alias-bomb": Case(
+        lambda r: ["validate", text(r, bomb())],
+        2,
+        rf"run\.yaml:\d+:\d+: more than {MAX_VALUES} values once its aliases are expanded",
+    ),
+    "python-tag": Case(
+        lambda r: [
+            "validate",
+            text(
+                r,
+                good_text().replace(
+                    "output:", "extra: !!python/object/apply:os.system ['touch pwned']\noutput:"
+                ),
+            ),
+        ],
+        2,
+        r"run\.yaml:\d+:\d+ extra: the YAML tag '.*python/object/apply:os\.system' is not allowed",
+    ),
+    "unknown-tag": Case(
+        lambda r: ["validate", text(r, good_text().replace("output:", "output: !custom"))],
+        2,
+        r"run\.yaml:\d+:\d+ output: the YAML tag '!custom' is not allowed",
+    ),
+    "tag-on-a-key": Case(
+        lambda r: [
+            "validate",
+            text(r, good_text().replace("output:", "!!python/name:os.system output:")),
+        ],
+        2,
+        r"run\.yaml:\d+:\d+ .*(tag|plain key)",
+    ),
+    "duplicate-key": Case(
+        lambda r: ["validate", text(r, good_text() + "steps: {}\n")],
+        2,
+        r"run\.yaml:\d+:1 steps: duplicate key 'steps' \(first at line 3\)",
+    ),
+    "unhashable-key": Case(
+        lambda r: ["validate", text(r, good_text() + "[a, b]: 1\n")],
+        2,
+        r"run\.yaml:\d+:1 the top level: expected a plain key, got a sequence",
+    ),
+    "huge-file": Case(
+        lambda r: ["validate", text(r, good_text() + "# " + "x" * (2 << 20) + "\n")],
+        2,
+        r"run\.yaml: 2\.0 MiB, larger than a config can be",
+    ),
+    "huge-value-echo-capped": Case(
+        lambda r: [
+            "validate",
+            text(r, good_text().replace("sigma: 1.0", f"sigma: {'9x' * 200000}")),
+        ],
+        2,
+        r"steps\.smooth\.sigma: .*\.\.\. \(\d+ more characters\)$",
+    ),
+    "set-not-yaml": Case(
+        lambda r: ["validate", config(r), "--set", "steps.smooth.sigma=[1,"],
+        2,
+        r"--set:1:\d+: not valid YAML",
+    ),
+    "set-tag": Case(
+        lambda r: ["validate", config(r), "--set", "steps.smooth.sigma=!!python/name:os.system"],
+        2,
+        r"--set:1:1 steps\.smooth\.sigma: the YAML tag .* is not allowed",
+    ),
+    "set-no-equals": Case(
+        lambda r: ["validate", config(r), "--set", "steps.smooth.sigma"],
+        2,
+        r"--set 'steps\.smooth\.sigma': expected KEY\.PATH=VALUE",
+    ),
+    "set-empty-key-part": Case(
+        lambda r: ["validate", config(r), "--set", "steps..sigma=2"],
+        2,
+        r"expected KEY\.PATH=VALUE",
+    ),
+    "set-through-a-value": Case(
+        lambda r: ["validate", config(r), "--set", "input.path.x=2"],
+        2,
+        r"--set input\.path\.x: input\.path holds a str, not keys",
+    ),
+    "config-is-a-folder": Case(
+        lambda r: ["validate", "data"], 2, r"data: expected a config file, got a folder"
+    ),
+    "config-missing": Case(lambda r: ["run", "nope.yaml"], 2, r"nope\.yaml: config file not found"),
+    "usage-error": Case(
+        lambda r: ["run", config(r), "--no-such-flag"], 2, r"segpipe: unrecognized arguments"
+    ),
+    # The output location: exit 3, nothing written, nothing removed.
+    "output-empty": Case(
+        lambda r: ["run", config(r), "--set", 'output.path=""', "--overwrite"],
+        3,
+        r"output\.path: expected a folder for the outputs, got an empty path",
+    ),
+    "output-dot": Case(
+        lambda r: ["run", config(r), "--set", "output.path=.", "--overwrite"],
+        3,
+        r"output\.path \.: is the working folder",
+    ),
+    "output-root": Case(
+        lambda r: ["run", config(r), "--set", "output.path=/", "--overwrite"], 3, r"is /;"
+    ),
+    "output-is-the-input": Case(
+        lambda r: ["run", config(r), "--set", "output.path=data/img.tif", "--overwrite"],
+        3,
+        r"output\.path data/img\.tif: is the input .*data/img\.tif$",
+    ),
+    "output-holds-the-input": Case(
+        lambda r: ["run", config(r), "--set", "output.path=data", "--overwrite"],
+        3,
+        r"output\.path data: holds the input .*data/img\.tif$",
+    ),
+    "output-above-the-input": Case(
+        lambda r: ["run", config(r), "--set", f"output.path={r.parent}", "--overwrite"],
+        3,
+        r"holds the input .*data/img\.tif$",
+    ),
+    "output-inside-the-input": Case(
+        lambda r: ["run", config(r), "--set", "output.path=data/img.tif/out"],
+        3,
+        r"output\.path data/img\.tif/out: is inside the input",
+    ),
+    "output-through-a-symlink-into-an-input": Case(
+        lambda r: [*_link_into_input(r), "--set", "input.path=data/stack.zarr"],
+        3,
+        r"output\.path linked/out: is inside the input .*data/stack\.zarr$",
+    ),
+    "output-is-the-config-folder": Case(
+        _config_folder, 3, r"output\.path data: holds the input .*data/img\.tif$"
+    ),
+    "output-holds-the-config": Case(
+        _holds_only_config, 3, r"output\.path cfgs: holds the config file .*cfgs/run\.yaml$"
+    ),
+    "output-user-folder-overwrite": Case(
+        _user_folder, 3, r"output\.path mine: holds files segpipe did not write \(no \.segpipe"
+    ),
+    "output-other-run-no-overwrite": Case(
+        lambda r: [earlier_output(r), "run", config(r)][1:],
+        3,
+        r"output\.path out holds another run's outputs \(use --overwrite",
+    ),
+    "output-is-a-file": Case(_is_file, 3, r"output\.path afile: is a file, expected a folder"),
+    "output-below-a-file": Case(_below_file, 3, r"output\.path afile/out: .*afile is a file"),
+    "output-symlink-loop": Case(
+        _symlink_loop, 3, r"output\.path loop_a/out: cannot be resolved: .*[Ss]ymlink loop"
+    ),
+    "output-impossible": Case(
+        lambda r: ["run", config(r), "--set", "output.path=/proc/segpipe/out"],
+        3,
+        r"output\.path /proc/segpipe/out: cannot create the folder",
+    ),
+    # Batch names: {name} never leaves output.path.
+    "manifest-name-dotdot": Case(
+        lambda r: ["run", manifest(r, [("img.tif", "..")])],
+        3,
+        r"list\.csv:2: name '\.\.': expected a plain name",
+    ),
+    "manifest-name-separator": Case(
+        lambda r: ["run", manifest(r, [("img.tif", "../../escaped")])],
+        3,
+        r"list\.csv:2: name '\.\./\.\./escaped': expected a plain name",
+    ),
+    "manifest-name-absolute": Case(
+        lambda r: ["run", manifest(r, [("img.tif", "/tmp/escaped")])],
+        3,
+        r"list\.csv:2: name '/tmp/escaped': expected a plain name",
+    ),
+    "batch-item-folder-holds-inputs": Case(
+        lambda r: ["run", manifest(r, [("img.tif", "data")], output="{name}")],
+        3,
+        r"output\.path \(input 'data'\) data: holds the (input|manifest)",
+    ),
+}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every entry below ``root``: a file's sha256, a link's target, a folder."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "work"
+    (root / "data").mkdir(parents=True)
+    tifffile.imwrite(root / "data" / "img.tif", image())
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(name, workspace, capsys):
+    case = CASES[name]
+    argv = case.make(workspace)
+    capsys.readouterr()
+    before = snapshot(workspace.parent)
+    t0 = time.perf_counter()
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        rc = exc.code
+    seconds = time.perf_counter() - t0
+    out, err = capsys.readouterr()
+    assert rc == case.code, (out, err)
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert re.search(case.message, lines[0]), lines[0]
+    assert len(lines[0]) < 1200
+    assert snapshot(workspace.parent) == before  # nothing made, changed or removed
+    assert not (workspace / "pwned").exists()
+    print(f"{name}: refused in {seconds:.3f} s")
