@@ -37,9 +37,15 @@ class BlockError(DataError):
     """A task failed on one block: which pass, which block, and the error."""
 
     def __init__(
-        self, task: str, block: tuple[int, ...] | None, error: str, rerun: str = ""
+        self,
+        task: str,
+        block: tuple[int, ...] | None,
+        error: str,
+        rerun: str = "",
+        data: bool = False,
     ) -> None:
         self.task, self.block, self.error, self.rerun = task, block, error, rerun
+        self.data = data  # the data is at fault (a rerun of the block shows no more)
         where = (
             f"block {','.join(map(str, block))}"
             if block is not None
@@ -49,4 +55,4 @@ class BlockError(DataError):
         super().__init__(f"{task}: failed on {where}: {error}{hint}")
 
     def __reduce__(self):  # picklable, to travel back from a worker process
-        return (BlockError, (self.task, self.block, self.error, self.rerun))
+        return (BlockError, (self.task, self.block, self.error, self.rerun, self.data))

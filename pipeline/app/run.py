@@ -246,9 +246,11 @@ class _located:
     def __exit__(self, kind, exc, tb) -> None:
         if not isinstance(exc, BlockError) or exc.block is None or exc.rerun or not self.path:
             return
+        if exc.data:  # the input or a record is at fault; the block's rerun shows no more
+            return
         at = ",".join(map(str, exc.block))
         rerun = f"segpipe run {self.path} --block {at} --debug"
-        raise BlockError(exc.task, exc.block, exc.error, rerun) from exc
+        raise BlockError(exc.task, exc.block, exc.error, rerun, exc.data) from exc
 
 
 def _cluster(cfg: LoadedConfig) -> dict | None:

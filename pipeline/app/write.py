@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline.io import ome_zarr
 from pipeline.measure import objects as measure
+from pipeline.measure.objects import Written
 from pipeline.measure.projection import block_projection
 
 
@@ -35,16 +36,6 @@ class Outputs:
     image_dtype: str | None = None
     projection: int | None = None  # overview cell size; None: no overview
     overview_input: int | None = None  # which extra input the overview shows
-
-
-@dataclass
-class Written:
-    """What one block gives back to the client."""
-
-    ids: np.ndarray | None = None
-    counts: np.ndarray | None = None
-    label_piece: tuple | None = None
-    image_piece: tuple | None = None
 
 
 def write_block(box, data: np.ndarray, out: Outputs, *extra: np.ndarray):

@@ -140,7 +140,7 @@ def load_config(
             problems.append(f"{at}: expected a mapping with 'op', got {short(body)}")
             continue
         op = body.get("op")
-        if op not in ops:
+        if not isinstance(op, str) or op not in ops:
             close = difflib.get_close_matches(str(op), list(ops), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (ops: {', '.join(ops)})"
             what = "missing 'op'" if op is None else f"unknown op {short(op)}"

@@ -1,28 +1,37 @@
 """Block-level checkpoints: what each block gave in each pass, kept so a rerun resumes.
 
 Every pass over the blocks (a statistics pass, a labelling pass, the write pass) gets a
-folder under the journal, named by its place in the run; each block's result is pickled
+folder under the journal, named by its place in the run; each block's result is recorded
 there the moment the block finishes (under a temporary name, then renamed). A rerun of
 the same config builds the same passes in the same order; a block whose record exists is
 loaded instead of computed, so the tasks it depended on are never run. The passes and
 blocks are the same because the resolved config is: the run refuses to resume into an
 output made with another config, or by another version of segpipe (whose records may
 hold other things).
+
+A record (``b<block index>.rec``) holds data only, in the format of
+:mod:`pipeline.engine.records`: reading one makes arrays, numbers, strings, containers
+and a few named segpipe classes from their fields, never anything a file names, so a
+record planted in an output folder runs no code. A file that is not a record is refused
+with a :class:`~pipeline.errors.DataError` naming it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pipeline.engine import records
+from pipeline.errors import DataError
+
 FOLDER = ".journal"  # the journal's folder in the output folder
 RUN_FILE = "run.json"
 INNER = "computed"  # first item of the key a recorded block's own task moves to
+SUFFIX = ".rec"  # of a block's record (earlier versions' ".pkl" records are not read)
 
 
 def segpipe_version() -> str:
@@ -34,10 +43,10 @@ def segpipe_version() -> str:
 
 
 def save_record(path: str, value):
-    """Pickle one block's result of a pass (atomically); return it unchanged."""
+    """Record one block's result of a pass (atomically); return it unchanged."""
     tmp = f"{path}.{os.getpid()}.part"
     with open(tmp, "wb") as fh:
-        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        records.dump(value, fh)
     os.replace(tmp, path)
     return value
 
@@ -48,9 +57,17 @@ def compute_and_record(path: str, func, *args):
 
 
 def load_record(path: str):
-    """The result a block gave in an earlier, interrupted run."""
+    """The result a block gave in an earlier, interrupted run (DataError: ``path`` holds
+    no record)."""
     with open(path, "rb") as fh:
-        return pickle.load(fh)
+        data = fh.read()
+    try:
+        return records.loads(data)
+    except records.RecordError as exc:
+        raise DataError(
+            f"{path}: not a segpipe journal record ({exc}); delete it to compute its block "
+            "again, or rerun with --overwrite"
+        ) from None
 
 
 class Journal:
@@ -123,7 +140,7 @@ class Journal:
             meta.write_text(json.dumps({"label": label, "blocks": len(blocks)}))
         loaded = 0
         for index, key in blocks.items():
-            path = str(folder / ("b" + "_".join(map(str, index)) + ".pkl"))
+            path = str(folder / ("b" + "_".join(map(str, index)) + SUFFIX))
             if os.path.exists(path):
                 dsk[key] = (load_record, path)
                 loaded += 1
@@ -150,7 +167,7 @@ def progress(root: str | os.PathLike) -> list[dict]:
             meta = json.loads((folder / "pass.json").read_text())
         except (OSError, ValueError):
             continue
-        done = sum(1 for p in folder.iterdir() if p.suffix == ".pkl")
+        done = sum(1 for p in folder.iterdir() if p.suffix == SUFFIX)
         out.append({"pass": folder.name, "label": meta["label"], "done": done,
                     "blocks": meta["blocks"]})  # fmt: skip
     return out

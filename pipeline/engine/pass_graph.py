@@ -97,7 +97,7 @@ class PassGraph:
             else:
                 out = run(num_workers=engine.num_workers)
         except BlockError as exc:  # name the pass, not the task
-            raise BlockError(self.label, exc.block, exc.error) from exc
+            raise BlockError(self.label, exc.block, exc.error, data=exc.data) from exc
         engine.timings[self.label] = engine.timings.get(self.label, 0.0) + time.perf_counter() - t0
         # Halo slabs serve one pass only, unless kept for the next (see engine.keys).
         for slot in sorted(self.halo_slots.keys() - kept.halos):

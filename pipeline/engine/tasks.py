@@ -249,5 +249,8 @@ def guarded(name: TaskName, ndim: int, func: Callable, *args):
         if name == journal.INNER and rest:  # a checkpointed block's own task
             name, rest = rest[0], rest[1:]
         block = tuple(rest) if len(rest) == ndim and all(isinstance(i, int) for i in rest) else None
-        said = str(exc) if isinstance(exc, SegpipeError) else f"{type(exc).__name__}: {exc}"
-        raise BlockError(str(name), block, said) from exc
+        ours = isinstance(exc, SegpipeError)
+        said = str(exc) if ours else f"{type(exc).__name__}: {exc}"
+        # An error of segpipe's own with no cause says all there is (NaN in the image, a
+        # missing chunk); one made from a library's error has a traceback worth seeing.
+        raise BlockError(str(name), block, said, data=ours and exc.__cause__ is None) from exc

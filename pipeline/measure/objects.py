@@ -193,3 +193,14 @@ def table(
         else:
             raise ValueError(f"unknown property {prop!r}")
     return cols
+
+
+@dataclass
+class Written:
+    """What one block of the write pass gives back to the client: the ids it holds and
+    their voxel counts, and its pieces of the overview projections."""
+
+    ids: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    label_piece: tuple | None = None
+    image_piece: tuple | None = None
