@@ -72,6 +72,6 @@ def check_outputs(cfg: LoadedConfig, inputs: list[BatchInput], root: Path) -> No
                 f"output.path (input {item.name!r}) {path}: is not a folder below {root}"
             )
     table = (root / "batch.csv").resolve()
-    for item, what in protected:
-        if item == table:
-            raise DataError(f"output.path: the batch table {root / 'batch.csv'} is {what}")
+    if table in protected.exact:
+        what = protected.exact[table]
+        raise DataError(f"output.path: the batch table {root / 'batch.csv'} is {what}")

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pipeline.app.output_location import check_output_location, make_output_folder
+from pipeline.app.output_location import Protected, check_output_location, make_output_folder
 from pipeline.app.results import RunResult
 from pipeline.app.summary import config_sha256
 from pipeline.config.loader import LoadedConfig
@@ -98,7 +98,11 @@ def _held(path: Path, recorded: str | None, sha: str) -> str:
 
 
 def prepare_output(
-    cfg: LoadedConfig, overwrite: bool, protected: list, sha: str, checkpoints: bool = True
+    cfg: LoadedConfig,
+    overwrite: bool,
+    protected: Protected,
+    sha: str,
+    checkpoints: bool = True,
 ) -> Journal | None:
     """Make ``cfg``'s output folder ready and start the run's journal: resume an
     interrupted run of the same config, refuse another config's output unless

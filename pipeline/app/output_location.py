@@ -27,7 +27,32 @@ def _resolved(path: str | os.PathLike, key: str) -> Path:
         raise DataError(f"{key} {os.fspath(path)}: cannot be resolved: {exc}") from None
 
 
-def protected_paths(raw_input: object, config_file: str | None) -> list[tuple[Path, str]]:
+class Protected:
+    """Files and folders a run reads, each with what it is in words, indexed so that a
+    folder is checked against any number of them in the time of its own depth."""
+
+    def __init__(self, items: Iterable[tuple[Path, str]]) -> None:
+        self.exact: dict[Path, str] = {}
+        self.above: dict[Path, tuple[Path, str]] = {}  # a folder -> a path it holds
+        for path, what in items:
+            self.exact.setdefault(path, what)
+            for folder in path.parents:
+                self.above.setdefault(folder, (path, what))
+
+    def refusal(self, out: Path) -> str | None:
+        """Why the resolved folder ``out`` may not hold outputs (None: it may)."""
+        if out in self.exact:
+            return f"is {self.exact[out]} {out}"
+        if out in self.above:
+            path, what = self.above[out]
+            return f"holds {what} {path}"
+        for folder in out.parents:
+            if folder in self.exact:
+                return f"is inside {self.exact[folder]} {folder}"
+        return None
+
+
+def protected_paths(raw_input: object, config_file: str | None) -> Protected:
     """Every file and folder a run reads, each with what it is in words: the inputs (each
     volume of a batch, the files a glob matches), a manifest, and the config file.
 
@@ -46,11 +71,11 @@ def protected_paths(raw_input: object, config_file: str | None) -> list[tuple[Pa
             found.append((p, "the input"))
     if config_file is not None:
         found.append((config_file, "the config file"))
-    return [(_resolved(p, "input"), what) for p, what in found]
+    return Protected((_resolved(p, "input"), what) for p, what in found)
 
 
 def check_output_location(
-    path: str | os.PathLike, protected: Iterable[tuple[Path, str]], key: str = "output.path"
+    path: str | os.PathLike, protected: Protected, key: str = "output.path"
 ) -> Path:
     """The resolved output folder ``path``; a :class:`DataError` where writing (or
     overwriting) there could touch an input or cannot make a folder.
@@ -68,13 +93,9 @@ def check_output_location(
         raise DataError(f"{key} {text}: is the working folder; name a folder for the outputs")
     if out == Path(out.anchor) or out == Path.home().resolve():
         raise DataError(f"{key} {text}: is {out}; name a folder for the outputs")
-    for item, what in protected:
-        if out == item:
-            raise DataError(f"{key} {text}: is {what} {item}")
-        if out in item.parents:
-            raise DataError(f"{key} {text}: holds {what} {item}")
-        if item in out.parents:
-            raise DataError(f"{key} {text}: is inside {what} {item}")
+    why = protected.refusal(out)
+    if why is not None:
+        raise DataError(f"{key} {text}: {why}")
     if out.exists() and not out.is_dir():
         raise DataError(f"{key} {text}: is a file, expected a folder")
     for above in out.parents:
@@ -95,7 +116,7 @@ def make_output_folder(path: Path, key: str = "output.path") -> None:
         raise DataError(f"{key} {path}: the folder is not writable")
 
 
-def read_by(raw_config: dict, input_path: object, config_file: str | None) -> list:
+def read_by(raw_config: dict, input_path: object, config_file: str | None) -> Protected:
     """:func:`protected_paths` of a config: its ``input.path`` as written in
     ``raw_config`` (a batch's every input) and ``input_path``, the one input run now."""
     given = raw_config.get("input") if isinstance(raw_config, dict) else None

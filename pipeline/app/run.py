@@ -16,7 +16,7 @@ import numpy as np
 from pipeline.app.batch import run_inputs
 from pipeline.app.execute import execute
 from pipeline.app.output_folder import SCRATCH, finished_run, prepare_output
-from pipeline.app.output_location import read_by
+from pipeline.app.output_location import Protected, protected_paths, read_by
 from pipeline.app.outputs import table_properties
 from pipeline.app.prepared import (
     Prepared,
@@ -139,7 +139,8 @@ def run(
         try:
             source = opened(cfg)  # checked before a cluster starts
             with connect(_cluster(cfg)) as get:
-                return _run_prepared(cfg, source, get, ow, progress, t_start)
+                protected = read_by(cfg.raw, source.path, config_file(cfg))
+                return _run_prepared(cfg, source, get, ow, progress, t_start, protected)
         finally:
             close_files()
 
@@ -169,7 +170,10 @@ def run_batch(
                 if not replace_old and (done := finished_run(item_cfg)) is not None:
                     return done
                 t0 = time.perf_counter()
-                return _run_prepared(item_cfg, opened(item_cfg), get, replace_old, False, t0)
+                source = opened(item_cfg)
+                # (the batch's folders were checked against all its inputs before it began)
+                protected = protected_paths([source.path], config_file(cfg))
+                return _run_prepared(item_cfg, source, get, replace_old, False, t0, protected)
 
             return run_inputs(cfg, inputs, one, ow)
     finally:
@@ -280,9 +284,13 @@ def scratch_folder(cfg: LoadedConfig) -> Path:
     return Path(given) / f"segpipe-{config_sha256(cfg)[:16]}"
 
 
-def _run_prepared(cfg, source, get, overwrite: bool, progress: bool, t_start) -> RunResult:
+def _run_prepared(
+    cfg, source, get, overwrite: bool, progress: bool, t_start, protected: Protected
+) -> RunResult:
     """Run one input (opened as ``source``, not finished earlier) on the cluster's ``get``
-    or the config's scheduler; ``overwrite`` replaces another config's output."""
+    or the config's scheduler; ``overwrite`` replaces another config's output; the output
+    folder may be, hold or lie inside none of ``protected`` (see
+    :func:`~pipeline.app.output_location.protected_paths`)."""
     scheduler = get or cfg.spec.engine.scheduler
     prepared = prepare(cfg, scheduler, source)
     out = Path(cfg.spec.output.path)
@@ -305,7 +313,6 @@ def _run_prepared(cfg, source, get, overwrite: bool, progress: bool, t_start) ->
     engine.check([prepared.target])
     sha = config_sha256(cfg)
     checkpoints = cfg.spec.engine.checkpoints
-    protected = read_by(cfg.raw, source.path, config_file(cfg))
     engine.attach_journal(prepare_output(cfg, overwrite, protected, sha, checkpoints))
     try:
         result = execute(prepared, engine, out, t_start)
