@@ -42,9 +42,12 @@ class OutputStatus:
 def _one(out: Path) -> RunState | None:
     summary = out / "summary.json"
     if summary.exists():
-        s = json.loads(summary.read_text())
-        total = s.get("timings", {}).get("total")
-        return RunState(out, True, s["config_sha256"], count=s["count"], seconds=total)
+        try:
+            s = json.loads(summary.read_text())
+            total = s.get("timings", {}).get("total")
+            return RunState(out, True, s["config_sha256"], count=s["count"], seconds=total)
+        except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+            raise DataError(f"{summary}: not a segpipe summary ({exc!r:.80})") from None
     sha = Journal.recorded_config(out / JOURNAL)
     if sha is None:
         return None
@@ -57,6 +60,8 @@ def status(output: str | Path) -> OutputStatus:
     out = Path(output)
     if not out.exists():
         raise DataError(f"{out}: no such output folder")
+    if not out.is_dir():
+        raise DataError(f"{out}: a file, expected an output folder")
     one = _one(out)
     if one is not None:
         return OutputStatus(out, [one], batch=False)

@@ -217,10 +217,28 @@ def _problems(
         if len(errs) == 1:
             msg = _message(errs[0])
         else:
-            kinds = sorted({e["type"].split("_")[0] for e in errs})
-            msg = f"expected {' or '.join(kinds)}, got {short(errs[0].get('input'))}"
+            said = dict.fromkeys(_lower(e["msg"]) for e in errs)  # each alternative once
+            got = _value_at(raw, loc, errs[0].get("input"))
+            msg = f"{' or '.join(said)}; got {short(got)}"
         lines.append(f"{_where(marks, filename, loc)}: {msg}")
     return lines
+
+
+def _lower(msg: str) -> str:
+    return msg[:1].lower() + msg[1:]
+
+
+def _value_at(raw, loc: tuple, default):
+    """The config's value at ``loc`` (``default`` where there is none)."""
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return default
+    return node
 
 
 def _in_config(raw, loc: tuple) -> bool:

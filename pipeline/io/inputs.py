@@ -63,6 +63,10 @@ def _manifest(path: str) -> list[tuple[str, str]]:
             rows = list(csv.DictReader(fh))
     except FileNotFoundError:
         raise DataError(f"{path}: input manifest not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except (OSError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV manifest ({exc})") from None
     if not rows or "path" not in rows[0]:
         raise DataError(f"{path}: expected a CSV manifest with a 'path' column")
     out = []

@@ -136,6 +136,12 @@ def _deep(root: Path) -> list[str]:
     return ["validate", text(root, good_text() + "extra: " + "[" * 5000 + "]" * 5000 + "\n")]
 
 
+def _run_on(root: Path, name: str, content: bytes) -> list[str]:
+    """Run the config on the input ``name``, written with ``content``."""
+    (root / name).write_bytes(content)
+    return ["run", config(root), "--set", f"input.path={name}"]
+
+
 def _float_input(root: Path, value: float, kind: str = "tiff") -> list[str]:
     img = image().astype(np.float32)
     img[4, 7, 9] = value
@@ -376,6 +382,26 @@ CASES: dict[str, Case] = {
     ),
     "missing-zarr-v2-chunk": Case(
         lambda r: _hole(r, 2), 3, r"data/holes\.zarr: chunk 1\.0\.1 is missing", may_change="out"
+    ),
+    "input-not-a-tiff": Case(
+        lambda r: _run_on(r, "data/text.tif", b"hello\n"), 3, r"data/text\.tif: not a readable TIFF"
+    ),
+    "truncated-tiff": Case(
+        lambda r: _run_on(r, "data/cut.tif", (r / "data" / "img.tif").read_bytes()[:3000]),
+        3,
+        r"data/cut\.tif: cannot read block",
+        may_change="out",
+    ),
+    "manifest-not-utf8": Case(
+        lambda r: _run_on(r, "data/list.csv", b"path\n\xff.tif\n"), 3, r"data/list\.csv: not UTF-8"
+    ),
+    "status-of-a-file": Case(
+        lambda r: ["status", "data/img.tif"], 3, r"data/img\.tif: a file, expected an output"
+    ),
+    "status-of-a-broken-summary": Case(
+        lambda r: ["status", text(r, "[1", "data/summary.json") and "data"],
+        3,
+        r"data/summary\.json: not a segpipe summary",
     ),
     # Resume data is data: a pickle in the journal is refused, never loaded.
     "planted-pickle-record": Case(
