@@ -12,7 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pipeline.app.output_location import check_output_location, read_by
+from pipeline.app.output_folder import MARKER, mark, marked
+from pipeline.app.output_location import check_output_location, make_output_folder, read_by
 from pipeline.app.prepared import item_config, output_pattern
 from pipeline.app.results import FIELDS, BatchResult
 from pipeline.config.loader import LoadedConfig
@@ -49,7 +50,8 @@ def run_inputs(cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite) 
     workers = cfg.spec.engine.concurrent_inputs
     with ThreadPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(one, inputs))
-    root.mkdir(parents=True, exist_ok=True)
+    make_output_folder(root)
+    mark(root, ["batch.csv"])
     path = root / "batch.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, FIELDS)
@@ -67,6 +69,8 @@ def check_outputs(cfg: LoadedConfig, inputs: list[BatchInput], root: Path) -> No
     for item in inputs:
         path = item_config(cfg, item).spec.output.path
         out = check_output_location(path, protected, key=f"output.path (input {item.name!r})")
+        if out.name in ("batch.csv", MARKER) and out.parent == top:
+            raise DataError(f"output.path (input {item.name!r}) {path}: is the batch's own file")
         if top not in out.parents:
             raise DataError(
                 f"output.path (input {item.name!r}) {path}: is not a folder below {root}"
@@ -75,3 +79,8 @@ def check_outputs(cfg: LoadedConfig, inputs: list[BatchInput], root: Path) -> No
     if table in protected.exact:
         what = protected.exact[table]
         raise DataError(f"output.path: the batch table {root / 'batch.csv'} is {what}")
+    if (root / "batch.csv").exists() and "batch.csv" not in (marked(root) or []):
+        raise DataError(
+            f"output.path: {root / 'batch.csv'} exists and segpipe did not write it (no "
+            f"{MARKER} in {root} lists it); move it, or name another folder"
+        )

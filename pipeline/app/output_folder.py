@@ -53,7 +53,7 @@ def made_names(cfg: LoadedConfig) -> list[str]:
     return names
 
 
-def _marked(path: Path) -> list[str] | None:
+def marked(path: Path) -> list[str] | None:
     """The names the marker in ``path`` lists (None: no marker, or not one segpipe wrote)."""
     try:
         meta = json.loads((path / MARKER).read_text())
@@ -65,12 +65,16 @@ def _marked(path: Path) -> list[str] | None:
     return [n for n in made if n and n not in (".", "..") and "/" not in n and os.sep not in n]
 
 
-def _mark(path: Path, names: list[str]) -> None:
+def mark(path: Path, names: list[str]) -> None:
     """Write the marker: ``names`` and those of the marker already there."""
-    made = sorted({*(_marked(path) or []), *names})
+    made = sorted({*(marked(path) or []), *names})
     tmp = path / f"{MARKER}.{os.getpid()}.part"
     tmp.write_text(json.dumps({"segpipe": segpipe_version(), "made": made}))
     os.replace(tmp, path / MARKER)
+
+
+def _exists(entry: Path) -> bool:
+    return entry.is_symlink() or entry.exists()
 
 
 def _remove_made(path: Path, names: list[str]) -> None:
@@ -113,7 +117,7 @@ def prepare_output(
     recorded = Journal.recorded_config(path / JOURNAL)
     resume = Journal.resumable(path / JOURNAL, sha) and not overwrite
     if path.is_dir() and any(path.iterdir()) and not resume:
-        made = _marked(path)
+        made = marked(path)
         if made is None:
             raise DataError(
                 f"output.path {path}: holds files segpipe did not write (no {MARKER} "
@@ -124,9 +128,17 @@ def prepare_output(
                 f"output.path {path} holds {_held(path, recorded, sha)} "
                 "(use --overwrite to replace it)"
             )
-        _remove_made(path, made)
+    # Checked before anything is removed: a run never writes over an entry it did not make.
+    theirs = [n for n in made_names(cfg) if n not in (marked(path) or []) and _exists(path / n)]
+    if theirs:
+        raise DataError(
+            f"output.path {path}: holds {theirs[0]}, which a run of this config writes and "
+            "segpipe did not write; move it, or name another folder"
+        )
+    if path.is_dir() and any(path.iterdir()) and not resume:
+        _remove_made(path, marked(path) or [])
     make_output_folder(path)
-    _mark(path, made_names(cfg))
+    mark(path, made_names(cfg))
     if not checkpoints:
         return None
     journal = Journal(path / JOURNAL, sha)

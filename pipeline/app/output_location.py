@@ -87,6 +87,15 @@ def check_output_location(
     text = os.fspath(path)
     if not text.strip():
         raise DataError(f"{key}: expected a folder for the outputs, got an empty path")
+    if "\0" in text:
+        raise DataError(f"{key} {text!r}: a path cannot hold a NUL character")
+    try:
+        return _checked(text, protected, key)
+    except OSError as exc:  # a name too long, a folder that cannot be read
+        raise DataError(f"{key} {text}: {exc.strerror or exc}") from None
+
+
+def _checked(text: str, protected: Protected, key: str) -> Path:
     out = _resolved(text, key)
     here = Path.cwd().resolve()
     if out == here:

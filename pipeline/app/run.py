@@ -16,7 +16,13 @@ import numpy as np
 from pipeline.app.batch import run_inputs
 from pipeline.app.execute import execute
 from pipeline.app.output_folder import SCRATCH, finished_run, prepare_output
-from pipeline.app.output_location import Protected, protected_paths, read_by
+from pipeline.app.output_location import (
+    Protected,
+    check_output_location,
+    make_output_folder,
+    protected_paths,
+    read_by,
+)
 from pipeline.app.outputs import table_properties
 from pipeline.app.prepared import (
     Prepared,
@@ -292,6 +298,9 @@ def _run_prepared(
     folder may be, hold or lie inside none of ``protected`` (see
     :func:`~pipeline.app.output_location.protected_paths`)."""
     scheduler = get or cfg.spec.engine.scheduler
+    if cfg.spec.engine.scratch is not None:  # a folder of its own there, checked as outputs are
+        check_output_location(scratch_folder(cfg), protected, key="engine.scratch")
+        make_output_folder(scratch_folder(cfg), key="engine.scratch")
     prepared = prepare(cfg, scheduler, source)
     out = Path(cfg.spec.output.path)
     if cfg.spec.output.table is not None:  # on the grid the labels are made on

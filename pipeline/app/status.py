@@ -45,6 +45,8 @@ def _one(out: Path) -> RunState | None:
         try:
             s = json.loads(summary.read_text())
             total = s.get("timings", {}).get("total")
+            if not isinstance(total, int | float | None) or not isinstance(s["count"], int):
+                raise TypeError("count or timings.total is not a number")
             return RunState(out, True, s["config_sha256"], count=s["count"], seconds=total)
         except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
             raise DataError(f"{summary}: not a segpipe summary ({exc!r:.80})") from None
@@ -52,7 +54,13 @@ def _one(out: Path) -> RunState | None:
     if sha is None:
         return None
     made_by = Journal.recorded_version(out / JOURNAL)
-    return RunState(out, False, sha, made_by=made_by, passes=list(progress(out / JOURNAL)))
+    try:
+        passes = list(progress(out / JOURNAL))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{out / JOURNAL}: not a segpipe journal ({exc!r:.80})") from None
+    if not isinstance(sha, str) or not isinstance(made_by, str | None):
+        raise DataError(f"{out / JOURNAL}: not a segpipe journal (its run.json)")
+    return RunState(out, False, sha, made_by=made_by, passes=passes)
 
 
 def status(output: str | Path) -> OutputStatus:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -68,6 +69,8 @@ def _plain(value: object) -> object:
         f"<config>: {type(value).__name__} value {short(value)} is not a config value"
     )
 
+
+STEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 CLUSTER_KINDS = ("threads", "local", "slurm", "pbs", "lsf")
 
@@ -134,6 +137,13 @@ def load_config(
     previous = SOURCE
     for name, body in steps_raw.items():
         loc = ("steps", name)
+        if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
+            at = marks.get((*loc, "__key__")) or filename
+            problems.append(
+                f"{at} steps.{short(name, 40)}: a step name is letters, digits, '_', '-' and '.', "
+                "starting with a letter or digit, at most 64 characters (it names files)"
+            )
+            continue
         if not isinstance(body, dict):
             at = _where(marks, filename, loc)
             problems = [p for p in problems if not p.startswith(f"{at}: ")]  # said here

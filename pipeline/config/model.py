@@ -30,7 +30,7 @@ class _Frozen(BaseModel):
 class InputSpec(_Frozen):
     """Where the image comes from and how it is cut into blocks."""
 
-    path: str | list[str] = Field(
+    path: str | Annotated[list[str], Field(min_length=1)] = Field(
         ...,
         description="TIFF file, folder or glob of TIFF files, Zarr/OME-Zarr, NIfTI, DICOM "
         "series folder, HDF5, .npy; or a batch: a list, a CSV manifest (column path, optional "

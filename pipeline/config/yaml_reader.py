@@ -48,6 +48,8 @@ def _text(filename: str) -> str:
     try:
         if os.path.isdir(filename):
             raise ConfigError(f"{filename}: expected a config file, got a folder")
+        if os.path.exists(filename) and not os.path.isfile(filename):  # a FIFO, a device
+            raise ConfigError(f"{filename}: expected a config file, got a special file")
         size = os.path.getsize(filename)
         if size > MAX_BYTES:
             raise ConfigError(

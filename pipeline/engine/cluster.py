@@ -17,7 +17,7 @@ import dask
 import dask.local
 import dask.threaded
 
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 
 JOBQUEUE_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "lsf": "LSFCluster"}
 # Keys of the jobqueue section that are not keyword arguments of the cluster class.
@@ -35,7 +35,10 @@ def jobqueue_cluster(spec: dict):
     cls = getattr(dask_jobqueue, JOBQUEUE_CLASSES[spec["system"]])
     kwargs = {k: v for k, v in spec.items() if k not in JOBQUEUE_OWN and v is not None}
     kwargs.setdefault("scheduler_options", {"dashboard_address": ":0"})
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:  # dask-jobqueue's word on missing or bad settings
+        raise ConfigError(f"cluster.jobqueue: {str(exc).splitlines()[0]}") from None
 
 
 def job_script(spec: dict) -> str:
@@ -93,7 +96,8 @@ def connect(spec: dict | None, announce: Callable[[str], None] | None = None) ->
             else:
                 cluster.scale(jobs=jq.get("jobs") or 1)
             client = Client(cluster)
-    except (OSError, TimeoutError) as exc:  # unreachable scheduler, missing scheduler file
+    except (OSError, TimeoutError, ValueError, TypeError, AssertionError) as exc:
+        # an unreachable scheduler, a missing or unreadable scheduler file, a bad address
         if cluster is not None:
             cluster.close()
         where = spec.get("address") or spec.get("scheduler_file") or "the cluster"

@@ -69,7 +69,7 @@ PositiveInt = Annotated[int, Field(ge=1)]
 class OpParams(BaseModel):
     """Base of every op's parameters: frozen, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def with_input_spacing(self, spacing: tuple[float, ...]) -> Self:
         """These parameters with ``spacing: input`` replaced by the image's voxel size

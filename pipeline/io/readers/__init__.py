@@ -85,6 +85,8 @@ def open_source(
         Missing or unreadable file, unknown format, or a selection that does not fit.
     """
     keep_library_messages()
+    if "\0" in str(path):
+        raise DataError(f"input.path {str(path)!r}: a path cannot hold a NUL character")
     p = os.path.abspath(str(path))
     lower = p.lower()
     glob_like = any(ch in p for ch in "*?[")
@@ -110,6 +112,8 @@ def open_source(
     else:
         raise DataError(f"{p}: unknown input format (expected {'; '.join(FORMATS)})")
     src = select(src, channel, timepoint, spacing, unit, region)
+    if 0 in src.shape:
+        raise DataError(f"{p}: the image has an axis of length 0 (shape {src.shape})")
     return replace(src, allow_missing_chunks=allow_missing_chunks)
 
 
