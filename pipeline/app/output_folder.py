@@ -116,7 +116,8 @@ def prepare_output(
     path = Path(cfg.spec.output.path)
     recorded = Journal.recorded_config(path / JOURNAL)
     resume = Journal.resumable(path / JOURNAL, sha) and not overwrite
-    if path.is_dir() and any(path.iterdir()) and not resume:
+    replace = path.is_dir() and any(path.iterdir()) and not resume
+    if replace:
         made = marked(path)
         if made is None:
             raise DataError(
@@ -135,8 +136,8 @@ def prepare_output(
             f"output.path {path}: holds {theirs[0]}, which a run of this config writes and "
             "segpipe did not write; move it, or name another folder"
         )
-    if path.is_dir() and any(path.iterdir()) and not resume:
-        _remove_made(path, marked(path) or [])
+    if replace:
+        _remove_made(path, made)
     make_output_folder(path)
     mark(path, made_names(cfg))
     if not checkpoints:

@@ -251,17 +251,12 @@ def _value_at(raw, loc: tuple, default):
     return node
 
 
+_ABSENT = object()
+
+
 def _in_config(raw, loc: tuple) -> bool:
     """Whether ``loc`` names a value of the config itself."""
-    node = raw
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            return False
-    return True
+    return _value_at(raw, loc, _ABSENT) is not _ABSENT
 
 
 def _is_key(loc: tuple, marks: dict) -> bool:

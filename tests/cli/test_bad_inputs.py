@@ -176,6 +176,7 @@ def _planted_record(root: Path) -> list[str]:
     """An interrupted run (a damaged chunk), one of its records replaced by a pickle."""
     _zarr(root / "data" / "img.zarr", image(), chunks=(6, 6, 6))
     cfg = {**CONFIG, "input": {"path": "data/img.zarr", "chunks": [6, 6, 6]}}
+    cfg["engine"] = {"scheduler": "sync"}  # blocks in order: those before it are recorded
     cfg["steps"] = {k: v for k, v in CONFIG["steps"].items() if k != "smooth"}  # no halo
     (root / "run.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     argv = ["run", "run.yaml"]

@@ -271,6 +271,8 @@ def test_a_planted_pickle_stops_the_resumed_run_unrun(tmp_path, capsys):
                     "cells": {"op": "label", "connectivity": 1},
                 },
                 "output": {"path": str(out), "labels": "cells"},
+                # Blocks in order: those before the damaged one are recorded.
+                "engine": {"scheduler": "sync"},
             }
         )
     )
