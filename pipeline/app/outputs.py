@@ -69,13 +69,28 @@ def write_objects_table(
     except ValueError as exc:
         raise DataError(f"output.table: {exc}") from None
     if crops:
-        cols.update(crop_pass(engine, labels, merged, crops, spacing))
+        measured = crop_pass(engine, labels, merged, crops, spacing)
+        cols.update(measured)
+        summary["warnings"].extend(_not_finite(measured))
     if "area" in props:
         cols["unit"] = np.array([source.unit or "voxel"] * len(merged.ids), dtype=object)
     path = out / f"{summary['labels_step']}.{spec.format}"
     provenance = {k: summary[k] for k in ("config_sha256", "versions", "labels")}
     write_table(path, cols, measure.object_blocks(merged), spec.format, provenance)
     return path
+
+
+def _not_finite(cols: dict[str, np.ndarray]) -> list[str]:
+    """A warning per column with values skimage leaves undefined (NaN, infinity)."""
+    said = []
+    for name, values in cols.items():
+        bad = int(np.count_nonzero(~np.isfinite(values))) if values.dtype.kind == "f" else 0
+        if bad:
+            said.append(
+                f"output.table: {name} is not finite for {bad} of {len(values)} objects "
+                "(objects one voxel thick along an axis: skimage gives no finite value)"
+            )
+    return said
 
 
 def write_nifti_output(out: Path, labels_path: Path, top: int, source) -> str:

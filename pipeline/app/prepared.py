@@ -7,6 +7,7 @@ one :class:`Prepared`, made by :func:`prepare`.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 
@@ -22,6 +23,8 @@ from pipeline.io.readers import Source, open_source
 from pipeline.io.resized import ResizedSource
 from pipeline.ops.resample import convert, output_shape, plan_resize
 
+MAX_BLOCKS = 10**8  # blocks of one run: past this, planning alone takes hours
+
 
 def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> BlockPlan:
     """The block plan of a config on its source (``auto_only``: ignore input.chunks)."""
@@ -36,6 +39,13 @@ def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> Bloc
                 f"got {list(chunks)}"
             )
         block = tuple(chunks)
+    blocks = math.prod(-(-n // max(1, min(b, n))) for n, b in zip(shape, block, strict=True))
+    if blocks > MAX_BLOCKS:
+        raise DataError(
+            f"input.chunks: an image of shape {tuple(shape)} in blocks of {tuple(block)} "
+            f"gives {blocks:.3g} blocks; a run takes at most {MAX_BLOCKS:,}: give larger "
+            "input.chunks (or, after a resize step, resize less)"
+        )
     return BlockPlan.regular(shape, block)
 
 

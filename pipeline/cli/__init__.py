@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"error: {_capped(line)}", file=sys.stderr)
         return exc.exit_code
+    except MemoryError as exc:  # what the steps' checks could not foresee
+        print(f"error: ran out of memory: {_capped(str(exc)) or 'MemoryError'}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # e.g. `segpipe ops | head -1`: the reader has what it wanted
         _quiet_stdout()
         return 0

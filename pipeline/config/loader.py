@@ -144,6 +144,13 @@ def load_config(
                 "starting with a letter or digit, at most 64 characters (it names files)"
             )
             continue
+        if name == SOURCE:
+            at = marks.get((*loc, "__key__")) or filename
+            problems.append(
+                f"{at} steps.{name}: {SOURCE!r} names the input image (what a step with no "
+                "'input' reads); give this step another name"
+            )
+            continue
         if not isinstance(body, dict):
             at = _where(marks, filename, loc)
             problems = [p for p in problems if not p.startswith(f"{at}: ")]  # said here
@@ -217,15 +224,20 @@ def _problems(
             and not _in_config(raw, loc)
         ):
             loc = loc[:-1]
-        grouped.setdefault(loc, []).append(err)
+        items = [p for p in (*prefix, *err["loc"])[len(loc) :] if isinstance(p, int)]
+        grouped.setdefault(loc, []).append({**err, "items": items})
     lines = []
     for loc, errs in grouped.items():
-        # Of union alternatives, those the value had the wrong type for say least.
-        fitting = [e for e in errs if not e["type"].endswith("_type")]
+        # An error inside the value (an item of a list) comes from the alternative whose
+        # type the value has; of the others, those of the wrong type say least.
+        inside = [e for e in errs if e["items"]]
+        fitting = inside or [e for e in errs if not e["type"].endswith("_type")]
         if len(fitting) == 1:
             errs = fitting
         if len(errs) == 1:
             msg = _message(errs[0])
+            if errs[0]["items"]:
+                msg = f"item {errs[0]['items'][-1] + 1}: {_lower(msg)}"
         else:
             said = dict.fromkeys(_lower(e["msg"]) for e in errs)  # each alternative once
             got = _value_at(raw, loc, errs[0].get("input"))
@@ -270,6 +282,8 @@ def _message(err: dict) -> str:
     if err["type"] == "missing":
         return "required key is missing"
     got = err.get("input")
-    if err["type"] not in ("value_error",) and not isinstance(got, dict):
+    if err["type"] == "value_error":  # a validator's own words
+        return msg.removeprefix("Value error, ")
+    if not isinstance(got, dict):
         return f"{msg}, got {short(got)}"
     return msg

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -18,12 +19,12 @@ from pydantic import (
 )
 
 from pipeline.measure.crops import CROP_PROPERTIES
-from pipeline.measure.objects import PROPERTIES
+from pipeline.measure.objects import INTENSITY, PROPERTIES
 from pipeline.ops.catalogue import CATALOGUE
-from pipeline.ops.contract import OpParams
+from pipeline.ops.contract import NoBoolNumbers, OpParams
 
 
-class _Frozen(BaseModel):
+class _Frozen(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -92,6 +93,16 @@ class TableSpec(_Frozen):
         description="Columns to compute (default: all that apply, except those measured on "
         "each object's crop, which are computed only when listed).",
     )
+
+    @model_validator(mode="after")
+    def _intensity_given(self) -> TableSpec:
+        asked = [p for p in self.properties or () if p in INTENSITY]
+        if asked and self.intensity is None:
+            raise ValueError(
+                f"{', '.join(asked)} need an image to measure: "
+                "name its step in output.table.intensity"
+            )
+        return self
 
 
 class OutputSpec(_Frozen):
@@ -213,6 +224,47 @@ class JobqueueSpec(_Frozen):
     interface: str | None = Field(None, description="Network interface, e.g. ib0.")
     jobs: int | None = Field(None, ge=1, description="Fixed number of jobs (default 1).")
     adapt: AdaptSpec | None = Field(None, description="Scale jobs with the work instead.")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _one_line(cls, value: object) -> object:
+        # Each value becomes a line of a shell script: a line break would add commands.
+        for line in value if isinstance(value, list) else [value]:
+            if isinstance(line, str) and any(c in line for c in "\n\r\0"):
+                raise ValueError(f"expected one line, got {line!r}: it goes into a job script")
+        return value
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, value: str | None) -> str | None:
+        if value is not None and not WALLTIME.fullmatch(value):
+            raise ValueError(
+                f"expected a time limit such as 02:00:00, 90 or 1-12:00:00, got {value!r}"
+            )
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                TypeAdapter(ByteSize).validate_python(value)  # the units dask reads too
+            except ValidationError:
+                raise ValueError(f"expected a size such as 32GiB, got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _processes_fit(self) -> JobqueueSpec:
+        if self.cores is not None and self.processes is not None and self.processes > self.cores:
+            raise ValueError(
+                f"processes ({self.processes}) more than cores ({self.cores}): each worker "
+                "process needs at least one core"
+            )
+        return self
+
+
+# Batch systems' time limits: minutes, MM:SS, HH:MM:SS, days-HH[:MM[:SS]] (SLURM, PBS, LSF).
+WALLTIME = re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}")
 
 
 class ClusterSpec(_Frozen):

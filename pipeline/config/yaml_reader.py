@@ -28,11 +28,24 @@ _MAP, _SEQ, _TIME = f"{_CORE}map", f"{_CORE}seq", f"{_CORE}timestamp"
 
 
 def short(value: object, limit: int = MAX_ECHO) -> str:
-    """``repr(value)``, cut to ``limit`` characters (an error line echoes no more)."""
-    text = repr(value)
+    """``value`` as the config wrote it (``true``, ``null``; a string quoted), cut to
+    ``limit`` characters (an error line echoes no more)."""
+    text = _shown(value)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(_shown(v) for v in value)}]"
+    if isinstance(value, dict):
+        return f"{{{', '.join(f'{_shown(k)}: {_shown(v)}' for k, v in value.items())}}}"
+    return repr(value)
 
 
 def _position(text: str | bytes, offset: int) -> str:

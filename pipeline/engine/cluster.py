@@ -36,9 +36,17 @@ def jobqueue_cluster(spec: dict):
     kwargs = {k: v for k, v in spec.items() if k not in JOBQUEUE_OWN and v is not None}
     kwargs.setdefault("scheduler_options", {"dashboard_address": ":0"})
     try:
-        return cls(**kwargs)
+        cluster = cls(**kwargs)
     except (ValueError, TypeError) as exc:  # dask-jobqueue's word on missing or bad settings
         raise ConfigError(f"cluster.jobqueue: {str(exc).splitlines()[0]}") from None
+    job = cluster._dummy_job
+    if job.worker_process_threads < 1:  # the site's cores with the config's processes
+        cluster.close()
+        raise ConfigError(
+            f"cluster.jobqueue: {job.worker_processes} worker processes on "
+            f"{job.worker_cores} cores gives each none: set processes to at most cores"
+        )
+    return cluster
 
 
 def job_script(spec: dict) -> str:

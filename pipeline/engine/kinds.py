@@ -63,7 +63,13 @@ class Kind:
         step = self.step(engine, node, planning=True)
         probes = [np.zeros(engine.probe_shape(i), engine.dtype_of(i)) for i in node.inputs]
         extra = (((0, 3),) * engine.ndim,) if step.with_box else ()
-        return np.asarray(step.func(*probes, step.arg, *extra)).dtype
+        try:
+            return np.asarray(step.func(*probes, step.arg, *extra)).dtype
+        except MemoryError as exc:  # e.g. a kernel of sigma 1e12
+            raise DataError(
+                f"step {node.name!r}: its parameters need more memory than there is, even "
+                f"for a block of 3 voxels per axis ({exc or 'MemoryError'})"
+            ) from None
 
     def prepare(self, engine: Engine, node: Node) -> tasks.Prepare | None:
         """How the node's local labels are made from its input block (None: the input

@@ -79,9 +79,7 @@ class PassGraph:
                     self.dsk[key] = (*self.dsk[key][:-1], readers)
         ndim = engine.ndim
         dsk = {
-            k: (tasks.guarded, tasks.TaskName(k if isinstance(k, tuple) else (k,)), ndim, *t)
-            if isinstance(t, tuple) and t and callable(t[0])
-            else t
+            k: tasks.guard(tasks.TaskName(k if isinstance(k, tuple) else (k,)), ndim, t)
             for k, t in self.dsk.items()
         }
         # A pass goes to a Dask cluster whole: its scheduler keeps results on the workers,

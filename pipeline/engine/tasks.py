@@ -237,6 +237,16 @@ class TaskName:
     key: tuple
 
 
+def guard(name: TaskName, ndim: int, task: object) -> object:
+    """``task`` with it and every task nested in its arguments run by :func:`guarded`
+    (a nested task runs before the one holding it, so its error needs its own guard)."""
+    if isinstance(task, tuple) and task and callable(task[0]):
+        return (guarded, name, ndim, task[0], *(guard(name, ndim, a) for a in task[1:]))
+    if isinstance(task, list):
+        return [guard(name, ndim, a) for a in task]
+    return task
+
+
 def guarded(name: TaskName, ndim: int, func: Callable, *args):
     """Run one task; an unexpected error names the task and its block."""
     try:
@@ -250,7 +260,12 @@ def guarded(name: TaskName, ndim: int, func: Callable, *args):
             name, rest = rest[0], rest[1:]
         block = tuple(rest) if len(rest) == ndim and all(isinstance(i, int) for i in rest) else None
         ours = isinstance(exc, SegpipeError)
-        said = str(exc) if ours else f"{type(exc).__name__}: {exc}"
+        if ours:
+            said = str(exc)
+        elif isinstance(exc, MemoryError):
+            said = "ran out of memory" + (f" ({exc})" if str(exc) else "")
+        else:
+            said = f"{type(exc).__name__}: {exc}"
         # An error of segpipe's own with no cause says all there is (NaN in the image, a
         # missing chunk); one made from a library's error has a traceback worth seeing.
         raise BlockError(str(name), block, said, data=ours and exc.__cause__ is None) from exc

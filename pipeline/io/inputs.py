@@ -58,17 +58,24 @@ def _is_slice(path: str) -> bool:
 
 def _manifest(path: str) -> list[tuple[str, str]]:
     folder = os.path.dirname(os.path.abspath(path))
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise DataError(f"{path}: expected a CSV manifest file, got a folder or special file")
+    try:  # utf-8-sig: a byte order mark (as spreadsheets save) is not part of the header
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except FileNotFoundError:
         raise DataError(f"{path}: input manifest not found") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except (OSError, csv.Error) as exc:
         raise DataError(f"{path}: not a readable CSV manifest ({exc})") from None
-    if not rows or "path" not in rows[0]:
-        raise DataError(f"{path}: expected a CSV manifest with a 'path' column")
+    if "path" not in header:
+        got = f"columns {header}" if header else "an empty file"
+        raise DataError(f"{path}:1: expected a CSV header with a 'path' column, got {got}")
+    if not rows:
+        raise DataError(f"{path}: the manifest lists no inputs (a header and no rows)")
     out = []
     for line, row in enumerate(rows, start=2):
         p = (row.get("path") or "").strip()

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.kernels.reduction import StandIn, Stats
 
@@ -37,6 +37,7 @@ __all__ = [
     "GlobalOp",
     "LabellingOp",
     "NeighbourhoodOp",
+    "NoBoolNumbers",
     "NonNegative",
     "ObjectFilterOp",
     "ObjectParams",
@@ -66,7 +67,58 @@ NonNegative = Annotated[float, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
-class OpParams(BaseModel):
+def _takes_bool(annotation: object) -> bool:
+    """Whether a field of this annotation takes ``true``/``false`` as a value."""
+    if annotation is bool or annotation is Any or annotation is object:
+        return True
+    return any(_takes_bool(a) for a in get_args(annotation))
+
+
+def _holds_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list | tuple):  # one value per axis (settings of a nested
+        return any(_holds_bool(v) for v in value)  # model check their own)
+    return False
+
+
+class TrueFalse:
+    """A YAML ``true`` or ``false`` given where a setting takes no boolean: no validator
+    accepts it, and an error shows it as it was written."""
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+
+def _marked(value: object) -> object:
+    if isinstance(value, bool):
+        return TrueFalse(value)
+    if isinstance(value, list | tuple):
+        return [_marked(v) for v in value]
+    return value
+
+
+class NoBoolNumbers(BaseModel):
+    """A model whose numbers are numbers: ``true`` is refused where a number is expected
+    (pydantic would read it as 1), by the field's own validation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, value in data.items():
+            field_ = cls.model_fields.get(key) if isinstance(key, str) else None
+            if field_ is not None and not _takes_bool(field_.annotation) and _holds_bool(value):
+                out[key] = _marked(value)
+        return out
+
+
+class OpParams(NoBoolNumbers):
     """Base of every op's parameters: frozen, unknown keys refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -9,6 +9,7 @@ images (block sums add up in a different order than numpy's whole-array sum).
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Literal
 
@@ -41,7 +42,29 @@ class ThresholdParams(OpParams):
     def _one_of(self) -> ThresholdParams:
         if (self.value is None) == (self.method is None):
             raise ValueError("give exactly one of 'value' or 'method'")
+        if self.method == "multi_otsu":
+            check_multiotsu_search(self.nbins, self.classes)
         return self
+
+
+MAX_MULTIOTSU_SEARCH = 10**9  # threshold combinations (10^8 take skimage 2 to 5 s)
+
+
+def check_multiotsu_search(nbins: int, classes: int, integer: bool = False) -> None:
+    """Refuse a multi-Otsu search too long to finish: skimage tries every choice of
+    ``classes - 1`` thresholds among the ``nbins - 1`` gaps between bins."""
+    n = math.comb(max(nbins - 1, 0), classes - 1)
+    if n > MAX_MULTIOTSU_SEARCH:
+        raise ValueError(
+            f"multi_otsu with {classes} classes over {nbins} histogram bins tries {n:.3g} "
+            f"threshold combinations, more than {MAX_MULTIOTSU_SEARCH:.0e} (minutes of search): "
+            + (
+                "use fewer classes (an integer image has a bin per value; nbins applies to "
+                "float images)"
+                if integer
+                else "use fewer classes or nbins"
+            )
+        )
 
 
 def apply_threshold(image: np.ndarray, t: float | np.ndarray) -> np.ndarray:
@@ -195,6 +218,7 @@ def resolve_threshold(params: ThresholdParams, stats: Stats):
     if method == "li":
         return li_from_histogram(h, params.tolerance)
     # multi_otsu takes the normalised histogram, as skimage computes it from an image.
+    check_multiotsu_search(len(h.counts), params.classes, stats.dtype.kind in "iu")
     prob = h.counts / np.sum(h.counts)
     return filters.threshold_multiotsu(classes=params.classes, hist=(prob, h.centers))
 

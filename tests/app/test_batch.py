@@ -84,9 +84,10 @@ def test_list_batch_with_a_failing_input(tmp_path, volumes, capsys):
     assert _rows(tmp_path / "out" / "batch.csv")["vol0"]["status"] == "done"
 
 
-def test_manifest_names_and_pattern(tmp_path, volumes):
-    manifest = tmp_path / "in" / "manifest.csv"
-    manifest.write_text("path,name\nvol2.npy,second\nvol0.npy,\n")
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "byte-order-mark"])
+def test_manifest_names_and_pattern(tmp_path, volumes, bom):
+    manifest = tmp_path / "in" / "manifest.csv"  # spreadsheets save a byte order mark
+    manifest.write_bytes(bom + b"path,name\nvol2.npy,second\nvol0.npy,\n")
     res = pipeline.run_batch(_config(str(manifest), tmp_path / "out" / "{name}-seg"))
     assert [r["name"] for r in res.rows] == ["second", "vol0"]
     assert (tmp_path / "out" / "second-seg" / "summary.json").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import zarr
@@ -106,3 +108,31 @@ def test_property_undefined_for_the_grid(tmp_path):
     img2 = _image((20, 20), 2.0)
     with pytest.raises(DataError, match="perimeter: .*isotropic"):
         _run(tmp_path, img2, (10, 10), ("perimeter",), spacing=[1.0, 2.0])
+
+
+def test_objects_too_flat_for_a_property_get_nan_and_one_warning(tmp_path, capfd):
+    """A one-voxel-thick object has no 3D Feret diameter (marching cubes needs a volume)
+    nor a convex hull: skimage raises or warns with Qhull's report. The table holds
+    skimage's value where it gives one, NaN where it raises, and the run says so once."""
+    img = np.zeros((20, 48, 48), np.uint16)
+    img[5, 10:20, 10:20] = 900  # a flat square inside one block
+    img[2:4, 30, 5:45] = 900  # a line one voxel thick in y, across blocks
+    img[8:14, 28:40, 26:40] = 900  # a box across blocks
+    img[15, 3:30, 35:45] = 900  # flat, across blocks
+    res, labels, cols = _run(tmp_path, img, (10, 24, 24), PROPS_3D)
+    assert capfd.readouterr().err == ""  # no Qhull report, no numpy warning
+    assert res.count == 4
+    for row, i in enumerate(cols["label"]):
+        alone = np.where(labels == i, i, 0)  # each object measured on the whole array
+        for prop in PROPS_3D:
+            try:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    want = regionprops_table(alone, properties=[prop])
+            except (ValueError, RuntimeError):
+                want = {k: [np.nan] for k in cols if k == prop or k.startswith(f"{prop}-")}
+            for k, v in want.items():
+                np.testing.assert_allclose(cols[k][row], v[0], rtol=1e-12, err_msg=f"{k} of {i}")
+    assert np.isnan(cols["feret_diameter_max"]).sum() == 3  # one voxel thick along an axis
+    warned = [w for w in res.summary["warnings"] if w.startswith("output.table:")]
+    assert any("feret_diameter_max is not finite for 3 of 4 objects" in w for w in warned)

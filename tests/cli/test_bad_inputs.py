@@ -221,6 +221,23 @@ def _fifo_config(root: Path) -> list[str]:
     return ["validate", "fifo.yaml"]
 
 
+def _fifo_input(root: Path, name: str) -> list[str]:
+    os.mkfifo(root / "data" / name)
+    return ["run", config(root), "--set", f"input.path=data/{name}"]
+
+
+def _wide_uint16(root: Path) -> list[str]:
+    wide = np.random.default_rng(0).integers(0, 65536, (6, 64, 64)).astype(np.uint16)
+    tifffile.imwrite(root / "data" / "wide.tif", wide)
+    return ["run", config(root), "--set", "input.path=data/wide.tif", "--set",
+            "steps.mask={op: threshold, method: multi_otsu, classes: 3, input: input}"]  # fmt: skip
+
+
+def _jobqueue(**settings) -> list[str]:
+    given = ", ".join(f"{k}: {v}" for k, v in {"system": "slurm", **settings}.items())
+    return ["--set", f"cluster.jobqueue={{{given}}}"]
+
+
 CASES: dict[str, Case] = {
     # The config: exit 2, file:line:col key.path.
     "not-utf8": Case(
@@ -241,7 +258,7 @@ CASES: dict[str, Case] = {
     "null-step-body": Case(
         lambda r: ["validate", text(r, good_text().replace("op: label", ""))],
         2,
-        r"run\.yaml:\d+:\d+ steps\.objects: expected a mapping with 'op', got None",
+        r"run\.yaml:\d+:\d+ steps\.objects: expected a mapping with 'op', got null",
     ),
     "deep-nesting": Case(_deep, 2, r"run\.yaml:\d+:\d+: nested more than 64 levels deep"),
     "alias-bomb": Case(
@@ -349,6 +366,89 @@ CASES: dict[str, Case] = {
         lambda r: ["run", config(r), "--set", "input.path=[]"], 2, r"input\.path: .*at least 1 item"
     ),
     "fifo-config": Case(_fifo_config, 2, r"fifo\.yaml: expected a config file, got a special"),
+    "fifo-input": Case(
+        lambda r: _fifo_input(r, "fifo.tif"), 3, r"data/fifo\.tif: expected an image file or folder"
+    ),
+    "fifo-manifest": Case(
+        lambda r: _fifo_input(r, "list.csv"), 3, r"data/list\.csv: expected a CSV manifest file"
+    ),
+    "manifest-without-path-column": Case(
+        lambda r: _run_on(r, "data/list.csv", b"file\nimg.tif\n"),
+        3,
+        r"data/list\.csv:1: expected a CSV header with a 'path' column, got columns \['file'\]",
+    ),
+    "manifest-without-rows": Case(
+        lambda r: _run_on(r, "data/list.csv", b"\xef\xbb\xbfpath,name\n"),
+        3,
+        r"data/list\.csv: the manifest lists no inputs",
+    ),
+    "true-as-a-number": Case(
+        lambda r: ["validate", config(r), "--set", "steps.smooth.sigma=[1, true, 1]"],
+        2,
+        r"steps\.smooth\.sigma: item 2: input should be a valid number, got true$",
+    ),
+    "step-named-input": Case(
+        lambda r: ["validate", text(r, good_text().replace("  smooth:", "  input:"))],
+        2,
+        r"run\.yaml:\d+:\d+ steps\.input: 'input' names the input image",
+    ),
+    "intensity-column-without-image": Case(
+        lambda r: ["validate", config(r), "--set", "output.table={properties: [intensity_mean]}"],
+        2,
+        r"output\.table: intensity_mean need an image to measure",
+    ),
+    "kernel-beyond-memory": Case(
+        lambda r: ["run", config(r), "--set", "steps.smooth.sigma=1.0e12"],
+        3,
+        r"step 'smooth': its parameters need more memory than there is, .*Unable to allocate",
+    ),
+    "resize-beyond-any-run": Case(
+        lambda r: ["run", config(r, steps={"smooth": {"op": "resize", "scale": 1.0e9}})],
+        3,
+        r"gives [\d.e+]+ blocks; a run takes at most 100,000,000",
+    ),
+    "multi-otsu-search-too-long": Case(
+        lambda r: [
+            "validate",
+            config(r),
+            "--set",
+            "steps.mask={op: threshold, method: multi_otsu, classes: 32}",
+        ],  # fmt: skip
+        2,
+        r"steps\.mask: multi_otsu with 32 classes over 256 histogram bins tries 7\.28e\+39",
+    ),
+    "multi-otsu-over-every-uint16-value": Case(
+        _wide_uint16,
+        3,
+        r"step 'mask': multi_otsu with 3 classes over \d+ histogram bins .*an integer image",
+        may_change="out",
+    ),
+    "jobqueue-more-processes-than-cores": Case(
+        lambda r: ["jobscript", config(r), *_jobqueue(cores=2, processes=4, memory="4GiB")],
+        2,
+        r"cluster\.jobqueue: processes \(4\) more than cores \(2\)",
+    ),
+    "jobqueue-line-break": Case(
+        lambda r: [
+            "jobscript",
+            config(r),
+            *_jobqueue(cores=2, memory="4GiB"),
+            "--set",
+            'cluster.jobqueue.job_extra_directives=["--gres=gpu:1\\ntouch pwned"]',
+        ],
+        2,
+        r"cluster\.jobqueue\.job_extra_directives: expected one line, got '--gres=gpu:1\\ntouch",
+    ),  # fmt: skip
+    "jobqueue-walltime": Case(
+        lambda r: ["jobscript", config(r), *_jobqueue(cores=2, memory="4GiB", walltime="forever")],
+        2,
+        r"cluster\.jobqueue\.walltime: expected a time limit such as 02:00:00",
+    ),
+    "jobqueue-memory": Case(
+        lambda r: ["jobscript", config(r), *_jobqueue(cores=2, memory="lots")],
+        2,
+        r"cluster\.jobqueue\.memory: expected a size such as 32GiB, got 'lots'",
+    ),
     "jobqueue-without-cores": Case(
         lambda r: ["jobscript", config(r), "--cluster", "slurm"],
         2,

@@ -307,3 +307,24 @@ def test_each_worker_caps_its_allocator_arenas():
         capped = get_client().run(_arenas_capped)
     assert len(capped) == 2
     assert all(capped.values())
+
+
+def test_site_cores_too_few_for_the_config_processes(stack, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps(_config(stack, tmp_path / "o")))
+    site = {"jobqueue.slurm.cores": 2, "jobqueue.slurm.memory": "8GiB"}
+    with dask.config.set(site):
+        argv = [
+            "jobscript",
+            str(cfg),
+            "--cluster",
+            "slurm",
+            "--set",
+            "cluster.jobqueue.processes=4",
+        ]
+        assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "error: cluster.jobqueue: 4 worker processes on 2 cores gives each none: "
+        "set processes to at most cores"
+    ]

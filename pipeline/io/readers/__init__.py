@@ -92,6 +92,8 @@ def open_source(
     glob_like = any(ch in p for ch in "*?[")
     if not glob_like and not os.path.exists(p):
         raise DataError(f"{p}: input file not found")
+    if not glob_like and not os.path.isdir(p) and not os.path.isfile(p):
+        raise DataError(f"{p}: expected an image file or folder, got a special file (a pipe?)")
     dicom_series = _dicom_path(p)
     if series is not None and not isinstance(series, int) and not dicom_series:
         raise DataError(f"{p}: input.series: expected a number, got {series!r}")

@@ -109,6 +109,8 @@ class Source:
             raise DataError(f"{self.path}: cannot read block {box}: {exc}") from exc
         if not block.dtype.isnative:  # big-endian files (NIfTI, DICOM, TIFF) read as native
             block = block.astype(block.dtype.newbyteorder("="))
+        if block.dtype == np.float16:  # read as float32: scipy.ndimage has no float16 loops
+            block = block.astype(np.float32)
         want = tuple(hi - lo for lo, hi in box)
         if block.shape[: len(want)] != want:
             raise DataError(
@@ -247,9 +249,10 @@ def select(
     sp = tuple(spacing) if spacing is not None else out.spacing[-nsp:]
     if len(sp) != nsp:
         raise DataError(f"{src.path}: input.spacing: expected {nsp} values, got {len(sp)}")
+    dtype = np.dtype(out.dtype).newbyteorder("=")
     return replace(
         out,
-        dtype=np.dtype(out.dtype).newbyteorder("=").str,
+        dtype=np.dtype(np.float32).str if dtype == np.float16 else dtype.str,
         spacing=tuple(float(s) for s in sp),
         unit=unit_name(unit) or out.unit,
     )

@@ -106,3 +106,29 @@ def test_tifffile_messages_stay_off_stderr_and_reach_the_summary(tmp_path, capfd
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     said = summary["input_messages"]
     assert said and all(m.startswith("tifffile: ") and "odd.tif" in m for m in said)
+
+
+def test_a_float16_image_is_read_as_float32(tmp_path):
+    """scipy.ndimage has no float16 loops: blocks read as float32, every value exact."""
+    img = (volume() / 900).astype(np.float16)
+    tifffile.imwrite(tmp_path / "h.tif", img)
+    src = open_source(tmp_path / "h.tif")
+    assert np.dtype(src.dtype) == np.float32
+    block = src.read(((0, 12), (0, 24), (0, 24)))
+    assert block.dtype == np.float32
+    np.testing.assert_array_equal(block, img.astype(np.float32))
+    res = run({
+        "input": {"path": str(tmp_path / "h.tif"), "chunks": [5, 10, 12]},
+        "steps": {
+            "smooth": {"op": "gaussian", "sigma": 1.0, "dtype": "float32"},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "cells": {"op": "label"},
+        },
+        "output": {"path": str(tmp_path / "out"), "labels": "cells"},
+    })  # fmt: skip
+    from scipy import ndimage as ndi
+
+    smooth = ndi.gaussian_filter(img.astype(np.float32), 1.0, mode="nearest", output=np.float32)
+    expected = label(smooth > threshold_otsu(smooth))
+    got = zarr.open_array(str(res.labels_path / "0"), mode="r")[:]
+    np.testing.assert_array_equal(got, expected)
