@@ -7,7 +7,6 @@ one :class:`Prepared`, made by :func:`prepare`.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, replace
 
@@ -39,7 +38,7 @@ def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> Bloc
                 f"got {list(chunks)}"
             )
         block = tuple(chunks)
-    blocks = math.prod(-(-n // max(1, min(b, n))) for n, b in zip(shape, block, strict=True))
+    blocks = BlockPlan.count(shape, block)
     if blocks > MAX_BLOCKS:
         raise DataError(
             f"input.chunks: an image of shape {tuple(shape)} in blocks of {tuple(block)} "

@@ -13,6 +13,11 @@ import numpy as np
 Box = tuple[tuple[int, int], ...]  # (start, stop) per axis
 
 
+def _clamped(shape: tuple[int, ...], block: tuple[int, ...]) -> list[int]:
+    """Block sizes of 1 to the axis's length (1 along an empty axis)."""
+    return [max(1, min(int(b), n)) if n else 1 for n, b in zip(shape, block, strict=True)]
+
+
 @dataclass(frozen=True)
 class BlockPlan:
     """A volume of ``shape`` cut along each axis at the boundaries given by ``chunks``."""
@@ -24,11 +29,15 @@ class BlockPlan:
     def regular(cls, shape: tuple[int, ...], block: tuple[int, ...]) -> BlockPlan:
         """Blocks of ``block`` voxels per axis, the last one along each axis smaller."""
         chunks = []
-        for n, b in zip(shape, block, strict=True):
-            b = max(1, min(int(b), n)) if n else 1
+        for n, b in zip(shape, _clamped(shape, block), strict=True):
             full, rest = divmod(n, b)
             chunks.append((b,) * full + ((rest,) if rest else ()))
         return cls(tuple(shape), tuple(chunks))
+
+    @staticmethod
+    def count(shape: tuple[int, ...], block: tuple[int, ...]) -> int:
+        """The number of blocks :meth:`regular` would cut (without cutting them)."""
+        return math.prod(-(-n // b) for n, b in zip(shape, _clamped(shape, block), strict=True))
 
     @cached_property
     def bounds(self) -> tuple[np.ndarray, ...]:

@@ -31,11 +31,16 @@ CROP_PROPERTIES = (
 )
 
 
-def check_crop_properties(properties: tuple[str, ...], spacing: tuple[float, ...]) -> None:
-    """Raise ValueError for a property skimage does not define for this grid."""
-    ndim = len(spacing)
+def _probe(ndim: int) -> np.ndarray:
+    """One cube object, 3 voxels a side, that every crop property is defined for."""
     probe = np.zeros((5,) * ndim, np.int32)
     probe[(slice(1, 4),) * ndim] = 1
+    return probe
+
+
+def check_crop_properties(properties: tuple[str, ...], spacing: tuple[float, ...]) -> None:
+    """Raise ValueError for a property skimage does not define for this grid."""
+    probe = _probe(len(spacing))
     for prop in properties:
         try:
             regionprops_table(probe, properties=[prop], spacing=spacing)
@@ -112,8 +117,5 @@ def _one_by_one(
 
 def _columns(properties: tuple[str, ...], spacing: tuple[float, ...]) -> dict[str, list[str]]:
     """The table columns of each property (``inertia_tensor_eigvals-0`` ... for a vector)."""
-    ndim = len(spacing)
-    probe = np.zeros((5,) * ndim, np.int32)
-    probe[(slice(1, 4),) * ndim] = 1
-    cols = regionprops_table(probe, properties=properties, spacing=spacing)
+    cols = regionprops_table(_probe(len(spacing)), properties=properties, spacing=spacing)
     return {p: [k for k in cols if k == p or k.startswith(f"{p}-")] for p in properties}

@@ -74,14 +74,6 @@ def _takes_bool(annotation: object) -> bool:
     return any(_takes_bool(a) for a in get_args(annotation))
 
 
-def _holds_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, list | tuple):  # one value per axis (settings of a nested
-        return any(_holds_bool(v) for v in value)  # model check their own)
-    return False
-
-
 class TrueFalse:
     """A YAML ``true`` or ``false`` given where a setting takes no boolean: no validator
     accepts it, and an error shows it as it was written."""
@@ -94,6 +86,8 @@ class TrueFalse:
 
 
 def _marked(value: object) -> object:
+    """``value`` with each boolean in it, or in its list (one value per axis), marked;
+    the settings of a nested model mark their own."""
     if isinstance(value, bool):
         return TrueFalse(value)
     if isinstance(value, list | tuple):
@@ -113,7 +107,7 @@ class NoBoolNumbers(BaseModel):
         out = dict(data)
         for key, value in data.items():
             field_ = cls.model_fields.get(key) if isinstance(key, str) else None
-            if field_ is not None and not _takes_bool(field_.annotation) and _holds_bool(value):
+            if field_ is not None and not _takes_bool(field_.annotation):
                 out[key] = _marked(value)
         return out
 
