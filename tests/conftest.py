@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,32 @@ def otsu_objects(image: np.ndarray) -> np.ndarray:
 
     smooth = filters.gaussian(image, sigma=1.0)
     return measure.label(smooth > filters.threshold_otsu(smooth), connectivity=1)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server on loopback for the whole session (see tests/object_store.py)."""
+    from tests.object_store import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """The loopback S3 server, with this process's AWS settings pointing at it."""
+    from pipeline.io import storage
+
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name == storage.ENV:
+            monkeypatch.delenv(name)
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    storage.forget_clients()
+    storage._REGISTRY.clear()
+    yield s3_server
+    storage.forget_clients()
+    storage._REGISTRY.clear()

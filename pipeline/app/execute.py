@@ -3,10 +3,8 @@ the image, the objects table, the report, NIfTI labels, and summary.json last.""
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +22,7 @@ from pipeline.engine.engine import Engine
 from pipeline.errors import DataError
 from pipeline.graph.dag import SOURCE, Dag, Node
 from pipeline.io import ome_zarr
+from pipeline.io.locations import Location, remove_tree
 from pipeline.io.readers import open_source
 from pipeline.io.resized import ResizedSource
 from pipeline.measure.projection import projection_factor
@@ -37,7 +36,7 @@ def _label_dtype(engine, name: str) -> np.dtype:
     return np.dtype(np.uint8) if dtype == np.bool_ else dtype
 
 
-def execute(prepared: Prepared, engine: Engine, out: Path, t_start: float) -> RunResult:
+def execute(prepared: Prepared, engine: Engine, out: Location, t_start: float) -> RunResult:
     """Make ``prepared``'s labels with ``engine`` and write every output into ``out``."""
     cfg, source, plan, target = prepared.cfg, prepared.source, prepared.plan, prepared.target
     final = engine.dag.nodes[target]
@@ -113,7 +112,7 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     write_pass(engine, made, kept, dtype, source.spatial_axes, levels=1, label=f"keep {made}")
     # Chunks of background were not written: they read as 0.
     grid = open_source(
-        kept / "0", spacing=list(source.spacing), unit=source.unit, allow_missing_chunks=True
+        str(kept / "0"), spacing=list(source.spacing), unit=source.unit, allow_missing_chunks=True
     )
     try:
         shape = output_shape(grid.shape, grid.spacing, final.params)
@@ -146,7 +145,7 @@ def _execute_resized(cfg, source, plan, engine, final, out, t_start) -> RunResul
     finally:
         writer.close()
     # Kept until the resized labels are written: a resumed run reads it again.
-    shutil.rmtree(kept, ignore_errors=True)
+    remove_tree(kept)
     ids, sizes = voxels_per_id(written)
     ome_zarr.finish_labels(labels_path, final.name, levels, axes, resized.spacing, source.unit, ids)
     summary = make_summary(cfg, resized, plan2, engine, final.name, len(ids), labels_path, levels)

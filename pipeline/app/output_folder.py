@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from pathlib import Path
 
 from pipeline.app.output_location import Protected, check_output_location, make_output_folder
 from pipeline.app.results import RunResult
@@ -20,6 +18,7 @@ from pipeline.config.loader import LoadedConfig
 from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal, segpipe_version
 from pipeline.errors import DataError, OutputExistsError
+from pipeline.io.locations import Location, location, remove_tree, write_atomic
 
 MARKER = ".segpipe"  # in every output folder: what segpipe wrote there
 SCRATCH = ".scratch"  # the scratch folder's default place, in the output folder
@@ -27,14 +26,15 @@ SCRATCH = ".scratch"  # the scratch folder's default place, in the output folder
 
 def finished_run(cfg: LoadedConfig) -> RunResult | None:
     """The result of a finished run of this config in its output folder, if there is one."""
-    path = Path(cfg.spec.output.path) / "summary.json"
+    path = location(cfg.spec.output.path) / "summary.json"
     try:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(summary, dict) or summary.get("config_sha256") != config_sha256(cfg):
         return None
-    return RunResult(summary["count"], Path(summary["labels"]), path, summary, earlier=True)
+    labels = location(summary["labels"])
+    return RunResult(summary["count"], labels, path, summary, earlier=True)
 
 
 def made_names(cfg: LoadedConfig) -> list[str]:
@@ -53,7 +53,7 @@ def made_names(cfg: LoadedConfig) -> list[str]:
     return names
 
 
-def marked(path: Path) -> list[str] | None:
+def marked(path: Location) -> list[str] | None:
     """The names the marker in ``path`` lists (None: no marker, or not one segpipe wrote)."""
     try:
         meta = json.loads((path / MARKER).read_text())
@@ -65,29 +65,27 @@ def marked(path: Path) -> list[str] | None:
     return [n for n in made if n and n not in (".", "..") and "/" not in n and os.sep not in n]
 
 
-def mark(path: Path, names: list[str]) -> None:
+def mark(path: Location, names: list[str]) -> None:
     """Write the marker: ``names`` and those of the marker already there."""
     made = sorted({*(marked(path) or []), *names})
-    tmp = path / f"{MARKER}.{os.getpid()}.part"
-    tmp.write_text(json.dumps({"segpipe": segpipe_version(), "made": made}))
-    os.replace(tmp, path / MARKER)
+    write_atomic(path / MARKER, json.dumps({"segpipe": segpipe_version(), "made": made}).encode())
 
 
-def _exists(entry: Path) -> bool:
+def _exists(entry: Location) -> bool:
     return entry.is_symlink() or entry.exists()
 
 
-def _remove_made(path: Path, names: list[str]) -> None:
+def _remove_made(path: Location, names: list[str]) -> None:
     """Delete the entries ``names`` of ``path``: a symlink itself, never what it points to."""
     for name in sorted(names, key=lambda n: n == MARKER):  # the marker last
         entry = path / name
         if entry.is_symlink() or entry.is_file():
             entry.unlink()
         elif entry.is_dir():
-            shutil.rmtree(entry)  # does not follow symlinks inside
+            remove_tree(entry, ignore_errors=False)  # does not follow symlinks inside
 
 
-def _held(path: Path, recorded: str | None, sha: str) -> str:
+def _held(path: Location, recorded: str | None, sha: str) -> str:
     """What an output folder that this run cannot resume into holds, in words."""
     if recorded is None:
         return "another run's outputs"
@@ -112,8 +110,8 @@ def prepare_output(
     interrupted run of the same config, refuse another config's output unless
     ``overwrite``, and refuse a folder segpipe did not make, or one that is, holds or
     lies inside any of ``protected`` (see :mod:`pipeline.app.output_location`)."""
-    check_output_location(cfg.spec.output.path, protected)
-    path = Path(cfg.spec.output.path)
+    path = location(cfg.spec.output.path)
+    check_output_location(path, protected)
     recorded = Journal.recorded_config(path / JOURNAL)
     resume = Journal.resumable(path / JOURNAL, sha) and not overwrite
     replace = path.is_dir() and any(path.iterdir()) and not resume

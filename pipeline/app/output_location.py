@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pipeline.errors import DataError
+from pipeline.io import storage
 from pipeline.io.inputs import batch_inputs
+from pipeline.io.locations import Location, ObjectPath
 
 _GLOB = "*?["
 
@@ -31,10 +33,14 @@ class Protected:
     """Files and folders a run reads, each with what it is in words, indexed so that a
     folder is checked against any number of them in the time of its own depth."""
 
-    def __init__(self, items: Iterable[tuple[Path, str]]) -> None:
+    def __init__(self, items: Iterable[tuple[Path | str, str]]) -> None:
         self.exact: dict[Path, str] = {}
         self.above: dict[Path, tuple[Path, str]] = {}  # a folder -> a path it holds
+        self.urls: list[tuple[str, str]] = []  # inputs in object stores
         for path, what in items:
+            if isinstance(path, str):
+                self.urls.append((path.rstrip("/"), what))
+                continue
             self.exact.setdefault(path, what)
             for folder in path.parents:
                 self.above.setdefault(folder, (path, what))
@@ -51,6 +57,17 @@ class Protected:
                 return f"is inside {self.exact[folder]} {folder}"
         return None
 
+    def url_refusal(self, out: str) -> str | None:
+        """Why the object-store location ``out`` may not hold outputs (None: it may)."""
+        for url, what in self.urls:
+            if out == url:
+                return f"is {what} {url}"
+            if url.startswith(out + "/"):
+                return f"holds {what} {url}"
+            if out.startswith(url + "/"):
+                return f"is inside {what} {url}"
+        return None
+
 
 def protected_paths(raw_input: object, config_file: str | None) -> Protected:
     """Every file and folder a run reads, each with what it is in words: the inputs (each
@@ -62,7 +79,9 @@ def protected_paths(raw_input: object, config_file: str | None) -> Protected:
     for p in raw_input if isinstance(raw_input, list) else [raw_input]:
         if not isinstance(p, str) or not p:
             continue
-        if any(ch in p for ch in _GLOB):
+        if storage.is_url(p):
+            found.append((p, "the input"))
+        elif any(ch in p for ch in _GLOB):
             found.extend((match, "the input") for match in glob.glob(p))
         elif p.lower().endswith(".csv") and os.path.isfile(p):
             found.append((p, "the manifest"))
@@ -71,20 +90,27 @@ def protected_paths(raw_input: object, config_file: str | None) -> Protected:
             found.append((p, "the input"))
     if config_file is not None:
         found.append((config_file, "the config file"))
-    return Protected((_resolved(p, "input"), what) for p, what in found)
+    return Protected(
+        (p if storage.is_url(p) else _resolved(storage.local_path(p), "input"), what)
+        for p, what in found
+    )
 
 
 def check_output_location(
-    path: str | os.PathLike, protected: Protected, key: str = "output.path"
-) -> Path:
+    path: str | os.PathLike | ObjectPath, protected: Protected, key: str = "output.path"
+) -> Location:
     """The resolved output folder ``path``; a :class:`DataError` where writing (or
     overwriting) there could touch an input or cannot make a folder.
 
     Refused: an empty path, the working folder, the file system root, the home folder,
     a folder that is, holds or lies inside any of ``protected``, an existing file, a path
-    below a file, and a path whose symlinks loop.
+    below a file, and a path whose symlinks loop. In an object store: an unknown scheme,
+    a bucket's root, a bucket that does not exist or may not be listed, and a place that
+    is, holds or lies inside an input there.
     """
-    text = os.fspath(path)
+    if isinstance(path, ObjectPath) or storage.is_url(os.fspath(path)):
+        return _checked_url(str(path).rstrip("/"), protected, key)
+    text = storage.local_path(os.fspath(path))
     if not text.strip():
         raise DataError(f"{key}: expected a folder for the outputs, got an empty path")
     if "\0" in text:
@@ -93,6 +119,22 @@ def check_output_location(
         return _checked(text, protected, key)
     except OSError as exc:  # a name too long, a folder that cannot be read
         raise DataError(f"{key} {text}: {exc.strerror or exc}") from None
+
+
+def _checked_url(url: str, protected: Protected, key: str) -> ObjectPath:
+    storage.check_url(url, key)
+    scheme, bucket, prefix = storage.split(url)
+    if scheme in ("http", "https"):
+        raise DataError(
+            f"{key} {url}: HTTP(S) servers are read from only; write to s3://, gs:// or az://"
+        )
+    if not prefix:
+        raise DataError(f"{key} {url}: is a bucket's root; name a prefix for the outputs")
+    why = protected.url_refusal(url)
+    if why is not None:
+        raise DataError(f"{key} {url}: {why}")
+    storage.check_bucket(url)
+    return ObjectPath(url)
 
 
 def _checked(text: str, protected: Protected, key: str) -> Path:
@@ -115,8 +157,11 @@ def _checked(text: str, protected: Protected, key: str) -> Path:
     return out
 
 
-def make_output_folder(path: Path, key: str = "output.path") -> None:
-    """Create the output folder ``path`` (and its parents); one line where it cannot be."""
+def make_output_folder(path: Location, key: str = "output.path") -> None:
+    """Create the output folder ``path`` (and its parents); one line where it cannot be.
+    (A prefix in an object store needs no making.)"""
+    if isinstance(path, ObjectPath):
+        return
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from pipeline.app.crop_pass import crop_pass
 from pipeline.errors import DataError
+from pipeline.io.locations import Location, beside, staged
 from pipeline.io.nifti_labels import nifti_affine, write_nifti_labels
+from pipeline.io.ome_zarr import open_level
 from pipeline.io.table import write_table
 from pipeline.measure import objects as measure
 from pipeline.measure.crops import CROP_PROPERTIES
@@ -26,7 +26,7 @@ def overview_step(cfg, source) -> str | None:
     return None if source.color else "input"
 
 
-def write_run_report(out: Path, source, plan, written, sizes, summary: dict, overview) -> str:
+def write_run_report(out: Location, source, plan, written, sizes, summary: dict, overview) -> str:
     """Write report/ (pictures and an HTML page); its path."""
     from pipeline.io.report import write_report
     from pipeline.measure.projection import assemble_projection
@@ -39,10 +39,10 @@ def write_run_report(out: Path, source, plan, written, sizes, summary: dict, ove
     voxel = float(np.prod(source.spacing))
     unit = f"{source.unit}^{len(source.spacing)}" if source.unit else "voxels"
     per_block = np.asarray(summary["objects_per_block"]).reshape(plan.grid)
-    path = write_report(
-        out / "report", image, labels, np.asarray(sizes) * voxel, unit, per_block, summary
-    )
-    return str(path)
+    with staged(out / "report") as folder:
+        sized = np.asarray(sizes) * voxel
+        path = write_report(folder, image, labels, sized, unit, per_block, summary)
+    return str(beside(path, folder, out / "report"))
 
 
 def table_properties(spec) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -57,8 +57,8 @@ def table_properties(spec) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def write_objects_table(
-    cfg, engine, out: Path, labels: Path, merged, source, summary: dict
-) -> Path:
+    cfg, engine, out: Location, labels: Location, merged, source, summary: dict
+) -> Location:
     """The objects' table from the merged partial aggregates (Parquet or CSV), with the
     crop properties measured on the written labels."""
     spec = cfg.spec.output.table
@@ -74,10 +74,11 @@ def write_objects_table(
         summary["warnings"].extend(_not_finite(measured))
     if "area" in props:
         cols["unit"] = np.array([source.unit or "voxel"] * len(merged.ids), dtype=object)
-    path = out / f"{summary['labels_step']}.{spec.format}"
+    name = f"{summary['labels_step']}.{spec.format}"
     provenance = {k: summary[k] for k in ("config_sha256", "versions", "labels")}
-    write_table(path, cols, measure.object_blocks(merged), spec.format, provenance)
-    return path
+    with staged(out) as folder:
+        write_table(folder / name, cols, measure.object_blocks(merged), spec.format, provenance)
+    return out / name
 
 
 def _not_finite(cols: dict[str, np.ndarray]) -> list[str]:
@@ -93,11 +94,11 @@ def _not_finite(cols: dict[str, np.ndarray]) -> list[str]:
     return said
 
 
-def write_nifti_output(out: Path, labels_path: Path, top: int, source) -> str:
+def write_nifti_output(out: Location, labels_path: Location, top: int, source) -> str:
     """``labels.nii.gz`` beside the other outputs, from the written labels' full level;
     ``top`` is the largest label written."""
-    import zarr
-
-    labels = zarr.open_array(str(Path(labels_path) / "0"), mode="r")
+    labels = open_level(labels_path, 0)
     affine = nifti_affine(source)
-    return str(write_nifti_labels(labels, top, out / "labels.nii.gz", affine, source.unit))
+    with staged(out) as folder:
+        write_nifti_labels(labels, top, folder / "labels.nii.gz", affine, source.unit)
+    return str(out / "labels.nii.gz")

@@ -17,6 +17,7 @@ from pipeline.engine.blocks import BlockPlan, auto_block
 from pipeline.engine.engine import Engine
 from pipeline.errors import ConfigError, DataError
 from pipeline.graph.dag import Dag, with_input_spacing, without_resample
+from pipeline.io import storage
 from pipeline.io.inputs import BatchInput, batch_inputs, input_name, per_timepoint
 from pipeline.io.readers import Source, open_source
 from pipeline.io.resized import ResizedSource
@@ -48,9 +49,26 @@ def plan_for(cfg: LoadedConfig, source: Source, auto_only: bool = False) -> Bloc
     return BlockPlan.regular(shape, block)
 
 
+def register_locations(cfg: LoadedConfig) -> None:
+    """Make the config's storage options those of its object-store locations (input,
+    output, scratch) in this process and the processes of its run."""
+    i, o = cfg.spec.input, cfg.spec.output
+    for path in i.path if isinstance(i.path, list) else [i.path]:
+        if storage.is_url(path):
+            storage.register(path, i.storage_options)
+    for key, path in (("output.path", o.path), ("engine.scratch", cfg.spec.engine.scratch)):
+        if path is not None and storage.is_url(path):
+            storage.check_url(path, key)
+            # (a batch's pattern: the part before {name} holds every input's output)
+            head = path.split("{name}")[0].rpartition("/")[0] if "{name}" in path else path
+            storage.register(head, o.storage_options)
+
+
 def open_input(cfg: LoadedConfig, path: str | None = None, timepoint: int | None = None) -> Source:
     """Open the config's input (or ``path`` with the config's selection) lazily."""
     i = cfg.spec.input
+    if path is not None and storage.is_url(path):
+        storage.register(path, i.storage_options)
     if timepoint is None and isinstance(i.timepoint, int):
         timepoint = i.timepoint
     # Relative paths are relative to the working directory, as on the command line.

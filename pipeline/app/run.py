@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from pipeline.app.prepared import (
     opened,
     plan_for,
     prepare,
+    register_locations,
     select_input,
     single_config,
 )
@@ -47,6 +47,7 @@ from pipeline.engine.journal import Journal
 from pipeline.engine.scratch import Scratch, page_cache_budget
 from pipeline.errors import BlockError, ConfigError, DataError
 from pipeline.io.inputs import BatchInput, input_name
+from pipeline.io.locations import Location, location
 from pipeline.io.readers import close_files
 from pipeline.measure.crops import check_crop_properties
 
@@ -138,6 +139,7 @@ def run(
         )
     else:
         cfg = single_config(cfg)
+    register_locations(cfg)
     ow = cfg.spec.output.overwrite if overwrite is None else overwrite
     with _located(cfg):
         if not ow and (done := finished_run(cfg)) is not None:
@@ -169,6 +171,8 @@ def run_batch(
     if inputs is None:
         raise ConfigError("input.path: one input, not a batch; run runs it")
     ow = cfg.spec.output.overwrite if overwrite is None else overwrite
+    for item in inputs:  # every process of the run knows every location's options
+        register_locations(item_config(cfg, item))
     try:
         with connect(_cluster(cfg)) as get:
 
@@ -204,6 +208,7 @@ def dry_run(
     try:
         for item in inputs or [BatchInput(input_name(single), single)]:
             one = single_config(cfg) if inputs is None else item_config(cfg, item)
+            register_locations(one)
             source = open_input(one)
             check_roles(one, source)
             plan = plan_for(one, source)
@@ -234,6 +239,7 @@ def run_block(
         cfg = item_config(cfg, inputs[0] if only is None else select_input(inputs, only))
     else:
         cfg = single_config(cfg)
+    register_locations(cfg)
     try:
         idx = tuple(int(v) for v in block.split(","))
     except ValueError:
@@ -281,13 +287,14 @@ def config_file(cfg: LoadedConfig) -> str | None:
     return None if cfg.source == "<config>" else cfg.source
 
 
-def scratch_folder(cfg: LoadedConfig) -> Path:
+def scratch_folder(cfg: LoadedConfig) -> Location:
     """The run's scratch folder: ``.scratch`` in the output folder, or a folder of its
-    own, named by the config, in the config's ``engine.scratch`` (which may be shared)."""
+    own, named by the config, in the config's ``engine.scratch`` (which may be shared);
+    a prefix in an object store where either is a URL."""
     given = cfg.spec.engine.scratch
     if given is None:
-        return Path(cfg.spec.output.path) / SCRATCH
-    return Path(given) / f"segpipe-{config_sha256(cfg)[:16]}"
+        return location(cfg.spec.output.path) / SCRATCH
+    return location(given) / f"segpipe-{config_sha256(cfg)[:16]}"
 
 
 def _run_prepared(
@@ -302,7 +309,7 @@ def _run_prepared(
         check_output_location(scratch_folder(cfg), protected, key="engine.scratch")
         make_output_folder(scratch_folder(cfg), key="engine.scratch")
     prepared = prepare(cfg, scheduler, source)
-    out = Path(cfg.spec.output.path)
+    out = location(cfg.spec.output.path)
     if cfg.spec.output.table is not None:  # on the grid the labels are made on
         try:
             spacing = prepared.source.spacing
@@ -340,7 +347,7 @@ def _one_block(prepared: Prepared, idx: tuple[int, ...], block: str) -> BlockRes
         0 <= i < g for i, g in zip(idx, plan.grid, strict=True)
     ):
         raise DataError(f"--block {block}: expected indices within the block grid {plan.grid}")
-    out = Path(cfg.spec.output.path)
+    out = location(cfg.spec.output.path)
     sha = config_sha256(cfg)
     resume = Journal.resumable(out / JOURNAL, sha)
     engine = Engine(

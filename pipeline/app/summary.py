@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.locations import Location, ObjectPath
 from pipeline.io.readers import library_messages
+from pipeline.io.storage import hidden
 
 
 def size_statistics(sizes: np.ndarray, spacing, unit) -> dict:
@@ -47,11 +49,16 @@ def _distinct_nonzero(values: np.ndarray) -> int:
     return int(ids.size and 1 + np.count_nonzero(ids[1:] != ids[:-1]))
 
 
-def write_summary(out: Path, summary: dict) -> Path:
-    """Write ``summary.json`` last, under a temporary name first: its presence means done."""
+def write_summary(out: Location, summary: dict) -> Location:
+    """Write ``summary.json`` last, whole (locally under a temporary name first): its
+    presence means done."""
     path = out / "summary.json"
+    text = json.dumps(summary, indent=2, default=_json_default)
+    if isinstance(out, ObjectPath):  # an object is written whole or not at all
+        path.write_text(text)
+        return path
     tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
+    tmp.write_text(text)
     tmp.replace(path)
     return path
 
@@ -59,7 +66,7 @@ def write_summary(out: Path, summary: dict) -> Path:
 def _json_default(o):
     if isinstance(o, np.generic):
         return o.item()
-    if isinstance(o, Path):
+    if isinstance(o, Path | ObjectPath):
         return str(o)
     raise TypeError(type(o))
 
@@ -86,10 +93,22 @@ def _versions() -> dict:
     return out
 
 
+def shown_config(cfg) -> dict:
+    """The resolved config as a summary records it: every secret of its storage options
+    replaced."""
+    shown = cfg.spec.model_dump(mode="json")
+    for section in ("input", "output"):
+        if shown[section].get("storage_options"):
+            shown[section]["storage_options"] = hidden(shown[section]["storage_options"])
+    return shown
+
+
 def config_sha256(cfg) -> str:
     """SHA-256 of the resolved config, without the sections that only say where and how
     the work runs (``engine``, ``cluster``): equal hashes mean equal results."""
-    resolved = cfg.spec.model_dump(mode="json", exclude={"engine", "cluster"})
+    where = {"storage_options"}  # how the data is reached, not what it is
+    exclude = {"engine": True, "cluster": True, "input": where, "output": where}
+    resolved = cfg.spec.model_dump(mode="json", exclude=exclude)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
 
 
@@ -137,6 +156,6 @@ def make_summary(cfg, source, plan, engine, target, count, labels_path, levels) 
         "resumed_blocks": {k: v for k, v in loaded.items() if v},
         "timings": dict(engine.timings),
         "versions": _versions(),
-        "config": cfg.spec.model_dump(mode="json"),
+        "config": shown_config(cfg),
         "config_sha256": config_sha256(cfg),
     }

@@ -8,6 +8,7 @@ objects were not stitched) and its piece of the overview projections.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,18 +37,19 @@ class Outputs:
     image_dtype: str | None = None
     projection: int | None = None  # overview cell size; None: no overview
     overview_input: int | None = None  # which extra input the overview shows
+    version: str | None = None  # names the arrays this run created (object stores)
 
 
 def write_block(box, data: np.ndarray, out: Outputs, *extra: np.ndarray):
     """Write one block and gather its results: ``(Written, Partial or None)``."""
     data = data.astype(out.dtype, copy=False)
-    ome_zarr.write_block(out.labels, out.levels, box, data)
+    ome_zarr.write_block(out.labels, out.levels, box, data, out.version)
     res = Written()
     if out.count_ids:
         res.ids, res.counts = np.unique(data[data != 0], return_counts=True)
     if out.image is not None:
         image = extra[out.image_input].astype(out.image_dtype, copy=False)
-        ome_zarr.write_image_block(out.image, out.levels, box, image)
+        ome_zarr.write_image_block(out.image, out.levels, box, image, out.version)
     if out.projection is not None:
         res.label_piece = block_projection(data, box, out.projection)
         if out.overview_input is not None:
@@ -115,6 +117,7 @@ def write_pass(
         image_dtype=None if image_dtype is None else image_dtype.str,
         projection=projection,
         overview_input=slot(overview),
+        version=uuid.uuid4().hex,
     )
     written, merged = engine.for_each_block(
         target, write_block, label, out, also=tuple(also), merge=measure.merge

@@ -23,6 +23,9 @@ from pipeline.measure.objects import INTENSITY, PROPERTIES
 from pipeline.ops.catalogue import CATALOGUE
 from pipeline.ops.contract import NoBoolNumbers, OpParams
 
+# An object store's settings (obstore's names, or fsspec's: endpoint_url, anon, key, ...)
+StorageOptions = dict[str, str | bool | int | float]
+
 
 class _Frozen(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -79,6 +82,13 @@ class InputSpec(_Frozen):
         "that leave out chunks that are all fill value); by default a missing chunk is an "
         "error, as the volume has a hole there.",
     )
+    storage_options: StorageOptions | None = Field(
+        None,
+        description="Settings of the object store an s3://, gs://, az:// or https:// input "
+        "is read from, beyond the standard environment and files (AWS_*, ~/.aws, "
+        "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*): e.g. {endpoint: "
+        "https://minio.lab:9000, region: eu-west-1, profile: lab, anon: true}.",
+    )
 
 
 class TableSpec(_Frozen):
@@ -128,6 +138,11 @@ class OutputSpec(_Frozen):
         False,
         description="Also write the labels as labels.nii.gz with the input's affine (NIfTI "
         "and DICOM inputs carry one; others get their voxel size).",
+    )
+    storage_options: StorageOptions | None = Field(
+        None,
+        description="Settings of the object store an s3://, gs:// or az:// output path (and "
+        "its scratch and journal) is written to, as input.storage_options.",
     )
 
 

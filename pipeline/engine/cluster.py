@@ -111,9 +111,12 @@ def connect(spec: dict | None, announce: Callable[[str], None] | None = None) ->
         where = spec.get("address") or spec.get("scheduler_file") or "the cluster"
         raise DataError(f"cluster: cannot connect to {where}: {exc}") from None
     try:
-        from pipeline.engine.worker_plugin import ArenaLimit
+        from pipeline.engine.worker_plugin import ArenaLimit, StorageOptions
+        from pipeline.io import storage
 
         client.register_plugin(ArenaLimit(), name="segpipe-arena-limit")
+        if storage.registered():
+            client.register_plugin(StorageOptions(storage.registered()), name="segpipe-storage")
         if client.dashboard_link:
             announce(f"dashboard: {client.dashboard_link}")
         yield _client_get(client)

@@ -18,15 +18,16 @@ with a :class:`~pipeline.errors.DataError` naming it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-import shutil
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from pipeline.engine import records
 from pipeline.errors import DataError
+from pipeline.io import storage
+from pipeline.io.locations import Location, ObjectPath, location, remove_tree, write_atomic
 
 FOLDER = ".journal"  # the journal's folder in the output folder
 RUN_FILE = "run.json"
@@ -44,6 +45,11 @@ def segpipe_version() -> str:
 
 def save_record(path: str, value):
     """Record one block's result of a pass (atomically); return it unchanged."""
+    if storage.is_url(path):
+        buffer = io.BytesIO()
+        records.dump(value, buffer)
+        storage.write_bytes(path, buffer.getbuffer())
+        return value
     tmp = f"{path}.{os.getpid()}.part"
     with open(tmp, "wb") as fh:
         records.dump(value, fh)
@@ -59,8 +65,11 @@ def compute_and_record(path: str, func, *args):
 def load_record(path: str):
     """The result a block gave in an earlier, interrupted run (DataError: ``path`` holds
     no record)."""
-    with open(path, "rb") as fh:
-        data = fh.read()
+    if storage.is_url(path):
+        data = storage.read_bytes(path)
+    else:
+        with open(path, "rb") as fh:
+            data = fh.read()
     try:
         return records.loads(data)
     except records.RecordError as exc:
@@ -73,16 +82,16 @@ def load_record(path: str):
 class Journal:
     """The checkpoints of one run of one config, in ``root``."""
 
-    def __init__(self, root: str | os.PathLike, config_sha256: str) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike | ObjectPath, config_sha256: str) -> None:
+        self.root = location(root)
         self.config_sha256 = config_sha256
         self._passes = 0
         self.loaded: dict[str, int] = {}  # pass folder -> blocks loaded, not computed
 
     @staticmethod
-    def _run_meta(root: str | os.PathLike) -> dict:
+    def _run_meta(root: str | os.PathLike | ObjectPath) -> dict:
         try:
-            meta = json.loads((Path(root) / RUN_FILE).read_text())
+            meta = json.loads((location(root) / RUN_FILE).read_text())
         except (OSError, ValueError):
             return {}
         return meta if isinstance(meta, dict) else {}
@@ -121,9 +130,7 @@ class Journal:
         meta = json.loads(run.read_text())
         if name not in meta:
             meta[name] = value
-            tmp = run.with_name(f"{RUN_FILE}.{os.getpid()}.part")
-            tmp.write_text(json.dumps(meta))
-            os.replace(tmp, run)
+            write_atomic(run, json.dumps(meta).encode())
         return meta[name]
 
     def wrap(self, dsk: dict, blocks: dict[tuple, tuple], label: str) -> None:
@@ -139,9 +146,11 @@ class Journal:
         if not meta.exists():
             meta.write_text(json.dumps({"label": label, "blocks": len(blocks)}))
         loaded = 0
+        done = _names(folder)
         for index, key in blocks.items():
-            path = str(folder / ("b" + "_".join(map(str, index)) + SUFFIX))
-            if os.path.exists(path):
+            name = "b" + "_".join(map(str, index)) + SUFFIX
+            path = str(folder / name)
+            if name in done:
                 dsk[key] = (load_record, path)
                 loaded += 1
             elif isinstance(dsk[key], tuple) and dsk[key] and callable(dsk[key][0]):
@@ -154,20 +163,31 @@ class Journal:
 
     def remove(self) -> None:
         """Delete the journal (the run finished; its summary says so)."""
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)
 
 
-def progress(root: str | os.PathLike) -> list[dict]:
+def _names(folder: Location) -> set[str]:
+    """The names of the files in ``folder`` (one listing, not a look per block)."""
+    if isinstance(folder, ObjectPath):
+        return set(storage.children(str(folder))[0])
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
+
+
+def progress(root: str | os.PathLike | ObjectPath) -> list[dict]:
     """Per pass of a journaled run: its label, blocks recorded and blocks in all."""
     out = []
-    if not Path(root).is_dir():
+    root = location(root)
+    if not root.is_dir():
         return out
-    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+    for folder in sorted((p for p in root.iterdir() if p.is_dir()), key=str):
         try:
             meta = json.loads((folder / "pass.json").read_text())
         except (OSError, ValueError):
             continue
-        done = sum(1 for p in folder.iterdir() if p.suffix == SUFFIX)
+        done = sum(1 for name in _names(folder) if name.endswith(SUFFIX))
         out.append({"pass": folder.name, "label": meta["label"], "done": done,
                     "blocks": meta["blocks"]})  # fmt: skip
     return out

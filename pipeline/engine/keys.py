@@ -21,10 +21,9 @@ later pass that computes the same image again (see :mod:`pipeline.engine.kept`).
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from pipeline.engine import tasks, tiles
+from pipeline.engine import scratch, tasks, tiles
 from pipeline.engine.blocks import grow
 from pipeline.engine.kept import halo_slot
 from pipeline.engine.kinds import kind_of
@@ -194,7 +193,7 @@ class Keys:
         kept = self.engine.kept
         if slot in kept.halos:
             path = kept.block_path(slot, index)
-            if os.path.exists(path):
+            if scratch.exists(path):
                 graph.halos_read.add(slot)
                 graph.halo_keys[key] = path
                 return path

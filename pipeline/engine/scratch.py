@@ -27,15 +27,20 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 
+from pipeline.io import storage
 from pipeline.io.files import write_pieces
+from pipeline.io.locations import ObjectPath, location, remove_tree
 
 
 class Scratch:
-    """A folder of per-block files, one subfolder per stored node."""
+    """A folder of per-block files, one subfolder per stored node (locally, or a prefix
+    in an object store, which workers that share no file system all see)."""
 
-    def __init__(self, root: str | os.PathLike | None = None, budget: int | None = None) -> None:
-        self._given = Path(root) if root is not None else None
-        self._root: Path | None = None
+    def __init__(
+        self, root: str | os.PathLike | ObjectPath | None = None, budget: int | None = None
+    ) -> None:
+        self._given = location(root) if root is not None else None
+        self._root: Path | ObjectPath | None = None
         self._slots: dict[str, str] = {}
         self._dropping: list[threading.Thread] = []
         self._made = 0
@@ -44,7 +49,7 @@ class Scratch:
         self._reserved: dict[str, int] = {}
 
     @property
-    def root(self) -> Path:
+    def root(self) -> Path | ObjectPath:
         """The folder, created on first use (a temporary folder when none was given)."""
         if self._root is None:
             if self._given is None:
@@ -76,10 +81,12 @@ class Scratch:
         folder = self._slots.get(what)
         if folder is None:
             self._made += 1  # never reuse a name: a dropped folder may still be deleting
-            folder = os.path.join(self.root, f"n{self._made}")
-            os.makedirs(folder, exist_ok=True)
+            folder = str(self.root / f"n{self._made}")
+            if not isinstance(self.root, ObjectPath):
+                os.makedirs(folder, exist_ok=True)
             self._slots[what] = folder
-        return os.path.join(folder, "b" + "_".join(map(str, index)) + ".blk")
+        name = "b" + "_".join(map(str, index)) + ".blk"
+        return storage.join(folder, name) if storage.is_url(folder) else os.path.join(folder, name)
 
     def drop_later(self, what: str) -> None:
         """Delete the blocks of ``what`` in the background (freeing page-cache pages of
@@ -87,6 +94,11 @@ class Scratch:
         self._reserved.pop(what, None)
         folder = self._slots.pop(what, None)
         if folder is None:
+            return
+        if isinstance(self.root, ObjectPath):
+            worker = threading.Thread(target=storage.remove_tree, args=(folder,), daemon=True)
+            worker.start()
+            self._dropping.append(worker)
             return
         gone = tempfile.mkdtemp(prefix=os.path.basename(folder) + ".drop-", dir=self.root)
         try:
@@ -107,7 +119,7 @@ class Scratch:
         """Delete every stored block (after the background deletions)."""
         self.wait()
         if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)
+            remove_tree(self._root)
             self._root = None
         self._slots.clear()
         self._reserved.clear()
@@ -149,6 +161,11 @@ def _write(path: str, arrays: dict[str, np.ndarray], packed: dict | None = None)
         meta[name] = [a.dtype.str, list(a.shape), offset]
         offset += a.nbytes
     header = json.dumps({"arrays": meta, "packed": packed}).encode()
+    if storage.is_url(path):  # one object, put whole
+        pieces = [_MAGIC, len(header).to_bytes(8, "little"), header]
+        pieces += [a.tobytes() for a in arrays.values()]
+        storage.write_bytes(path, b"".join(pieces))
+        return
     tmp = path + ".part"
     with open(tmp, "wb") as fh:
         fh.write(_MAGIC + len(header).to_bytes(8, "little") + header)
@@ -158,6 +175,8 @@ def _write(path: str, arrays: dict[str, np.ndarray], packed: dict | None = None)
 
 
 def _read(path: str, name: str | None = None) -> tuple[np.ndarray, dict | None]:
+    if storage.is_url(path):
+        return _parse(storage.read_bytes(path), path, name)
     with open(path, "rb") as fh:
         start = fh.read(len(_MAGIC) + 8)
         if start[: len(_MAGIC)] != _MAGIC:
@@ -169,6 +188,25 @@ def _read(path: str, name: str | None = None) -> tuple[np.ndarray, dict | None]:
         fh.seek(len(_MAGIC) + 8 + size + offset)
         data = np.fromfile(fh, dtype=np.dtype(dtype), count=int(np.prod(shape)))
     return data.reshape(shape), head["packed"]
+
+
+def _parse(data: bytes, path: str, name: str | None) -> tuple[np.ndarray, dict | None]:
+    """:func:`_read` of a file's bytes."""
+    if data[: len(_MAGIC)] != _MAGIC:
+        raise ValueError(f"{path}: not a segpipe scratch file")
+    size = int.from_bytes(data[len(_MAGIC) : len(_MAGIC) + 8], "little")
+    start = len(_MAGIC) + 8
+    head = json.loads(data[start : start + size])
+    arrays = head["arrays"]
+    dtype, shape, offset = arrays[name] if name is not None else next(iter(arrays.values()))
+    count = int(np.prod(shape))
+    out = np.frombuffer(data, np.dtype(dtype), count=count, offset=start + size + offset)
+    return out.reshape(shape).copy(), head["packed"]
+
+
+def exists(path: str) -> bool:
+    """Whether the block file ``path`` was written."""
+    return storage.exists(path) if storage.is_url(path) else os.path.exists(path)
 
 
 def save(path: str, array: np.ndarray, compress: bool = False) -> None:
@@ -226,6 +264,9 @@ def done_reading(path: str) -> None:
             _readers[path] = left - 1
             return
         del _readers[path]
+    if storage.is_url(path):
+        storage.remove(path)
+        return
     try:
         os.remove(path)
     except FileNotFoundError:

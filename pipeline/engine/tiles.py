@@ -9,8 +9,6 @@ takes over.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from pipeline.engine import scratch
@@ -22,7 +20,7 @@ def predict_tile(tile: np.ndarray, func, params, path: str, instances: bool = Fa
 
     Instance maps are rounded to integer ids; other predictions stay float32.
     """
-    if not os.path.exists(path):
+    if not scratch.exists(path):
         pred = np.asarray(func(tile, params))
         pred = np.rint(pred).astype(np.int64) if instances else pred.astype(np.float32)
         scratch.save(path, pred)

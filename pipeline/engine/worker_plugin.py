@@ -14,3 +14,19 @@ class ArenaLimit(WorkerPlugin):
         from pipeline.engine.allocator import limit_arenas
 
         limit_arenas()
+
+
+class StorageOptions(WorkerPlugin):
+    """Gives each worker the storage options of the run's object-store locations (see
+    :func:`pipeline.io.storage.register`), workers that join later included."""
+
+    def __init__(self, snapshot: dict[str, dict]) -> None:
+        self.snapshot = snapshot
+
+    def __repr__(self) -> str:  # the options may hold secrets
+        return f"StorageOptions({len(self.snapshot)} locations)"
+
+    def setup(self, worker) -> None:
+        from pipeline.io import storage
+
+        storage.adopt(self.snapshot)

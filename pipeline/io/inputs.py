@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from pipeline.errors import DataError
 from pipeline.io.readers.source import natural_key
+from pipeline.io.storage import is_url
 
 _VOLUME_SUFFIXES = (
     ".ome.tiff",
@@ -36,7 +37,10 @@ class BatchInput(NamedTuple):
 
 def input_name(path: str) -> str:
     """A short name for an input: its file or folder name without the volume suffix."""
-    base = os.path.basename(os.path.normpath(path))
+    if is_url(path):
+        base = path.rstrip("/").rsplit("/", 1)[-1]
+    else:
+        base = os.path.basename(os.path.normpath(path))
     for suffix in _VOLUME_SUFFIXES:
         if base.lower().endswith(suffix):
             return base[: -len(suffix)]
@@ -81,7 +85,7 @@ def _manifest(path: str) -> list[tuple[str, str]]:
         p = (row.get("path") or "").strip()
         if not p:
             raise DataError(f"{path}:{line}: empty path")
-        p = p if os.path.isabs(p) else os.path.join(folder, p)
+        p = p if os.path.isabs(p) or is_url(p) else os.path.join(folder, p)
         name = (row.get("name") or "").strip() or input_name(p)
         check_name(name, f"{path}:{line}: name")
         out.append((name, p))

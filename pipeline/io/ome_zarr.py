@@ -12,6 +12,7 @@ import os
 import numpy as np
 import zarr
 
+from pipeline.io import storage
 from pipeline.io.zarr_chunks import PARTIAL_SUFFIX, write_region
 
 Box = tuple[tuple[int, int], ...]
@@ -19,6 +20,17 @@ NGFF_VERSION = "0.5"
 # Labels are long runs of equal values: LZ4 after byte shuffling packs them small and
 # encodes a 128³ uint32 block about twice as fast as Zstd.
 LABEL_CODEC = zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
+def zarr_target(path, read_only: bool = False):
+    """What zarr opens for ``path``: the local path, or an object store's zarr store."""
+    text = str(path)
+    return storage.zarr_store(text, read_only) if storage.is_url(text) else text
+
+
+def _join(path, *names: str) -> str:
+    text = str(path)
+    return storage.join(text, *names) if storage.is_url(text) else os.path.join(text, *names)
 
 
 def pyramid_levels(shape: tuple[int, ...], block: tuple[int, ...], max_levels: int = 5) -> int:
@@ -51,7 +63,7 @@ def create_labels(
     if _has_levels(path, levels):
         remove_partial_chunks(path)
         return
-    root = zarr.open_group(str(path), mode="w", zarr_format=3)
+    root = zarr.open_group(zarr_target(path), mode="w", zarr_format=3)
     for k in range(levels):
         f = 2**k
         lshape = tuple(-(-n // f) for n in shape)
@@ -71,7 +83,10 @@ def create_labels(
 
 
 def remove_partial_chunks(path) -> None:
-    """Delete the temporary files of chunk writes an interrupted run left in ``path``."""
+    """Delete the temporary files of chunk writes an interrupted run left in ``path``
+    (an object store writes each chunk whole: none there)."""
+    if storage.is_url(str(path)):
+        return
     for folder, _, files in os.walk(str(path)):
         for name in files:
             if name.endswith(PARTIAL_SUFFIX):
@@ -79,7 +94,8 @@ def remove_partial_chunks(path) -> None:
 
 
 def _has_levels(path, levels: int) -> bool:
-    return all(os.path.exists(os.path.join(str(path), str(k), "zarr.json")) for k in range(levels))
+    exists = storage.exists if storage.is_url(str(path)) else os.path.exists
+    return all(exists(_join(path, str(k), "zarr.json")) for k in range(levels))
 
 
 def create_image(path, shape, block, dtype, levels, axes) -> None:
@@ -93,7 +109,7 @@ def create_image(path, shape, block, dtype, levels, axes) -> None:
         return
     codec = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
     create_labels(path, shape, block, dtype, levels, axes, compressors=(codec,))
-    zarr.open_group(os.path.join(str(path), "labels"), mode="w", zarr_format=3)
+    zarr.open_group(zarr_target(_join(path, "labels")), mode="w", zarr_format=3)
 
 
 def downsample_mean(data: np.ndarray, f: int) -> np.ndarray:
@@ -115,10 +131,14 @@ def downsample_mean(data: np.ndarray, f: int) -> np.ndarray:
     return mean.astype(data.dtype)
 
 
-def write_image_block(path: str, levels: int, box: Box, data: np.ndarray) -> None:
+def write_image_block(
+    path: str, levels: int, box: Box, data: np.ndarray, version: str | None = None
+) -> None:
     """Write one block of an image into every level (mean downsampling).
 
-    Blocks start at multiples of ``2**(levels-1)`` (see :func:`pyramid_levels`).
+    Blocks start at multiples of ``2**(levels-1)`` (see :func:`pyramid_levels`);
+    ``version`` names the arrays a run created (see
+    :func:`pipeline.io.zarr_chunks.open_for_writing`).
     """
     for k in range(levels):
         f = 2**k
@@ -126,14 +146,16 @@ def write_image_block(path: str, levels: int, box: Box, data: np.ndarray) -> Non
         region = tuple(
             slice(lo // f, lo // f + n) for (lo, _), n in zip(box, sub.shape, strict=True)
         )
-        write_region(os.path.join(path, str(k)), region, sub, keep_empty=False)
+        write_region(_join(path, str(k)), region, sub, keep_empty=False, version=version)
 
 
-def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
+def write_block(
+    path: str, levels: int, box: Box, data: np.ndarray, version: str | None = None
+) -> int:
     """Write one block into every level (nearest-neighbour subsampling: labels stay labels).
 
     Returns the number of voxels written at level 0 (0 for a block without labels,
-    which is left to the fill value).
+    which is left to the fill value); ``version``: as :func:`write_image_block`.
     """
     if not data.any():
         return 0
@@ -148,7 +170,7 @@ def write_block(path: str, levels: int, box: Box, data: np.ndarray) -> int:
         if sub.size:
             # Blocks without labels were skipped above; a test of each chunk for
             # emptiness would cost as much as encoding it.
-            write_region(os.path.join(path, str(k)), region, sub, keep_empty=True)
+            write_region(_join(path, str(k)), region, sub, keep_empty=True, version=version)
     return int(data.size)
 
 
@@ -222,7 +244,7 @@ def finish_labels(
             ]
     if source_image is not None:
         image_label["source"] = {"image": source_image}
-    root = zarr.open_group(str(path), mode="r+")
+    root = zarr.open_group(zarr_target(path), mode="r+")
     root.attrs["ome"] = {
         "version": NGFF_VERSION,
         "multiscales": [_multiscales(name, levels, axes, spacing, unit)],
@@ -232,16 +254,20 @@ def finish_labels(
 
 def finish_image(path, name, levels, axes, spacing, unit, labels: list[str]) -> None:
     """Write an image's multiscales metadata and list its label images."""
-    root = zarr.open_group(str(path), mode="r+")
+    root = zarr.open_group(zarr_target(path), mode="r+")
     root.attrs["ome"] = {
         "version": NGFF_VERSION,
         "multiscales": [_multiscales(name, levels, axes, spacing, unit, centred=True)],
     }
-    group = zarr.open_group(os.path.join(str(path), "labels"), mode="r+")
+    group = zarr.open_group(zarr_target(_join(path, "labels")), mode="r+")
     group.attrs["ome"] = {"version": NGFF_VERSION, "labels": labels}
 
 
-def read_region(path: str | os.PathLike, box: Box, level: int = 0) -> np.ndarray:
+def open_level(path, level: int = 0):
+    """Pyramid level ``level`` of an image or label image, as a ``zarr.Array``."""
+    return zarr.open_array(zarr_target(_join(path, str(level)), read_only=True), mode="r")
+
+
+def read_region(path, box: Box, level: int = 0) -> np.ndarray:
     """The voxels of ``box`` from pyramid level ``level`` of an image or label image."""
-    arr = zarr.open_array(os.path.join(str(path), str(level)), mode="r")
-    return arr[tuple(slice(lo, hi) for lo, hi in box)]
+    return open_level(path, level)[tuple(slice(lo, hi) for lo, hi in box)]

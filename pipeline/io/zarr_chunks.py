@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.io import storage
 from pipeline.io.files import write_pieces
 
 PARTIAL_SUFFIX = ".part"  # a chunk being written, renamed into place when whole
@@ -103,30 +104,48 @@ def chunk_codec(arr) -> ChunkCodec | None:
         return None
 
 
-def open_for_writing(path: str):
+def open_for_writing(path: str, version: str | None = None):
     """``(zarr.Array, ChunkCodec or None)`` of the array at ``path``, opened once per process.
 
-    Keyed by the array's metadata file, so an array created again is opened again.
+    A local array is keyed by its metadata file, so an array created again is opened
+    again; one in an object store by ``version``, which names the arrays a run created.
     """
     import zarr
 
     from pipeline.io.readers.source import cached, stamp  # (readers import this module)
 
+    remote = storage.is_url(path)
+
     def open_():
-        arr = zarr.open_array(path, mode="r+")
+        arr = zarr.open_array(storage.zarr_store(path, False) if remote else path, mode="r+")
         return arr, chunk_codec(arr)
 
+    if remote:
+        return cached(("zarr-write", path, version), open_)
     meta = os.path.join(path, "zarr.json")
     return cached(("zarr-write", os.path.abspath(path), stamp(meta)), open_)
 
 
-def write_region(path: str, sel: tuple[slice, ...], data: np.ndarray, keep_empty: bool) -> None:
+def write_region(
+    path: str,
+    sel: tuple[slice, ...],
+    data: np.ndarray,
+    keep_empty: bool,
+    version: str | None = None,
+) -> None:
     """``arr[sel] = data`` for the array at ``path``: one whole chunk written directly,
-    anything else through zarr (with ``write_empty_chunks=keep_empty``)."""
-    arr, codec = open_for_writing(path)
+    anything else through zarr (with ``write_empty_chunks=keep_empty``); ``version``: see
+    :func:`open_for_writing`."""
+    arr, codec = open_for_writing(path, version)
     if codec is not None and write_chunk(codec, sel, data, keep_empty):
         return
-    arr.with_config({"write_empty_chunks": keep_empty})[sel] = data
+    if codec is not None or not storage.is_url(path):
+        arr.with_config({"write_empty_chunks": keep_empty})[sel] = data
+        return
+    try:
+        arr.with_config({"write_empty_chunks": keep_empty})[sel] = data
+    except Exception as exc:
+        raise storage.failure(exc, path) from None
 
 
 def _read_chunk(codec: ChunkCodec, coords: tuple[int, ...]) -> np.ndarray | None:

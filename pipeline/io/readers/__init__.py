@@ -10,8 +10,9 @@ import os
 from dataclasses import replace
 
 from pipeline.errors import DataError
+from pipeline.io import storage
 from pipeline.io.readers import dicom, hdf5, nifti
-from pipeline.io.readers.arrays import is_zarr, open_npy, open_zarr
+from pipeline.io.readers.arrays import is_zarr, is_zarr_url, open_npy, open_zarr
 from pipeline.io.readers.sequence import open_sequence
 from pipeline.io.readers.source import (
     Source,
@@ -30,7 +31,7 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 FORMATS = (
     "TIFF/BigTIFF/OME-TIFF (.tif, .tiff, .btf)",
     "a folder or glob of TIFF files (slices, or names with z/c/t numbers)",
-    "Zarr v2/v3 and OME-Zarr (.zarr)",
+    "Zarr v2/v3 and OME-Zarr (.zarr; also at s3://, gs://, az://, https:// URLs)",
     "NIfTI (.nii, .nii.gz)",
     "a DICOM series (folder of .dcm slices)",
     "HDF5 (.h5, .hdf5)",
@@ -57,7 +58,9 @@ def open_source(
     Parameters
     ----------
     path : str or PathLike
-        A file, a folder (TIFF slices, DICOM series, Zarr store) or a glob of TIFF files.
+        A file, a folder (TIFF slices, DICOM series, Zarr store) or a glob of TIFF files;
+        or the URL of a Zarr store in an object store (``s3://``, ``gs://``, ``az://``,
+        ``https://``; see :mod:`pipeline.io.storage`).
     channel, timepoint : int, optional
         Index of the channel and timepoint to use of an image that has several.
     dataset : str, optional
@@ -87,7 +90,10 @@ def open_source(
     keep_library_messages()
     if "\0" in str(path):
         raise DataError(f"input.path {str(path)!r}: a path cannot hold a NUL character")
-    p = os.path.abspath(str(path))
+    if storage.is_url(str(path)):
+        src = _open_url(str(path).rstrip("/"), dataset, series, level)
+        return _selected(src, channel, timepoint, spacing, unit, region, allow_missing_chunks)
+    p = os.path.abspath(storage.local_path(str(path)))
     lower = p.lower()
     glob_like = any(ch in p for ch in "*?[")
     if not glob_like and not os.path.exists(p):
@@ -113,10 +119,27 @@ def open_source(
         src = open_npy(p)
     else:
         raise DataError(f"{p}: unknown input format (expected {'; '.join(FORMATS)})")
+    return _selected(src, channel, timepoint, spacing, unit, region, allow_missing_chunks)
+
+
+def _selected(src, channel, timepoint, spacing, unit, region, allow_missing_chunks) -> Source:
     src = select(src, channel, timepoint, spacing, unit, region)
     if 0 in src.shape:
-        raise DataError(f"{p}: the image has an axis of length 0 (shape {src.shape})")
+        raise DataError(f"{src.path}: the image has an axis of length 0 (shape {src.shape})")
     return replace(src, allow_missing_chunks=allow_missing_chunks)
+
+
+def _open_url(url: str, dataset: str | None, series, level: int) -> Source:
+    """A Zarr store in an object store (the only format read from one)."""
+    storage.check_url(url, "input.path")
+    if series is not None and not isinstance(series, int):
+        raise DataError(f"{url}: input.series: expected a number, got {series!r}")
+    if not is_zarr_url(url):
+        raise DataError(
+            f"{url}: expected a Zarr or OME-Zarr store there (zarr.json, .zgroup or .zarray); "
+            "images in other formats are read from local files"
+        )
+    return open_zarr(url, dataset, series or 0, level)
 
 
 def _dicom_path(p: str) -> bool:

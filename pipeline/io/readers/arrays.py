@@ -3,12 +3,15 @@ memory-mapped ``.npy`` files."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 
 import numpy as np
 
 from pipeline.errors import DataError
+from pipeline.io import storage
 from pipeline.io.readers.source import (
     Source,
     axis_letters,
@@ -27,8 +30,24 @@ def is_zarr(path: str) -> bool:
     )
 
 
+def is_zarr_url(url: str) -> bool:
+    """True for the URL of a Zarr array or group in an object store (DataError: the store
+    refused the request, or there is no such bucket)."""
+    if any(storage.exists(storage.join(url, f)) for f in ("zarr.json", ".zgroup", ".zarray")):
+        return True
+    storage.check_bucket(url)
+    return False
+
+
+def _opened(path: str, where: str | None = None):
+    """The store of a Zarr input to hand to zarr: a local path, or an object store's."""
+    target = path if where is None else where
+    return storage.zarr_store(target, read_only=True) if storage.is_url(path) else target
+
+
 def open_zarr(path: str, dataset: str | None, series: int = 0, level: int = 0) -> Source:
-    """A Zarr array, or level ``level`` of an OME-Zarr image, metadata only.
+    """A Zarr array, or level ``level`` of an OME-Zarr image, metadata only (``path``: a
+    folder, or a URL in an object store).
 
     Raises
     ------
@@ -39,7 +58,9 @@ def open_zarr(path: str, dataset: str | None, series: int = 0, level: int = 0) -
     import zarr
 
     try:
-        node = zarr.open(path, mode="r")
+        node = zarr.open(_opened(path), mode="r")
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{path}: not a readable Zarr store ({exc})") from None
     spacing, unit, axes, prefix = None, None, None, ""
@@ -90,7 +111,12 @@ def open_zarr(path: str, dataset: str | None, series: int = 0, level: int = 0) -
     sp_axes = [i for i, c in enumerate(axes) if c in "zyx"]
     sp = tuple(float(spacing[i]) for i in sp_axes) if spacing is not None else (1.0,) * len(sp_axes)
     chunks = tuple(int(c) for c, a in zip(arr.chunks, axes, strict=True) if a in "zyx")
-    return Source("zarr", path, shape, axes, arr.dtype.str, chunks, sp, unit, dataset=dataset)
+    # A remote array's metadata, by which each process's opened array is cached.
+    meta = json.dumps(arr.metadata.to_dict(), sort_keys=True, default=str).encode()
+    details = (hashlib.sha256(meta).hexdigest(),) if storage.is_url(path) else ()
+    return Source(
+        "zarr", path, shape, axes, arr.dtype.str, chunks, sp, unit, dataset=dataset, details=details
+    )
 
 
 def _scale(transforms: list[dict]):
@@ -108,18 +134,22 @@ def _ome_axis(a: dict) -> str:
 def _read_zarr(src: Source, index: tuple) -> np.ndarray:
     import zarr
 
-    where = src.path if src.dataset is None else os.path.join(src.path, src.dataset)
+    remote = storage.is_url(src.path)
+    join = storage.join if remote else os.path.join
+    where = src.path if src.dataset is None else join(src.path, src.dataset)
 
     def open_():
-        arr = zarr.open_array(where, mode="r")
+        arr = zarr.open_array(_opened(src.path, where), mode="r")
         return arr, chunk_codec(arr)
 
-    arr, codec = cached(("zarr", where, stamp(src.path)), open_)
+    version = src.details if remote else stamp(src.path)
+    arr, codec = cached(("zarr", where, version), open_)
 
     def missing(chunk: str) -> None:
         fill = arr.fill_value.item() if hasattr(arr.fill_value, "item") else arr.fill_value
+        key = chunk[len(where) + 1 :] if chunk.startswith(where) else chunk
         raise DataError(
-            f"{src.path}: chunk {os.path.relpath(chunk, where)} is missing, which zarr would "
+            f"{src.path}: chunk {key} is missing, which zarr would "
             f"read as the fill value {fill!r}: the volume has a hole there (where "
             "the store leaves out chunks that are all fill value, set "
             "input.allow_missing_chunks: true)"
@@ -131,8 +161,13 @@ def _read_zarr(src: Source, index: tuple) -> np.ndarray:
         return data
     if check is not None:
         for key in _absent_chunks(arr, index):
-            check(os.path.join(where, key))
-    return np.asarray(arr[index])
+            check(join(where, key))
+    if not remote:
+        return np.asarray(arr[index])
+    try:
+        return np.asarray(arr[index])
+    except Exception as exc:
+        raise storage.failure(exc, where) from None
 
 
 def _absent_chunks(arr, index: tuple) -> list[str]:

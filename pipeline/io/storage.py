@@ -1,0 +1,424 @@
+"""Object storage: S3, Google Cloud Storage, Azure Blob Storage and HTTPS, through obstore.
+
+A location is a URL (``s3://bucket/key``, ``gs://``, ``az://``, ``https://``). Each process
+makes its own client per bucket, the first time it touches one, from the standard
+settings of that store (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``,
+``AWS_ENDPOINT_URL``, ``AWS_PROFILE`` and ``~/.aws`` files; ``GOOGLE_APPLICATION_CREDENTIALS``;
+``AZURE_STORAGE_ACCOUNT_NAME`` ...) and the ``storage_options`` a config gives for a
+location, which :func:`register` records for every process of a run (see
+:func:`registered`, :func:`adopt`). Errors become one line naming the location, never a
+secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+
+from pipeline.errors import DataError
+
+SCHEMES = ("s3", "gs", "az", "https", "http")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# storage_options as fsspec spells them, and obstore's name for each
+ALIASES = {
+    "endpoint_url": "endpoint",
+    "anon": "skip_signature",
+    "key": "access_key_id",
+    "secret": "secret_access_key",
+    "token": "session_token",
+    "region_name": "region",
+}
+CLIENT_OPTIONS = ("allow_http", "timeout", "connect_timeout", "proxy_url", "user_agent")
+SECRET_PARTS = ("secret", "token", "password", "key", "sas", "credential", "signature")
+HIDDEN = "<hidden>"
+ENV = "SEGPIPE_STORAGE_OPTIONS"  # the registered options, for processes a run starts
+
+
+def is_url(path: object) -> bool:
+    """Whether ``path`` is a URL (``scheme://...``) rather than a local path (``file://``
+    URLs are local paths)."""
+    if not isinstance(path, str):
+        return False
+    m = _URL.match(path)
+    return m is not None and m.group(1).lower() != "file"
+
+
+def local_path(path: str) -> str:
+    """``path`` without a ``file://`` prefix."""
+    return path[len("file://") :] if path.lower().startswith("file://") else path
+
+
+def split(url: str) -> tuple[str, str, str]:
+    """``(scheme, bucket or host, key)`` of ``url``."""
+    scheme, rest = url.split("://", 1)
+    bucket, _, key = rest.partition("/")
+    return scheme.lower(), bucket, key.strip("/")
+
+
+def check_url(url: str, key: str) -> None:
+    """Refuse a URL segpipe cannot read or write: an unknown scheme, no bucket."""
+    scheme, bucket, _ = split(url)
+    if scheme not in SCHEMES:
+        raise DataError(
+            f"{key} {url}: expected a local path or an s3://, gs://, az:// or https:// URL, "
+            f"got {scheme}://"
+        )
+    if not bucket:
+        raise DataError(f"{key} {url}: expected a bucket (or host) after {scheme}://")
+
+
+def join(url: str, *names: str) -> str:
+    """``url`` with ``names`` appended, one ``/`` between each."""
+    return "/".join([url.rstrip("/"), *(n.strip("/") for n in names if n)])
+
+
+def hidden(options: dict | None) -> dict | None:
+    """``options`` with the value of every key that may hold a secret replaced."""
+    if options is None:
+        return None
+    return {k: HIDDEN if _secret(k) else v for k, v in options.items()}
+
+
+def _secret(name: str) -> bool:
+    return any(part in name.lower() for part in SECRET_PARTS)
+
+
+# -- the options of each location, in every process of a run ---------------------------
+
+_REGISTRY: dict[str, dict] = {}
+_LOCK = threading.Lock()
+
+
+def register(url: str, options: dict | None) -> None:
+    """Use ``options`` (storage_options) for ``url`` and everything below it, in this
+    process and in the processes it starts (through the environment, see :data:`ENV`)."""
+    with _LOCK:
+        _REGISTRY[url.rstrip("/")] = dict(options or {})
+        os.environ[ENV] = json.dumps(_REGISTRY)
+
+
+def registered() -> dict[str, dict]:
+    """Every location's options registered in this process (for :func:`adopt`)."""
+    _from_environment()
+    with _LOCK:
+        return {k: dict(v) for k, v in _REGISTRY.items()}
+
+
+def adopt(snapshot: dict[str, dict]) -> None:
+    """Register the locations of :func:`registered` (in a worker process)."""
+    with _LOCK:
+        _REGISTRY.update({k: dict(v) for k, v in snapshot.items()})
+
+
+def _from_environment() -> None:
+    text = os.environ.get(ENV)
+    if not text or _REGISTRY:
+        return
+    try:
+        given = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(given, dict):
+        adopt({k: v for k, v in given.items() if isinstance(v, dict)})
+
+
+def options_for(url: str) -> dict:
+    """The options of the longest registered location holding ``url`` (none: {})."""
+    _from_environment()
+    best, found = -1, {}
+    with _LOCK:
+        for prefix, options in _REGISTRY.items():
+            if (url == prefix or url.startswith(prefix + "/")) and len(prefix) > best:
+                best, found = len(prefix), options
+    return dict(found)
+
+
+# -- clients ----------------------------------------------------------------------------
+
+_STORES: dict[tuple, object] = {}
+
+
+def _environment_endpoint() -> str | None:
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
+
+
+def _settings(scheme: str, options: dict, where: str) -> dict:
+    """The keyword arguments of ``obstore.store.from_url`` for ``options``."""
+    config, client = {}, {}
+    profile = None
+    for name, value in options.items():
+        name = ALIASES.get(name, name)
+        if name == "profile":
+            profile = value
+        elif name in CLIENT_OPTIONS:
+            client[name] = value
+        else:
+            config[name] = value
+    kwargs: dict = {"config": config, "client_options": client}
+    if scheme != "s3":
+        return kwargs
+    endpoint = config.get("endpoint") or _environment_endpoint()
+    if endpoint and str(endpoint).startswith("http://"):
+        client.setdefault("allow_http", True)
+    given = "access_key_id" in config or os.environ.get("AWS_ACCESS_KEY_ID")
+    if not given and not config.get("skip_signature"):
+        kwargs["credential_provider"] = _profile_credentials(profile, where)
+        if "region" not in config and kwargs["credential_provider"].config.get("region"):
+            config["region"] = kwargs["credential_provider"].config["region"]
+    return kwargs
+
+
+def _profile_credentials(profile: str | None, where: str):
+    """Credentials from the AWS configuration files, a profile, or the machine's role,
+    as the AWS tools find them."""
+    import boto3
+    import botocore.exceptions
+    from obstore.auth.boto3 import Boto3CredentialProvider
+
+    try:
+        session = boto3.session.Session(profile_name=profile)
+        found = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DataError(f"{where}: cannot read the AWS settings: {_first_line(exc)}") from None
+    if found is None:
+        raise DataError(
+            f"{where}: no credentials for the object store: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE or storage_options.profile), or "
+            "storage_options: {anon: true} for a public bucket"
+        )
+    return Boto3CredentialProvider(session)
+
+
+def _store(url: str):
+    """The obstore client of ``url``'s bucket (or host) in this process, and its key."""
+    scheme, bucket, key = split(url)
+    root = f"{scheme}://{bucket}"
+    options = options_for(url)
+    cache_key = (root, json.dumps(options, sort_keys=True, default=str))
+    with _LOCK:
+        store = _STORES.get(cache_key)
+    if store is None:
+        from obstore.store import from_url
+
+        try:
+            store = from_url(root, **_settings(scheme, options, root))
+        except DataError:
+            raise
+        except Exception as exc:
+            raise failure(exc, root) from None
+        with _LOCK:
+            store = _STORES.setdefault(cache_key, store)
+    return store, key
+
+
+def zarr_store(url: str, read_only: bool):
+    """A ``zarr.storage.ObjectStore`` rooted at ``url`` (one per process and location)."""
+    from obstore.store import from_url
+    from zarr.storage import ObjectStore
+
+    scheme, bucket, _ = split(url)
+    options = options_for(url)
+    cache_key = ("zarr", url.rstrip("/"), read_only, json.dumps(options, sort_keys=True))
+    with _LOCK:
+        store = _STORES.get(cache_key)
+    if store is None:
+        try:
+            inner = from_url(url.rstrip("/"), **_settings(scheme, options, url))
+        except DataError:
+            raise
+        except Exception as exc:
+            raise failure(exc, url) from None
+        store = ObjectStore(inner, read_only=read_only)
+        with _LOCK:
+            store = _STORES.setdefault(cache_key, store)
+    return store
+
+
+def forget_clients() -> None:
+    """Drop this process's clients (new settings take effect with the next call)."""
+    with _LOCK:
+        _STORES.clear()
+
+
+# -- objects ----------------------------------------------------------------------------
+
+
+def read_bytes(url: str) -> bytes:
+    """The object at ``url`` (FileNotFoundError: there is none)."""
+    import obstore
+
+    store, key = _store(url)
+    try:
+        return bytes(obstore.get(store, key).bytes())
+    except Exception as exc:
+        raise failure(exc, url) from None
+
+
+def read_range(url: str, start: int, end: int) -> bytes:
+    """Bytes ``start`` to ``end`` of the object at ``url``."""
+    import obstore
+
+    store, key = _store(url)
+    try:
+        return bytes(obstore.get_range(store, key, start=start, end=end))
+    except Exception as exc:
+        raise failure(exc, url) from None
+
+
+def write_bytes(url: str, data: bytes | memoryview) -> None:
+    """Write the object at ``url`` (whole or not at all: object stores put atomically)."""
+    import obstore
+
+    store, key = _store(url)
+    try:
+        obstore.put(store, key, data)
+    except Exception as exc:
+        raise failure(exc, url) from None
+
+
+def size(url: str) -> int | None:
+    """Bytes of the object at ``url`` (None: there is none)."""
+    import obstore
+
+    store, key = _store(url)
+    try:
+        return int(obstore.head(store, key)["size"])
+    except Exception as exc:
+        err = failure(exc, url)
+        if isinstance(err, FileNotFoundError):
+            return None
+        raise err from None
+
+
+def exists(url: str) -> bool:
+    """Whether there is an object at ``url``."""
+    return size(url) is not None
+
+
+def children(url: str) -> tuple[list[str], list[str]]:
+    """The names of the objects and of the "folders" (common prefixes) right below ``url``."""
+    import obstore
+
+    store, key = _store(url)
+    prefix = key + "/" if key else None
+    try:
+        found = obstore.list_with_delimiter(store, prefix)
+    except Exception as exc:
+        err = failure(exc, url)
+        if isinstance(err, FileNotFoundError):
+            return [], []
+        raise err from None
+    files = [o["path"].rsplit("/", 1)[-1] for o in found["objects"]]
+    folders = [p.rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"]]
+    return files, folders
+
+
+def check_bucket(url: str) -> None:
+    """A :class:`DataError` where ``url``'s bucket does not exist or may not be listed
+    (plain HTTP(S) servers list nothing: not checked)."""
+    if split(url)[0] not in ("http", "https"):
+        children(url)
+
+
+def walk(url: str) -> Iterator[tuple[str, int]]:
+    """Every object below ``url``: its key relative to ``url`` and its size."""
+    import obstore
+
+    store, key = _store(url)
+    prefix = key + "/" if key else None
+    try:
+        for batch in obstore.list(store, prefix, chunk_size=1000):
+            for obj in batch:
+                yield obj["path"][len(prefix or "") :], int(obj["size"])
+    except Exception as exc:
+        err = failure(exc, url)
+        if not isinstance(err, FileNotFoundError):
+            raise err from None
+
+
+def remove(url: str) -> None:
+    """Delete the object at ``url`` (none there: nothing happens)."""
+    import obstore
+
+    store, key = _store(url)
+    try:
+        obstore.delete(store, key)
+    except Exception as exc:
+        err = failure(exc, url)
+        if not isinstance(err, FileNotFoundError):
+            raise err from None
+
+
+def remove_tree(url: str) -> None:
+    """Delete every object below ``url``, and the object at ``url`` itself."""
+    import obstore
+
+    store, key = _store(url)
+    keys = [join(key, name) for name, _ in walk(url)]
+    try:
+        for i in range(0, len(keys), 1000):
+            obstore.delete(store, keys[i : i + 1000])
+    except Exception as exc:
+        err = failure(exc, url)
+        if not isinstance(err, FileNotFoundError):
+            raise err from None
+    remove(url)
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _scrub(text: str) -> str:
+    """``text`` without any secret this process knows of (options and environment)."""
+    secrets = [v for opts in _REGISTRY.values() for k, v in opts.items() if _secret(k)]
+    secrets += [os.environ.get(n, "") for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
+    for secret in secrets:
+        if isinstance(secret, str) and len(secret) >= 4:
+            text = text.replace(secret, HIDDEN)
+    return text
+
+
+def failure(exc: BaseException, url: str) -> Exception:
+    """The one-line error of a failed request for ``url``: FileNotFoundError where there
+    is no such object, else a :class:`DataError` saying what the store answered."""
+    from obstore import exceptions as ob
+
+    body = str(exc)
+    code = re.search(r"<Code>([^<]+)</Code>", body)
+    message = re.search(r"<Message>([^<]+)</Message>", body)
+    said = f"{code.group(1)}: {message.group(1)}" if code and message else None
+    scheme, bucket, _ = split(url)
+    if (code and code.group(1) == "NoSuchBucket") or "bucket does not exist" in body.lower():
+        return DataError(f"{url}: the bucket {bucket!r} does not exist")
+    if isinstance(exc, FileNotFoundError | ob.NotFoundError):
+        return FileNotFoundError(url)
+    if isinstance(exc, ob.PermissionDeniedError | ob.UnauthenticatedError) or " 403 " in body:
+        why = said or "access denied"
+        return DataError(
+            _scrub(f"{url}: the object store refused access (403 {why}); check the credentials")
+        )
+    if isinstance(exc, ob.UnknownConfigurationKeyError):
+        name = re.search(r"key: '([^']+)'", body)
+        return DataError(
+            f"{url}: storage_options: unknown option {name.group(1) if name else ''!r} "
+            f"for {scheme}://"
+        )
+    if said:
+        return DataError(_scrub(f"{url}: the object store answered {said}"))
+    if isinstance(exc, DataError):
+        return exc
+    reach = re.search(r"(error sending request|Connection refused|dns error|timed out)", body)
+    if reach:
+        return DataError(_scrub(f"{url}: cannot reach the object store ({reach.group(1)})"))
+    return DataError(_scrub(f"{url}: {_first_line(exc)}"))

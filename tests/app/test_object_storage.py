@@ -1,0 +1,118 @@
+"""Runs that read from and write to an object store (a loopback S3 server): the same
+bytes as a run on local files, summary.json last, no local folder named after a URL."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from pipeline.app.run import run
+from pipeline.errors import DataError
+from tests.object_store import local_files
+
+# These name the run's locations and times: compared by content; every other output byte
+# for byte.
+VARYING = ("summary.json", "report/report.html", "nuclei.parquet")
+
+
+def blobs(shape=(40, 96, 96), seed=0, count=40) -> np.ndarray:
+    """Bright balls (radius 3 to 6) on a noisy background, some across block edges."""
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape)
+    image = rng.normal(100, 10, shape)
+    for _ in range(count):
+        centre = [rng.uniform(0, n) for n in shape]
+        r = rng.uniform(3, 6)
+        inside = sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) <= r * r
+        image[inside] += 300
+    return np.clip(image, 0, 65535).astype(np.uint16)
+
+
+def steps() -> dict:
+    return {
+        "smooth": {"op": "gaussian", "sigma": 1.0},
+        "mask": {"op": "threshold", "method": "otsu"},
+        "objects": {"op": "label", "connectivity": 1},
+        "nuclei": {"op": "remove_small_objects", "min_size": 20},
+    }
+
+
+def config(input_path: str, out: str, **output) -> dict:
+    return {
+        "input": {"path": input_path, "chunks": [16, 48, 48]},
+        "steps": steps(),
+        "output": {"path": out, "labels": "nuclei", **output},
+        "engine": {"scheduler": "threads", "workers": 2},
+    }
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """A TIFF stack, the same as a Zarr store (local), and the local run's outputs."""
+    image = blobs()
+    tif = tmp_path / "stack.tif"
+    tifffile.imwrite(tif, image)
+    store = tmp_path / "stack.zarr"
+    arr = zarr.create_array(store, shape=image.shape, chunks=(16, 48, 48), dtype=image.dtype)
+    arr[:] = image
+    return image, tif, store
+
+
+def _table(data: bytes):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data)).replace_schema_metadata(None)
+
+
+def _outputs(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in files.items() if k not in VARYING}
+
+
+def test_zarr_in_object_store_to_object_store_matches_local_run(s3, stack, tmp_path):
+    image, tif, store = stack
+    bucket = s3.bucket()
+    s3.upload_folder(store, bucket, "in/stack.zarr")
+    extra = {"image": "input", "table": {"format": "parquet", "intensity": "input"}}
+    extra["report"] = True
+    local = run(config(str(store), str(tmp_path / "local"), **extra))
+    url = f"s3://{bucket}/runs/one"
+    remote = run(config(f"s3://{bucket}/in/stack.zarr", url, **extra))
+    assert remote.count == local.count > 5
+    got = s3.objects(bucket, "runs/one")
+    want = local_files(tmp_path / "local")
+    assert sorted(got) == sorted(want)
+    assert _outputs(got) == _outputs(want)
+    assert _table(got["nuclei.parquet"]) == _table(want["nuclei.parquet"])
+    summary = json.loads(got["summary.json"])
+    assert summary["labels"].startswith(url)
+    assert summary["table"] == f"{url}/nuclei.parquet"
+    assert not any(name.startswith("s3:") for name in os.listdir(os.getcwd()))
+
+
+def test_local_input_to_object_store_then_found_finished(s3, stack, tmp_path):
+    image, tif, _ = stack
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    first = run(config(str(tif), url))
+    again = run(config(str(tif), url))
+    assert again.earlier and again.count == first.count
+    labels = zarr.open_array(f"{url}/nuclei.ome.zarr/0", mode="r", storage_options={})
+    local = run(config(str(tif), str(tmp_path / "local")))
+    want = zarr.open_array(str(tmp_path / "local" / "nuclei.ome.zarr" / "0"), mode="r")
+    np.testing.assert_array_equal(labels[:], want[:])
+    assert ".journal" not in {k.split("/")[0] for k in s3.objects(bucket, "out")}
+
+
+def test_missing_bucket_is_one_line(s3, stack):
+    _, tif, _ = stack
+    with pytest.raises(DataError, match=r"the bucket 'segpipe-no-such-bucket' does not exist"):
+        run(config(str(tif), "s3://segpipe-no-such-bucket/out"))
+    with pytest.raises(DataError, match=r"does not exist"):
+        run(config("s3://segpipe-no-such-bucket/in.zarr", "out-never"))
+    assert not os.path.exists("out-never")
