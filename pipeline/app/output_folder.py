@@ -110,8 +110,8 @@ def prepare_output(
     interrupted run of the same config, refuse another config's output unless
     ``overwrite``, and refuse a folder segpipe did not make, or one that is, holds or
     lies inside any of ``protected`` (see :mod:`pipeline.app.output_location`)."""
+    check_output_location(cfg.spec.output.path, protected)
     path = location(cfg.spec.output.path)
-    check_output_location(path, protected)
     recorded = Journal.recorded_config(path / JOURNAL)
     resume = Journal.resumable(path / JOURNAL, sha) and not overwrite
     replace = path.is_dir() and any(path.iterdir()) and not resume

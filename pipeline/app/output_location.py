@@ -122,14 +122,7 @@ def check_output_location(
 
 
 def _checked_url(url: str, protected: Protected, key: str) -> ObjectPath:
-    storage.check_url(url, key)
-    scheme, bucket, prefix = storage.split(url)
-    if scheme in ("http", "https"):
-        raise DataError(
-            f"{key} {url}: HTTP(S) servers are read from only; write to s3://, gs:// or az://"
-        )
-    if not prefix:
-        raise DataError(f"{key} {url}: is a bucket's root; name a prefix for the outputs")
+    storage.check_output_url(url, key)
     why = protected.url_refusal(url)
     if why is not None:
         raise DataError(f"{key} {url}: {why}")

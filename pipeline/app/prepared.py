@@ -58,7 +58,7 @@ def register_locations(cfg: LoadedConfig) -> None:
             storage.register(path, i.storage_options)
     for key, path in (("output.path", o.path), ("engine.scratch", cfg.spec.engine.scratch)):
         if path is not None and storage.is_url(path):
-            storage.check_url(path, key)
+            storage.check_output_url(path.replace("{name}", "x"), key)
             # (a batch's pattern: the part before {name} holds every input's output)
             head = path.split("{name}")[0].rpartition("/")[0] if "{name}" in path else path
             storage.register(head, o.storage_options)

@@ -70,6 +70,19 @@ def check_url(url: str, key: str) -> None:
         raise DataError(f"{key} {url}: expected a bucket (or host) after {scheme}://")
 
 
+def check_output_url(url: str, key: str) -> None:
+    """Refuse a URL outputs cannot be written to: as :func:`check_url`, and HTTP(S)
+    servers (read only) and a bucket's root (a run replaces what it wrote there)."""
+    check_url(url, key)
+    scheme, _, prefix = split(url)
+    if scheme in ("http", "https"):
+        raise DataError(
+            f"{key} {url}: HTTP(S) servers are read from only; write to s3://, gs:// or az://"
+        )
+    if not prefix:
+        raise DataError(f"{key} {url}: is a bucket's root; name a prefix for the outputs")
+
+
 def join(url: str, *names: str) -> str:
     """``url`` with ``names`` appended, one ``/`` between each."""
     return "/".join([url.rstrip("/"), *(n.strip("/") for n in names if n)])
