@@ -1,0 +1,242 @@
+"""Object storage benchmark, against a loopback S3 server (moto's server mode).
+
+    .venv/bin/python benchmarks/bench_object_store.py             # 128x256x256 volume
+    .venv/bin/python benchmarks/bench_object_store.py --shape 256 512 512 --record
+
+Three parts, from one run:
+
+1. libraries: a 256³ uint16 Zarr array (64³ chunks, 32 MiB) written and read chunk by
+   chunk (two threads, as two block tasks) through zarr's ``FsspecStore`` (s3fs) and
+   zarr's ``ObjectStore`` (obstore), the two ways zarr 3 reaches S3;
+2. pipeline: the core pipeline (Gaussian -> Otsu -> label -> small objects removed ->
+   labels, image and table written) from and to local disk, and from and to the S3
+   server, each in its own process: wall time, peak memory, bytes through loopback;
+3. scratch: the same run on a real ``dask scheduler`` with two ``dask worker``
+   processes that share no folder, with intermediate blocks and halo slabs in an
+   object-store prefix (``engine.halo_exchange: scratch``) or halo slabs as Dask task
+   results and nothing kept between passes (``engine.halo_exchange: dask``).
+
+The server is a Python process on this machine: its own cost is in every S3 figure, so
+they bound what a real store costs from above. Ratios compare figures of this one run.
+With ``--record`` the results go to ``benchmarks/results/object-store-<date>.json``.
+Not a timed test: it reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import bench_proc
+import bench_record
+import bench_volume
+import numpy as np
+import yaml
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work" / "object-store"
+sys.path.insert(0, str(HERE.parent))
+
+from tests.object_store import S3Server, free_port  # noqa: E402
+
+
+def loopback_bytes() -> int:
+    """Bytes received on the loopback interface so far (each byte sent is received once)."""
+    for line in Path("/proc/net/dev").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name.strip() == "lo":
+            return int(rest.split()[0])
+    return 0
+
+
+# -- 1. libraries -----------------------------------------------------------------------
+
+
+def libraries(server: S3Server, bucket: str) -> list[dict]:
+    import zarr
+    from obstore.store import S3Store
+    from zarr.storage import FsspecStore, ObjectStore
+
+    data = np.random.default_rng(0).integers(0, 4000, (256, 256, 256), dtype=np.uint16)
+    starts = [
+        (i, j, k) for i in range(0, 256, 64) for j in range(0, 256, 64) for k in range(0, 256, 64)
+    ]  # noqa: E501
+
+    def stores(name: str):
+        if name == "fsspec (s3fs)":
+            return FsspecStore.from_url(f"s3://{bucket}/fsspec.zarr", storage_options={})
+        inner = S3Store(bucket, prefix="obstore.zarr", endpoint=server.endpoint, allow_http=True)
+        return ObjectStore(inner)
+
+    rows = []
+    for name in ("fsspec (s3fs)", "obstore"):
+        store = stores(name)
+        arr = zarr.create_array(store, shape=data.shape, chunks=(64, 64, 64), dtype=data.dtype,
+                                fill_value=0, compressors=None)  # fmt: skip
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda s: arr.__setitem__(_region(s), data[_region(s)]), starts))
+        write = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            got = list(pool.map(lambda s: arr[_region(s)], starts))
+        read = time.perf_counter() - t0
+        assert all((g == data[_region(s)]).all() for g, s in zip(got, starts, strict=True))
+        mib = data.nbytes / 2**20
+        rows.append({"library": name, "write_s": write, "read_s": read,
+                     "write_mib_s": mib / write, "read_mib_s": mib / read})  # fmt: skip
+        print(f"  {name:14s} write {write:6.2f} s ({mib / write:5.0f} MiB/s)  "
+              f"read {read:6.2f} s ({mib / read:5.0f} MiB/s)", flush=True)  # fmt: skip
+    return rows
+
+
+def _region(start) -> tuple[slice, ...]:
+    return tuple(slice(s, s + 64) for s in start)
+
+
+# -- 2. and 3. pipeline runs ------------------------------------------------------------
+
+
+def config(input_path: str, out: str, chunks: int, **engine) -> dict:
+    cfg = {
+        "input": {"path": input_path, "chunks": [chunks] * 3},
+        "steps": {
+            "smooth": {"op": "gaussian", "sigma": 2.0},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "objects": {"op": "label", "connectivity": 1},
+            "nuclei": {"op": "remove_small_objects", "min_size": 64},
+        },
+        "output": {
+            "path": out,
+            "labels": "nuclei",
+            "image": "input",
+            "table": {"format": "parquet", "intensity": "input"},
+        },  # fmt: skip
+    }
+    if engine:
+        cfg["engine"] = engine
+    return cfg
+
+
+def measure_run(name: str, cfg: dict, env: dict, timeout: float) -> dict:
+    path = WORK / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cmd = [str(Path(sys.executable).parent / "segpipe"), "run", str(path), "--overwrite"]
+    before = loopback_bytes()
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        m = bench_proc.run(cmd, timeout, WORK / f"{name}.log")
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    moved = loopback_bytes() - before
+    row = {"case": name, "seconds": m.seconds, "peak_rss": m.peak_rss, "loopback_bytes": moved,
+           "ok": m.returncode == 0 and not m.timed_out}  # fmt: skip
+    print(f"  {name:28s} {m.seconds:7.1f} s  peak {m.peak_rss / 2**20:6.0f} MiB  "
+          f"loopback {moved / 2**20:7.0f} MiB  {'ok' if row['ok'] else 'FAILED'}", flush=True)  # fmt: skip
+    return row
+
+
+class TwoWorkers:
+    """A ``dask scheduler`` and two ``dask worker`` processes, each in a folder of its own."""
+
+    def __init__(self, env: dict) -> None:
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.procs, self.logs = [], []
+        self._start("scheduler", ["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(self.port), "--no-dashboard"], env)  # fmt: skip
+        for i in range(2):
+            home = WORK / f"worker{i}"
+            self._start(f"worker{i}", ["distributed.cli.dask_worker", self.address,
+                                        "--nthreads", "1", "--local-directory", str(home / "dask"),
+                                        "--no-dashboard", "--memory-limit", "6GiB"], env)  # fmt: skip
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+
+    def _start(self, name: str, args: list[str], env: dict) -> None:
+        home = WORK / name
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        log = open(home / "log.txt", "wb")  # noqa: SIM115 (closed by stop)
+        self.logs.append(log)
+        full = dict(os.environ, **env, HOME=str(home), TMPDIR=str(home))
+        self.procs.append(subprocess.Popen([sys.executable, "-m", *args], cwd=home, env=full,
+                                           stdout=log, stderr=log))  # fmt: skip
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(30)
+        for log in self.logs:
+            log.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
+    ap.add_argument("--chunks", type=int, default=64)
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--record", action="store_true")
+    args = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    shape = tuple(args.shape)
+    volume = WORK / f"volume-{'x'.join(map(str, shape))}.zarr"
+    bench_volume.ensure(volume, shape)
+    server = S3Server()
+    env = server.env()
+    os.environ.update(env)
+    try:
+        bucket = server.bucket("bench")
+        print("libraries (32 MiB, 64 chunks, 2 threads):", flush=True)
+        libs = libraries(server, bucket)
+        server.upload_folder(volume, bucket, "volume.zarr")
+        url = f"s3://{bucket}/volume.zarr"
+        print(f"pipeline ({'x'.join(map(str, shape))}, blocks {args.chunks}³):", flush=True)
+        runs = [
+            measure_run(
+                "local",
+                config(str(volume), str(WORK / "out-local"), args.chunks),
+                env,
+                args.timeout,
+            ),  # fmt: skip
+            measure_run("s3", config(url, f"s3://{bucket}/out", args.chunks), env, args.timeout),
+        ]
+        cluster = TwoWorkers(env)
+        try:
+            for mode in ("scratch", "dask"):
+                cfg = config(url, f"s3://{bucket}/cluster-{mode}", args.chunks,
+                             halo_exchange=mode)  # fmt: skip
+                cfg["cluster"] = {"address": cluster.address}
+                runs.append(measure_run(f"s3, 2 workers, halos {mode}", cfg, env, args.timeout))
+        finally:
+            cluster.stop()
+    finally:
+        server.stop()
+    base = runs[0]
+    for r in runs:
+        r["seconds_vs_local"] = r["seconds"] / base["seconds"]
+        r["peak_vs_local"] = r["peak_rss"] / base["peak_rss"]
+    fs, ob = libs
+    print(f"obstore vs fsspec: write {fs['write_s'] / ob['write_s']:.1f}x, "
+          f"read {fs['read_s'] / ob['read_s']:.1f}x faster")  # fmt: skip
+    data = {"shape": list(shape), "chunks": args.chunks, "libraries": libs, "runs": runs}
+    if args.record:
+        print("recorded:", bench_record.write("object-store", "bench_object_store", data))
+    else:
+        print(json.dumps(data, indent=1))
+
+
+if __name__ == "__main__":
+    main()
