@@ -25,6 +25,7 @@ Not a timed test: it reports.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import bench_proc
@@ -65,9 +67,7 @@ def libraries(server: S3Server, bucket: str) -> list[dict]:
     from zarr.storage import FsspecStore, ObjectStore
 
     data = np.random.default_rng(0).integers(0, 4000, (256, 256, 256), dtype=np.uint16)
-    starts = [
-        (i, j, k) for i in range(0, 256, 64) for j in range(0, 256, 64) for k in range(0, 256, 64)
-    ]  # noqa: E501
+    starts = list(itertools.product(range(0, 256, 64), repeat=3))
 
     def stores(name: str):
         if name == "fsspec (s3fs)":
@@ -82,11 +82,11 @@ def libraries(server: S3Server, bucket: str) -> list[dict]:
                                 fill_value=0, compressors=None)  # fmt: skip
         t0 = time.perf_counter()
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda s: arr.__setitem__(_region(s), data[_region(s)]), starts))
+            list(pool.map(partial(_put, arr, data), starts))
         write = time.perf_counter() - t0
         t0 = time.perf_counter()
         with ThreadPoolExecutor(2) as pool:
-            got = list(pool.map(lambda s: arr[_region(s)], starts))
+            got = list(pool.map(partial(_get, arr), starts))
         read = time.perf_counter() - t0
         assert all((g == data[_region(s)]).all() for g, s in zip(got, starts, strict=True))
         mib = data.nbytes / 2**20
@@ -99,6 +99,14 @@ def libraries(server: S3Server, bucket: str) -> list[dict]:
 
 def _region(start) -> tuple[slice, ...]:
     return tuple(slice(s, s + 64) for s in start)
+
+
+def _put(arr, data, start) -> None:
+    arr[_region(start)] = data[_region(start)]
+
+
+def _get(arr, start):
+    return arr[_region(start)]
 
 
 # -- 2. and 3. pipeline runs ------------------------------------------------------------
@@ -140,8 +148,9 @@ def measure_run(name: str, cfg: dict, env: dict, timeout: float) -> dict:
     moved = loopback_bytes() - before
     row = {"case": name, "seconds": m.seconds, "peak_rss": m.peak_rss, "loopback_bytes": moved,
            "ok": m.returncode == 0 and not m.timed_out}  # fmt: skip
+    status = "ok" if row["ok"] else "FAILED"
     print(f"  {name:28s} {m.seconds:7.1f} s  peak {m.peak_rss / 2**20:6.0f} MiB  "
-          f"loopback {moved / 2**20:7.0f} MiB  {'ok' if row['ok'] else 'FAILED'}", flush=True)  # fmt: skip
+          f"loopback {moved / 2**20:7.0f} MiB  {status}", flush=True)  # fmt: skip
     return row
 
 
@@ -155,10 +164,11 @@ class TwoWorkers:
         self._start("scheduler", ["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                   "--port", str(self.port), "--no-dashboard"], env)  # fmt: skip
         for i in range(2):
-            home = WORK / f"worker{i}"
-            self._start(f"worker{i}", ["distributed.cli.dask_worker", self.address,
-                                        "--nthreads", "1", "--local-directory", str(home / "dask"),
-                                        "--no-dashboard", "--memory-limit", "6GiB"], env)  # fmt: skip
+            local = str(WORK / f"worker{i}" / "dask")
+            args = ["distributed.cli.dask_worker", self.address, "--nthreads", "1",
+                    "--local-directory", local, "--no-dashboard",
+                    "--memory-limit", "6GiB"]  # fmt: skip
+            self._start(f"worker{i}", args, env)
         from distributed import Client
 
         with Client(self.address, timeout=60) as client:
