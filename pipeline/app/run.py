@@ -275,7 +275,10 @@ def _cluster(cfg: LoadedConfig) -> dict | None:
 
 def scratch_budget(cfg: LoadedConfig) -> int:
     """The config's scratch budget; by default the page cache's share, split between the
-    inputs of a batch that run at once."""
+    inputs of a batch that run at once (none where halos move through Dask: nothing is
+    kept between passes)."""
+    if cfg.spec.engine.halo_exchange == "dask":
+        return 0
     given = cfg.spec.engine.scratch_budget
     if given is not None:
         return size_in_bytes(given)
@@ -325,6 +328,7 @@ def _run_prepared(
         wave_tasks=cfg.spec.engine.wave_tasks,
         progress=tty_progress if progress else None,
         scratch=Scratch(scratch_folder(cfg), scratch_budget(cfg)),
+        halo_exchange=cfg.spec.engine.halo_exchange,
     )
     engine.check([prepared.target])
     sha = config_sha256(cfg)

@@ -56,6 +56,9 @@ class Engine:
         Where blocks kept between passes go (default: a temporary folder).
     journal : Journal, optional
         Block checkpoints, so that a rerun resumes after a kill.
+    halo_exchange : {"scratch", "dask"}
+        How a block's halo slabs reach its neighbours: through a scratch file, or as a
+        Dask task result (moved between workers by Dask; see :func:`tasks.halo_out`).
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class Engine:
         progress: Callable | None = None,
         scratch: Scratch | None = None,
         journal: Journal | None = None,
+        halo_exchange: str = "scratch",
     ) -> None:
         limit_arenas()  # before the passes' threads allocate (see the allocator module)
         self.dag = dag
@@ -82,6 +86,7 @@ class Engine:
         self.scratch = scratch if scratch is not None else Scratch()
         self.kept = Kept(self.scratch)
         self.journal = journal
+        self.halo_exchange = halo_exchange
         # What the passes resolved.
         self.resolved: dict[str, object] = {}  # global ops' arguments
         self.labellings: dict[str, Labelling] = {}  # stitched relabel tables

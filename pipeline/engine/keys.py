@@ -191,6 +191,7 @@ class Keys:
             return graph.halo_keys[key]
         slot = halo_slot(name, margin)
         kept = self.engine.kept
+        through_dask = self.engine.halo_exchange == "dask"
         if slot in kept.halos:
             path = kept.block_path(slot, index)
             if scratch.exists(path):
@@ -206,7 +207,7 @@ class Keys:
                 self.engine.plan,
                 index,
                 margin,
-                kept.block_path(slot, index),
+                None if through_dask else kept.block_path(slot, index),
                 self.whole_in_halo(name),
                 0,  # its readers, set when the graph is complete (see PassGraph.compute)
             )

@@ -33,10 +33,20 @@ def _pieces(program: Program, box: Box, shape, leaf_data) -> dict:
                 part = intersect(want, bx)
                 pieces.append((part, scratch.load_part(it, part)))
                 scratch.done_reading(it)
+            elif isinstance(it, HaloSlabs):  # ... or moved here by Dask
+                part = intersect(want, bx)
+                pieces.append((part, it.parts[part]))
             else:
                 pieces.append((bx, it))
         out[leaf] = pieces
     return out
+
+
+@dataclass(frozen=True)
+class HaloSlabs:
+    """The parts of one block its neighbours need, by box, as a task result."""
+
+    parts: dict
 
 
 def halo_out(
@@ -44,23 +54,27 @@ def halo_out(
     plan: BlockPlan,
     index,
     margin,
-    path: str,
+    path: str | None,
     whole: bool = False,
     readers: int = 0,
-) -> str:
+) -> str | HaloSlabs:
     """Store the parts of block ``index`` that blocks within ``margin`` need; their file.
 
     The slabs go to scratch rather than memory, so however the scheduler orders the
     tasks, no slab waits in memory for the blocks that need it. With ``whole``, the
     block itself is stored too, for its own program task. With ``readers``, the file is
-    deleted once that many tasks of this process have read it.
+    deleted once that many tasks of this process have read it. Without ``path`` the
+    slabs are the task's result, which Dask keeps (and spills to the worker's own disk)
+    until the tasks that need them have run, moving them between workers.
     """
     box = plan.box(index)
     parts = {box: block} if whole else {}
     for j in plan.blocks_in(grow(box, margin, plan.shape)):
         if j != index:
             part = intersect(grow(plan.box(j), margin, plan.shape), box)
-            parts[part] = crop(block, box, part)
+            parts[part] = np.ascontiguousarray(crop(block, box, part))
+    if path is None:
+        return HaloSlabs(parts)
     scratch.save_parts(path, parts)
     if readers:
         scratch.expect_readers(path, readers)

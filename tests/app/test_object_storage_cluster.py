@@ -174,6 +174,15 @@ def test_cluster_without_shared_files_matches_local_run(cluster, stored_input, s
     _no_local_traces(cluster, tmp_path)
 
 
+def test_halos_through_dask_on_the_cluster_match_local_run(cluster, stored_input, s3, tmp_path):
+    bucket, url, want = stored_input
+    cfg = _config(url, f"s3://{bucket}/dask", cluster.address)
+    cfg["engine"] = {"halo_exchange": "dask"}
+    run(cfg)
+    _same_outputs(s3, bucket, "dask", want)
+    _no_local_traces(cluster, tmp_path)
+
+
 def test_worker_killed_mid_run_gives_the_same_bytes(cluster, stored_input, s3, tmp_path):
     bucket, url, want = stored_input
     out = f"s3://{bucket}/killed"

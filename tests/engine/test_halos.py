@@ -91,3 +91,30 @@ def test_a_missing_halo_file_is_made_again(tmp_path):
     keys = engine.new_pass("halos").keys
     assert keys.halo("input", (4, 4, 4), (0, 0, 0)) == present
     assert keys.halo("input", (4, 4, 4), (1, 0, 0)) == ("halo-input", (4, 4, 4), 1, 0, 0)
+
+
+@pytest.mark.parametrize("chunks", [(16, 16, 16), (7, 40, 9), (40, 5, 40), (5, 6, 4)])
+def test_halos_through_dask_equal_the_whole_array(tmp_path, chunks):
+    """With ``halo_exchange="dask"`` the slabs are task results, no file is written and
+    nothing is kept: each pass reads the source again, and the labels are skimage's."""
+    image = (ndi.gaussian_filter(np.random.default_rng(3).random(SHAPE), 2) * 60000).astype(
+        np.uint16
+    )
+    ops = CATALOGUE
+    steps = {
+        "smooth": ("gaussian", ops["gaussian"].params(sigma=1.5), ("input",)),
+        "mask": ("threshold", ops["threshold"].params(method="mean"), ("smooth",)),
+        "objects": ("label", ops["label"].params(connectivity=3), ("mask",)),
+    }
+    scratch = Scratch(tmp_path / "s", 0)
+    source = CountingSource(image)
+    plan = BlockPlan.regular(SHAPE, chunks)
+    engine = Engine(
+        build_dag(steps), source, plan, scheduler="threads", scratch=scratch, halo_exchange="dask"
+    )
+    got = engine.to_numpy("objects")
+    smooth = ndi.gaussian_filter(image, 1.5, mode="nearest", truncate=4.0, output=np.float64)
+    np.testing.assert_array_equal(got, label(smooth > threshold_mean(smooth), connectivity=3))
+    assert set(source.reads.values()) == {2}  # the mean's pass and the labelling pass
+    files = [p for p in (tmp_path / "s").rglob("*") if p.is_file()]
+    assert files == []
