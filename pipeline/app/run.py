@@ -47,7 +47,7 @@ from pipeline.engine.journal import Journal
 from pipeline.engine.scratch import Scratch, page_cache_budget
 from pipeline.errors import BlockError, ConfigError, DataError
 from pipeline.io.inputs import BatchInput, input_name
-from pipeline.io.locations import Location, location
+from pipeline.io.locations import Location, ObjectPath, location
 from pipeline.io.readers import close_files
 from pipeline.measure.crops import check_crop_properties
 
@@ -277,12 +277,22 @@ def scratch_budget(cfg: LoadedConfig) -> int:
     """The config's scratch budget; by default the page cache's share, split between the
     inputs of a batch that run at once (none where halos move through Dask: nothing is
     kept between passes)."""
-    if cfg.spec.engine.halo_exchange == "dask":
+    if halo_exchange(cfg) == "dask":
         return 0
     given = cfg.spec.engine.scratch_budget
     if given is not None:
         return size_in_bytes(given)
     return page_cache_budget() // cfg.spec.engine.concurrent_inputs
+
+
+def halo_exchange(cfg: LoadedConfig) -> str:
+    """How the run's halo slabs travel: the config's choice, or by default through Dask
+    where scratch would be in an object store (measured faster there, with half the
+    bytes moved: docs/object-storage.md), else through scratch files."""
+    given = cfg.spec.engine.halo_exchange
+    if given != "auto":
+        return given
+    return "dask" if isinstance(scratch_folder(cfg), ObjectPath) else "scratch"
 
 
 def config_file(cfg: LoadedConfig) -> str | None:
@@ -328,7 +338,7 @@ def _run_prepared(
         wave_tasks=cfg.spec.engine.wave_tasks,
         progress=tty_progress if progress else None,
         scratch=Scratch(scratch_folder(cfg), scratch_budget(cfg)),
-        halo_exchange=cfg.spec.engine.halo_exchange,
+        halo_exchange=halo_exchange(cfg),
     )
     engine.check([prepared.target])
     sha = config_sha256(cfg)

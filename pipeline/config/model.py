@@ -170,13 +170,14 @@ class EngineSpec(_Frozen):
         "waves that follow the blocks, so the graph held stays the same size however many "
         "blocks (a Dask cluster gets each pass whole).",
     )
-    halo_exchange: Literal["scratch", "dask"] = Field(
-        "scratch",
+    halo_exchange: Literal["auto", "scratch", "dask"] = Field(
+        "auto",
         description="How the edges of a block (halo slabs) reach the blocks beside it: "
-        "through files in scratch (default), or as Dask task results that Dask moves "
-        "between workers (and spills to each worker's own disk), with no image kept in "
-        "scratch between passes (each pass computes again what it needs); for clusters "
-        "whose workers share no file system, see docs/object-storage.md.",
+        "through files in scratch, or as Dask task results that Dask moves between "
+        "workers (and spills to each worker's own disk), with no image kept in scratch "
+        "between passes (each pass computes again what it needs). auto: dask where "
+        "scratch is in an object store (an s3://, gs:// or az:// output), else scratch "
+        "(see docs/object-storage.md).",
     )
     scratch_budget: str | None = Field(
         None,
