@@ -221,10 +221,18 @@ def main() -> None:
                 env,
                 args.timeout,
             ),  # fmt: skip
-            measure_run("s3, halos scratch", config(url, f"s3://{bucket}/out", args.chunks,
-                        halo_exchange="scratch"), env, args.timeout),  # fmt: skip
-            measure_run("s3, halos dask", config(url, f"s3://{bucket}/out", args.chunks,
-                        halo_exchange="dask"), env, args.timeout),  # fmt: skip
+            measure_run(
+                "s3, halos scratch",
+                config(url, f"s3://{bucket}/out", args.chunks, halo_exchange="scratch"),
+                env,
+                args.timeout,
+            ),  # fmt: skip
+            measure_run(
+                "s3, halos dask",
+                config(url, f"s3://{bucket}/out", args.chunks, halo_exchange="dask"),
+                env,
+                args.timeout,
+            ),  # fmt: skip
         ]
         cluster = TwoWorkers(env)
         try:

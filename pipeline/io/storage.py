@@ -174,6 +174,8 @@ def _settings(scheme: str, options: dict, where: str) -> dict:
         else:
             config[name] = value
     kwargs: dict = {"config": config, "client_options": client}
+    if scheme == "http":  # plain HTTP, named as such
+        client.setdefault("allow_http", True)
     if scheme != "s3":
         return kwargs
     endpoint = config.get("endpoint") or _environment_endpoint()

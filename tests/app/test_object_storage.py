@@ -75,7 +75,10 @@ def _outputs(files: dict[str, bytes]) -> dict[str, bytes]:
     return {k: v for k, v in files.items() if k not in VARYING}
 
 
-def test_zarr_in_object_store_to_object_store_matches_local_run(s3, stack, tmp_path):
+@pytest.mark.parametrize("exchange", ["scratch", "dask"])
+def test_zarr_in_object_store_to_object_store_matches_local_run(s3, stack, tmp_path, exchange):
+    """Kept blocks and halo slabs in the object store (scratch), or halos as task results
+    (dask, the default there): the same bytes as a local run."""
     image, tif, store = stack
     bucket = s3.bucket()
     s3.upload_folder(store, bucket, "in/stack.zarr")
@@ -83,7 +86,9 @@ def test_zarr_in_object_store_to_object_store_matches_local_run(s3, stack, tmp_p
     extra["report"] = True
     local = run(config(str(store), str(tmp_path / "local"), **extra))
     url = f"s3://{bucket}/runs/one"
-    remote = run(config(f"s3://{bucket}/in/stack.zarr", url, **extra))
+    cfg = config(f"s3://{bucket}/in/stack.zarr", url, **extra)
+    cfg["engine"]["halo_exchange"] = exchange
+    remote = run(cfg)
     assert remote.count == local.count > 5
     got = s3.objects(bucket, "runs/one")
     want = local_files(tmp_path / "local")

@@ -1,0 +1,139 @@
+"""Object-store access on a loopback S3 server: objects, listings, options per location,
+paths that are never local, Zarr inputs over S3 and plain HTTP."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+
+import numpy as np
+import pytest
+import zarr
+
+from pipeline.errors import DataError
+from pipeline.io import storage
+from pipeline.io.locations import ObjectPath, location, staged, write_atomic
+from pipeline.io.readers import open_source
+
+
+def test_urls_and_local_paths():
+    assert storage.is_url("s3://b/k") and storage.is_url("https://h/x.zarr")
+    assert not storage.is_url("file:///tmp/x") and not storage.is_url("/tmp/x")
+    assert storage.local_path("file:///tmp/x") == "/tmp/x"
+    assert storage.split("s3://bucket/a/b/") == ("s3", "bucket", "a/b")
+    assert isinstance(location("s3://b/out"), ObjectPath)
+    assert not hasattr(ObjectPath("s3://b/x"), "__fspath__")  # never taken for a local path
+    with pytest.raises(DataError, match="got ftp://"):
+        storage.check_url("ftp://h/x", "input.path")
+    with pytest.raises(DataError, match="a bucket's root"):
+        storage.check_output_url("s3://bucket", "output.path")
+
+
+def test_objects_listings_and_removal(s3):
+    root = ObjectPath(f"s3://{s3.bucket()}/run")
+    (root / "a.txt").write_text("one")
+    (root / "sub" / "b.bin").write_bytes(b"\0\1")
+    write_atomic(root / "c.json", b"{}")
+    assert (root / "a.txt").read_text() == "one"
+    assert root.is_dir() and not root.is_file() and (root / "a.txt").is_file()
+    assert [p.name for p in root.iterdir()] == ["a.txt", "c.json", "sub"]
+    assert (root / "sub").is_dir() and (root / "sub").exists()
+    assert sorted(storage.walk(str(root))) == [("a.txt", 3), ("c.json", 2), ("sub/b.bin", 2)]
+    with pytest.raises(FileNotFoundError):
+        (root / "none").read_bytes()
+    (root / "a.txt").replace(root / "d.txt")
+    assert not (root / "a.txt").exists() and (root / "d.txt").read_text() == "one"
+    root.rmtree()
+    assert not root.exists() and list(root.iterdir()) == []
+
+
+def test_staged_files_are_uploaded_on_success_only(s3):
+    root = ObjectPath(f"s3://{s3.bucket()}/staged")
+    with staged(root / "report") as folder:
+        (folder / "page.html").write_text("<p>")
+        (folder / "img").mkdir()
+        (folder / "img" / "a.png").write_bytes(b"png")
+    assert {k: v for k, v in s3.objects(root.url.split("/")[2], "staged").items()} == {
+        "report/page.html": b"<p>",
+        "report/img/a.png": b"png",
+    }
+    with pytest.raises(RuntimeError), staged(root / "failed") as folder:
+        (folder / "x").write_text("x")
+        raise RuntimeError
+    assert not (root / "failed").exists()
+    assert not folder.exists()  # the local copy is removed either way
+
+
+def test_options_apply_to_their_location_and_below(s3):
+    storage.register("s3://b/in", {"region": "eu-west-1"})
+    storage.register("s3://b/in/deeper", {"region": "us-west-2"})
+    assert storage.options_for("s3://b/in/x.zarr") == {"region": "eu-west-1"}
+    assert storage.options_for("s3://b/in/deeper/y") == {"region": "us-west-2"}
+    assert storage.options_for("s3://b/input-other") == {}
+    snapshot = storage.registered()
+    storage._REGISTRY.clear()
+    storage.adopt(snapshot)  # as a worker does (see engine.worker_plugin.StorageOptions)
+    assert storage.options_for("s3://b/in/x") == {"region": "eu-west-1"}
+
+
+def test_hidden_secrets():
+    shown = storage.hidden({"secret": "x", "token": "y", "endpoint_url": "http://h", "anon": 1})
+    assert shown == {"secret": "<hidden>", "token": "<hidden>", "endpoint_url": "http://h",
+                     "anon": 1}  # fmt: skip
+
+
+def _zarr_image(folder, v2: bool = False) -> np.ndarray:
+    image = np.arange(20 * 30 * 40, dtype=np.uint16).reshape(20, 30, 40)
+    fmt = {"zarr_format": 2} if v2 else {}
+    arr = zarr.create_array(folder, shape=image.shape, chunks=(8, 16, 16), dtype="u2", **fmt)
+    arr[:] = image
+    return image
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_zarr_read_lazily_from_s3(s3, tmp_path, v2):
+    image = _zarr_image(tmp_path / "a.zarr", v2)
+    bucket = s3.bucket()
+    s3.upload_folder(tmp_path / "a.zarr", bucket, "a.zarr")
+    src = open_source(f"s3://{bucket}/a.zarr")
+    assert src.shape == image.shape and src.path == f"s3://{bucket}/a.zarr"
+    np.testing.assert_array_equal(src.read(((3, 17), (0, 30), (5, 39))), image[3:17, :, 5:39])
+
+
+def test_missing_chunk_of_a_remote_zarr_is_named(s3, tmp_path):
+    _zarr_image(tmp_path / "a.zarr")
+    bucket = s3.bucket()
+    s3.upload_folder(tmp_path / "a.zarr", bucket, "a.zarr")
+    s3.client().delete_object(Bucket=bucket, Key="a.zarr/c/1/0/0")
+    src = open_source(f"s3://{bucket}/a.zarr")
+    with pytest.raises(DataError, match=r"chunk c/1/0/0 is missing"):
+        src.read(((0, 20), (0, 16), (0, 16)))
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A plain HTTP server on loopback serving ``tmp_path``."""
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    class Quiet(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):  # a client that went away
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = Quiet(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_zarr_read_over_http(tmp_path, http_folder):
+    image = _zarr_image(tmp_path / "a.zarr")
+    src = open_source(f"{http_folder}/a.zarr")
+    np.testing.assert_array_equal(src.read(((0, 20), (10, 30), (0, 40))), image[:, 10:30])
+    with pytest.raises(DataError, match="expected a Zarr or OME-Zarr store there"):
+        open_source(f"{http_folder}/missing.zarr")
