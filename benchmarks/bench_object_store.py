@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -133,23 +134,46 @@ def config(input_path: str, out: str, chunks: int, **engine) -> dict:
     return cfg
 
 
-def measure_run(name: str, cfg: dict, env: dict, timeout: float) -> dict:
+class PeakMemory:
+    """The largest total resident memory of some processes and their children, sampled
+    every 0.1 s in a thread (the worker processes of a cluster run)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids, self.peak, self._stop = pids, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, sum(bench_proc.tree_rss(pid) for pid in self.pids))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def measure_run(name: str, cfg: dict, env: dict, timeout: float, workers=()) -> dict:
     path = WORK / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     cmd = [str(Path(sys.executable).parent / "segpipe"), "run", str(path), "--overwrite"]
     before = loopback_bytes()
     old = dict(os.environ)
     os.environ.update(env)
+    sampler = PeakMemory(list(workers))
     try:
         m = bench_proc.run(cmd, timeout, WORK / f"{name}.log")
     finally:
         os.environ.clear()
         os.environ.update(old)
+        workers_peak = sampler.stop()
     moved = loopback_bytes() - before
     row = {"case": name, "seconds": m.seconds, "peak_rss": m.peak_rss, "loopback_bytes": moved,
+           "workers_peak_rss": workers_peak or None,
            "ok": m.returncode == 0 and not m.timed_out}  # fmt: skip
     status = "ok" if row["ok"] else "FAILED"
-    print(f"  {name:28s} {m.seconds:7.1f} s  peak {m.peak_rss / 2**20:6.0f} MiB  "
+    on_workers = f" + workers {workers_peak / 2**20:5.0f} MiB" if workers_peak else ""
+    print(f"  {name:28s} {m.seconds:7.1f} s  peak {m.peak_rss / 2**20:6.0f} MiB{on_workers}  "
           f"loopback {moved / 2**20:7.0f} MiB  {status}", flush=True)  # fmt: skip
     return row
 
@@ -240,7 +264,9 @@ def main() -> None:
                 cfg = config(url, f"s3://{bucket}/cluster-{mode}", args.chunks,
                              halo_exchange=mode)  # fmt: skip
                 cfg["cluster"] = {"address": cluster.address}
-                runs.append(measure_run(f"s3, 2 workers, halos {mode}", cfg, env, args.timeout))
+                pids = [p.pid for p in cluster.procs[1:]]
+                name = f"s3, 2 workers, halos {mode}"
+                runs.append(measure_run(name, cfg, env, args.timeout, workers=pids))
         finally:
             cluster.stop()
     finally:

@@ -62,6 +62,16 @@ def _tree_rss_proc(pid: int) -> int:
     return total
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` and its children (0: it is gone)."""
+    if psutil is None:
+        return _tree_rss_proc(pid)
+    try:
+        return _tree_rss_psutil(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return 0
+
+
 def run(cmd: list[str], timeout: float, log: Path, interval: float = 0.1) -> Measured:
     """Run ``cmd`` (stdout and stderr to ``log``), killing its process group after ``timeout``."""
     with open(log, "wb") as out:
