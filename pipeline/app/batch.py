@@ -8,9 +8,9 @@ reported and the others go on. ``batch.csv`` beside the outputs has one row per 
 from __future__ import annotations
 
 import csv
+import io
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from pipeline.app.output_folder import MARKER, mark, marked
 from pipeline.app.output_location import check_output_location, make_output_folder, read_by
@@ -19,6 +19,7 @@ from pipeline.app.results import FIELDS, BatchResult
 from pipeline.config.loader import LoadedConfig
 from pipeline.errors import DataError, SegpipeError
 from pipeline.io.inputs import BatchInput
+from pipeline.io.locations import Location, ObjectPath, location, write_atomic
 
 
 def run_inputs(cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite) -> BatchResult:
@@ -29,7 +30,7 @@ def run_inputs(cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite) 
     this config already (the input is skipped).
     """
     pattern = output_pattern(cfg.spec.output.path)
-    root = Path(pattern.split("{name}")[0] or ".")
+    root = location(pattern.split("{name}")[0] or ".")
     check_outputs(cfg, inputs, root)
 
     def one(item: BatchInput) -> dict:
@@ -53,29 +54,32 @@ def run_inputs(cfg: LoadedConfig, inputs: list[BatchInput], run_one, overwrite) 
     make_output_folder(root)
     mark(root, ["batch.csv"])
     path = root / "batch.csv"
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(path, text.getvalue().encode("utf-8"))
     return BatchResult(rows, path)
 
 
-def check_outputs(cfg: LoadedConfig, inputs: list[BatchInput], root: Path) -> None:
+def check_outputs(cfg: LoadedConfig, inputs: list[BatchInput], root: Location) -> None:
     """Refuse the whole batch before it starts where an input's output folder is not a
     folder of its own below ``root``, or could touch any input of the batch (see
     :func:`~pipeline.app.output_location.check_output_location`)."""
     protected = read_by(cfg.raw, None, None if cfg.source == "<config>" else cfg.source)
-    top = root.resolve()
+    remote = isinstance(root, ObjectPath)
+    top = root if remote else root.resolve()
     for item in inputs:
         path = item_config(cfg, item).spec.output.path
         out = check_output_location(path, protected, key=f"output.path (input {item.name!r})")
         if out.name in ("batch.csv", MARKER) and out.parent == top:
             raise DataError(f"output.path (input {item.name!r}) {path}: is the batch's own file")
-        if top not in out.parents:
+        below = str(out).startswith(str(top) + "/") if remote else top in out.parents
+        if not below:
             raise DataError(
                 f"output.path (input {item.name!r}) {path}: is not a folder below {root}"
             )
-    table = (root / "batch.csv").resolve()
+    table = root / "batch.csv" if remote else (root / "batch.csv").resolve()
     if table in protected.exact:
         what = protected.exact[table]
         raise DataError(f"output.path: the batch table {root / 'batch.csv'} is {what}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.engine.journal import FOLDER as JOURNAL
 from pipeline.engine.journal import Journal, progress
 from pipeline.errors import DataError
+from pipeline.io.locations import location
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,9 @@ def _one(out: Path) -> RunState | None:
 
 
 def status(output: str | Path) -> OutputStatus:
-    """The run in ``output``, or each run of a batch below it."""
-    out = Path(output)
+    """The run in ``output`` (a folder, or a prefix in an object store), or each run of a
+    batch below it."""
+    out = location(output)
     if not out.exists():
         raise DataError(f"{out}: no such output folder")
     if not out.is_dir():
@@ -73,7 +75,8 @@ def status(output: str | Path) -> OutputStatus:
     one = _one(out)
     if one is not None:
         return OutputStatus(out, [one], batch=False)
-    found = [r for sub in sorted(p for p in out.iterdir() if p.is_dir()) if (r := _one(sub))]
+    subs = sorted((p for p in out.iterdir() if p.is_dir()), key=str)
+    found = [r for sub in subs if (r := _one(sub))]
     if not found:
         raise DataError(f"{out}: holds no segpipe run (no summary.json, no {JOURNAL}/)")
     return OutputStatus(out, found, batch=True)

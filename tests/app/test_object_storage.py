@@ -122,3 +122,23 @@ def test_missing_bucket_is_one_line(s3, stack):
     with pytest.raises(DataError, match=r"does not exist"):
         run(config("s3://segpipe-no-such-bucket/in.zarr", "out-never"))
     assert not os.path.exists("out-never")
+
+
+def test_batch_of_object_store_inputs_into_object_store_prefixes(s3, stack, tmp_path):
+    from pipeline.app.run import run_batch
+    from pipeline.app.status import status
+
+    _, _, store = stack
+    bucket = s3.bucket()
+    for name in ("a", "b"):
+        s3.upload_folder(store, bucket, f"in/{name}.zarr")
+    manifest = tmp_path / "inputs.csv"
+    manifest.write_text(f"path\ns3://{bucket}/in/a.zarr\ns3://{bucket}/in/b.zarr\n")
+    result = run_batch(config(str(manifest), f"s3://{bucket}/runs/{{name}}"))
+    assert [r["status"] for r in result.rows] == ["done", "done"]
+    objects = s3.objects(bucket, "runs")
+    assert {"batch.csv", "a/summary.json", "b/summary.json"} <= set(objects)
+    assert objects["a/nuclei.ome.zarr/0/zarr.json"] == objects["b/nuclei.ome.zarr/0/zarr.json"]
+    found = status(f"s3://{bucket}/runs")
+    assert found.batch and found.finished == 2
+    assert not any(name.startswith("s3:") for name in os.listdir(tmp_path))
