@@ -19,9 +19,32 @@ import threading
 from collections.abc import Iterator
 
 from pipeline.errors import DataError
+from pipeline.io.urls import (
+    HIDDEN,
+    SCHEMES,
+    check_output_url,
+    check_url,
+    hidden,
+    is_secret,
+    is_url,
+    join,
+    local_path,
+    split,
+)
 
-SCHEMES = ("s3", "gs", "az", "https", "http")
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# The URL helpers, offered here too (storage.is_url, storage.join, ...).
+__all__ = [
+    "HIDDEN",
+    "SCHEMES",
+    "check_output_url",
+    "check_url",
+    "hidden",
+    "is_url",
+    "join",
+    "local_path",
+    "split",
+]
+
 # storage_options as fsspec spells them, and obstore's name for each
 ALIASES = {
     "endpoint_url": "endpoint",
@@ -32,71 +55,7 @@ ALIASES = {
     "region_name": "region",
 }
 CLIENT_OPTIONS = ("allow_http", "timeout", "connect_timeout", "proxy_url", "user_agent")
-SECRET_PARTS = ("secret", "token", "password", "key", "sas", "credential", "signature")
-HIDDEN = "<hidden>"
 ENV = "SEGPIPE_STORAGE_OPTIONS"  # the registered options, for processes a run starts
-
-
-def is_url(path: object) -> bool:
-    """Whether ``path`` is a URL (``scheme://...``) rather than a local path (``file://``
-    URLs are local paths)."""
-    if not isinstance(path, str):
-        return False
-    m = _URL.match(path)
-    return m is not None and m.group(1).lower() != "file"
-
-
-def local_path(path: str) -> str:
-    """``path`` without a ``file://`` prefix."""
-    return path[len("file://") :] if path.lower().startswith("file://") else path
-
-
-def split(url: str) -> tuple[str, str, str]:
-    """``(scheme, bucket or host, key)`` of ``url``."""
-    scheme, rest = url.split("://", 1)
-    bucket, _, key = rest.partition("/")
-    return scheme.lower(), bucket, key.strip("/")
-
-
-def check_url(url: str, key: str) -> None:
-    """Refuse a URL segpipe cannot read or write: an unknown scheme, no bucket."""
-    scheme, bucket, _ = split(url)
-    if scheme not in SCHEMES:
-        raise DataError(
-            f"{key} {url}: expected a local path or an s3://, gs://, az:// or https:// URL, "
-            f"got {scheme}://"
-        )
-    if not bucket:
-        raise DataError(f"{key} {url}: expected a bucket (or host) after {scheme}://")
-
-
-def check_output_url(url: str, key: str) -> None:
-    """Refuse a URL outputs cannot be written to: as :func:`check_url`, and HTTP(S)
-    servers (read only) and a bucket's root (a run replaces what it wrote there)."""
-    check_url(url, key)
-    scheme, _, prefix = split(url)
-    if scheme in ("http", "https"):
-        raise DataError(
-            f"{key} {url}: HTTP(S) servers are read from only; write to s3://, gs:// or az://"
-        )
-    if not prefix:
-        raise DataError(f"{key} {url}: is a bucket's root; name a prefix for the outputs")
-
-
-def join(url: str, *names: str) -> str:
-    """``url`` with ``names`` appended, one ``/`` between each."""
-    return "/".join([url.rstrip("/"), *(n.strip("/") for n in names if n)])
-
-
-def hidden(options: dict | None) -> dict | None:
-    """``options`` with the value of every key that may hold a secret replaced."""
-    if options is None:
-        return None
-    return {k: HIDDEN if _secret(k) else v for k, v in options.items()}
-
-
-def _secret(name: str) -> bool:
-    return any(part in name.lower() for part in SECRET_PARTS)
 
 
 # -- the options of each location, in every process of a run ---------------------------
@@ -275,17 +234,6 @@ def read_bytes(url: str) -> bytes:
         raise failure(exc, url) from None
 
 
-def read_range(url: str, start: int, end: int) -> bytes:
-    """Bytes ``start`` to ``end`` of the object at ``url``."""
-    import obstore
-
-    store, key = _store(url)
-    try:
-        return bytes(obstore.get_range(store, key, start=start, end=end))
-    except Exception as exc:
-        raise failure(exc, url) from None
-
-
 def write_bytes(url: str, data: bytes | memoryview) -> None:
     """Write the object at ``url`` (whole or not at all: object stores put atomically)."""
     import obstore
@@ -396,7 +344,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _scrub(text: str) -> str:
     """``text`` without any secret this process knows of (options and environment)."""
-    secrets = [v for opts in _REGISTRY.values() for k, v in opts.items() if _secret(k)]
+    secrets = [v for opts in _REGISTRY.values() for k, v in opts.items() if is_secret(k)]
     secrets += [os.environ.get(n, "") for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
     for secret in secrets:
         if isinstance(secret, str) and len(secret) >= 4:
