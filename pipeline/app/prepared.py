@@ -67,8 +67,9 @@ def register_locations(cfg: LoadedConfig) -> None:
 def open_input(cfg: LoadedConfig, path: str | None = None, timepoint: int | None = None) -> Source:
     """Open the config's input (or ``path`` with the config's selection) lazily."""
     i = cfg.spec.input
-    if path is not None and storage.is_url(path):
-        storage.register(path, i.storage_options)
+    where = i.path if path is None else path
+    if isinstance(where, str) and storage.is_url(where):
+        storage.register(where, i.storage_options)
     if timepoint is None and isinstance(i.timepoint, int):
         timepoint = i.timepoint
     # Relative paths are relative to the working directory, as on the command line.

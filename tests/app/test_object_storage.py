@@ -142,3 +142,39 @@ def test_batch_of_object_store_inputs_into_object_store_prefixes(s3, stack, tmp_
     found = status(f"s3://{bucket}/runs")
     assert found.batch and found.finished == 2
     assert not any(name.startswith("s3:") for name in os.listdir(tmp_path))
+
+
+def test_ome_zarr_levels_read_from_the_object_store(s3, tmp_path):
+    """A written image pyramid, read back from the store at level 1: the local level."""
+    from pipeline.io.readers import open_source
+
+    tif = tmp_path / "big.tif"
+    tifffile.imwrite(tif, blobs((64, 128, 128), count=80))
+    bucket = s3.bucket()
+    for out in (f"s3://{bucket}/out", str(tmp_path / "local")):
+        cfg = config(str(tif), out, image="input")
+        cfg["input"]["chunks"] = [32, 64, 64]  # two pyramid levels
+        run(cfg)
+
+    remote = open_source(f"s3://{bucket}/out/image.ome.zarr", level=1)
+    local = open_source(str(tmp_path / "local" / "image.ome.zarr"), level=1)
+    assert remote.shape == local.shape and remote.spacing == local.spacing == (2.0, 2.0, 2.0)
+    box = tuple((0, n) for n in local.shape)
+    np.testing.assert_array_equal(remote.read(box), local.read(box))
+
+
+def test_endpoint_and_keys_from_storage_options_only(s3, stack, monkeypatch):
+    """No AWS_* variable at all: the config's storage options say where and who."""
+    _, tif, _ = stack
+    bucket = s3.bucket()
+    settings = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    options = {"endpoint_url": s3.endpoint, "key": settings["AWS_ACCESS_KEY_ID"],
+               "secret": settings["AWS_SECRET_ACCESS_KEY"], "region": "us-east-1"}  # fmt: skip
+    cfg = config(str(tif), f"s3://{bucket}/out")
+    cfg["output"]["storage_options"] = options
+    result = run(cfg)
+    assert result.count > 5
+    summary = json.loads(s3.objects(bucket, "out")["summary.json"])
+    assert summary["config"]["output"]["storage_options"]["secret"] == "<hidden>"
