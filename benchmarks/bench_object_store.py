@@ -28,6 +28,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,19 @@ def loopback_bytes() -> int:
         if name.strip() == "lo":
             return int(rest.split()[0])
     return 0
+
+
+def store_versions() -> dict[str, str | None]:
+    """Versions of the object-store libraries measured, and of the server."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for pkg in ("obstore", "s3fs", "fsspec", "moto", "distributed"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 # -- 1. libraries -----------------------------------------------------------------------
@@ -183,13 +197,15 @@ def measure_run(name: str, cfg: dict, env: dict, timeout: float, workers=()) -> 
         os.environ.update(old)
         workers_peak = sampler.stop()
     moved = loopback_bytes() - before
+    said = re.search(r"^objects: (\d+)$", (WORK / f"{name}.log").read_text(), re.M)
     row = {"case": name, "seconds": m.seconds, "peak_rss": m.peak_rss, "loopback_bytes": moved,
-           "workers_peak_rss": workers_peak or None,
-           "ok": m.returncode == 0 and not m.timed_out}  # fmt: skip
+           "workers_peak_rss": workers_peak or None, "count": int(said[1]) if said else None,
+           "ok": m.returncode == 0 and not m.timed_out and said is not None}  # fmt: skip
     status = "ok" if row["ok"] else "FAILED"
     on_workers = f" + workers {workers_peak / 2**20:5.0f} MiB" if workers_peak else ""
     print(f"  {name:28s} {m.seconds:7.1f} s  peak {m.peak_rss / 2**20:6.0f} MiB{on_workers}  "
-          f"loopback {moved / 2**20:7.0f} MiB  {status}", flush=True)  # fmt: skip
+          f"loopback {moved / 2**20:7.0f} MiB  objects {row['count']}  {status}",
+          flush=True)  # fmt: skip
     return row
 
 
@@ -233,12 +249,15 @@ class TwoWorkers:
 
 
 def main() -> None:
+    global WORK
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
     ap.add_argument("--chunks", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--record", action="store_true")
+    ap.add_argument("--work", type=Path, default=WORK, help="folder for the volume and logs")
     args = ap.parse_args()
+    WORK = args.work
     WORK.mkdir(parents=True, exist_ok=True)
     shape = tuple(args.shape)
     volume = WORK / f"volume-{'x'.join(map(str, shape))}.zarr"
@@ -294,11 +313,13 @@ def main() -> None:
         fs, ob = libs
         print(f"obstore vs fsspec: write {fs['write_s'] / ob['write_s']:.1f}x, "
               f"read {fs['read_s'] / ob['read_s']:.1f}x faster")  # fmt: skip
-    data = {"shape": list(shape), "chunks": args.chunks, "libraries": libs, "runs": runs}
+    data = {"shape": list(shape), "chunks": args.chunks, "libraries": libs, "runs": runs,
+            "store_versions": store_versions()}  # fmt: skip
     if args.record:
         print("recorded:", bench_record.write("object-store", "bench_object_store", data))
     else:
-        print(json.dumps(data, indent=1))
+        (WORK / "results.json").write_text(json.dumps(data, indent=1))
+        print("results:", WORK / "results.json")
 
 
 if __name__ == "__main__":

@@ -77,3 +77,17 @@ def test_kernel_bound_steps_small(tmp_path):
     assert seconds == pytest.approx(sum(each.values()))
     with pytest.raises(RuntimeError, match="not segpipe's"):
         bench_bound.in_passes(volume, threshold * 1.01, 2)
+
+
+def test_object_store_benchmark_small(tmp_path):
+    """Every case of the object-store benchmark (local, S3, a two-worker cluster, both
+    halo exchanges) runs and finds the same objects."""
+    bench = BENCH.parent / "bench_object_store.py"
+    cmd = [sys.executable, str(bench), "--shape", "32", "96", "96", "--chunks", "32",
+           "--work", str(tmp_path), "--timeout", "300"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = [line for line in proc.stdout.splitlines() if " objects " in line]
+    assert len(runs) == 5 and all(line.endswith(" ok") for line in runs), proc.stdout
+    counts = {line.split(" objects ")[1].split()[0] for line in runs}
+    assert len(counts) == 1 and counts.pop().isdigit(), proc.stdout
