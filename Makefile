@@ -19,7 +19,15 @@ $(DEMO): | $(VENV)/.installed
 run: $(VENV)/.installed $(DEMO)
 	$(VENV)/bin/segpipe run configs/demo.yaml --overwrite
 
-test: $(VENV)/.installed
+# Azurite, Microsoft's Azure Storage emulator, for the az:// tests (skipped without npm)
+AZURITE := .cache/npm/node_modules/.bin/azurite-blob
+
+$(AZURITE):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix .cache/npm azurite@3; \
+	else echo "npm not found: the Azure Blob Storage tests will be skipped"; fi
+
+test: $(VENV)/.installed $(AZURITE)
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
@@ -43,4 +51,4 @@ examples: $(VENV)/.installed
 	$(VENV)/bin/segpipe run configs/slices.yaml --overwrite
 
 clean:
-	rm -rf $(VENV) out data
+	rm -rf $(VENV) out data .cache

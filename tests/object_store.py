@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,77 @@ def local_files(folder) -> dict[str, bytes]:
             with open(path, "rb") as fh:
                 out[os.path.relpath(path, folder).replace(os.sep, "/")] = fh.read()
     return out
+
+
+AZURITE = Path(__file__).resolve().parents[1] / ".cache" / "npm" / "node_modules" / ".bin"
+# Azurite's one account, with the key it publishes for everyone
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class AzuriteServer:
+    """Azurite's blob service (Microsoft's Azure Storage emulator, from npm, installed by
+    the Makefile into .cache/npm) on a free loopback port."""
+
+    def __init__(self, folder: Path) -> None:
+        exe = AZURITE / "azurite-blob"
+        if not exe.exists():
+            pytest.skip(f"Azurite is not installed ({exe}; `make test` installs it with npm)")
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        cmd = [str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+               "--location", str(folder), "--silent", "--skipApiVersionCheck"]  # fmt: skip
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Azurite did not start") from None
+                time.sleep(0.1)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AZURE_STORAGE_USE_EMULATOR": "true",
+            "AZURITE_BLOB_STORAGE_URL": self.endpoint,
+        }
+
+    def _service(self):
+        from azure.storage.blob import BlobServiceClient
+
+        url = f"{self.endpoint}/{AZURITE_ACCOUNT}"
+        return BlobServiceClient(url, credential={"account_name": AZURITE_ACCOUNT,
+                                                  "account_key": AZURITE_KEY})  # fmt: skip
+
+    def container(self) -> str:
+        """A new, empty container's name."""
+        name = f"segpipe-{uuid.uuid4().hex[:12]}"
+        self._service().create_container(name)
+        return name
+
+    def upload_folder(self, folder, container: str, prefix: str) -> None:
+        client = self._service().get_container_client(container)
+        for root, _, files in os.walk(folder):
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, "rb") as fh:
+                    client.upload_blob(f"{prefix}/{os.path.relpath(path, folder)}", fh)
+
+    def objects(self, container: str, prefix: str = "") -> dict[str, bytes]:
+        client = self._service().get_container_client(container)
+        out = {}
+        for blob in client.list_blobs(name_starts_with=prefix):
+            data = client.download_blob(blob.name).readall()
+            out[blob.name[len(prefix) :].lstrip("/")] = data
+        return out
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

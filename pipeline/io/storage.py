@@ -135,6 +135,9 @@ def _settings(scheme: str, options: dict, where: str) -> dict:
     kwargs: dict = {"config": config, "client_options": client}
     if scheme == "http":  # plain HTTP, named as such
         client.setdefault("allow_http", True)
+    emulated = str(os.environ.get("AZURE_STORAGE_USE_EMULATOR", "")).lower() in ("1", "true")
+    if scheme == "az" and (config.get("use_emulator") or emulated):  # Azurite: plain HTTP
+        client.setdefault("allow_http", True)
     if scheme != "s3":
         return kwargs
     endpoint = config.get("endpoint") or _environment_endpoint()
@@ -360,10 +363,15 @@ def failure(exc: BaseException, url: str) -> Exception:
     body = str(exc)
     code = re.search(r"<Code>([^<]+)</Code>", body)
     message = re.search(r"<Message>([^<]+)</Message>", body)
-    said = f"{code.group(1)}: {message.group(1)}" if code and message else None
+    # (Azure's message goes on with its request id and time, a line each)
+    said = (
+        f"{code.group(1)}: {message.group(1).strip().splitlines()[0]}" if code and message else None
+    )
     scheme, bucket, _ = split(url)
-    if (code and code.group(1) == "NoSuchBucket") or "bucket does not exist" in body.lower():
-        return DataError(f"{url}: the bucket {bucket!r} does not exist")
+    missing = code and code.group(1) in ("NoSuchBucket", "ContainerNotFound")
+    if missing or "bucket does not exist" in body.lower():
+        kind = "container" if scheme == "az" else "bucket"
+        return DataError(f"{url}: the {kind} {bucket!r} does not exist")
     if isinstance(exc, FileNotFoundError | ob.NotFoundError):
         return FileNotFoundError(url)
     if isinstance(exc, ob.PermissionDeniedError | ob.UnauthenticatedError) or " 403 " in body:
