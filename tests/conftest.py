@@ -145,3 +145,4 @@ def s3(s3_server, monkeypatch):
     yield s3_server
     storage.forget_clients()
     storage._REGISTRY.clear()
+    os.environ.pop(storage.ENV, None)

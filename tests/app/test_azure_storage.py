@@ -35,6 +35,7 @@ def azurite(azurite_server, monkeypatch):
     yield azurite_server
     storage.forget_clients()
     storage._REGISTRY.clear()
+    os.environ.pop(storage.ENV, None)
 
 
 def test_azure_in_and_out_match_a_local_run(azurite, tmp_path):

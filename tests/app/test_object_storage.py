@@ -178,3 +178,24 @@ def test_endpoint_and_keys_from_storage_options_only(s3, stack, monkeypatch):
     assert result.count > 5
     summary = json.loads(s3.objects(bucket, "out")["summary.json"])
     assert summary["config"]["output"]["storage_options"]["secret"] == "<hidden>"
+
+
+def test_worker_processes_get_the_config_storage_options(s3, stack, tmp_path, monkeypatch):
+    """No AWS_* setting anywhere: the processes scheduler's worker processes write to the
+    store with the config's options, which the run hands them: the same bytes."""
+    _, tif, _ = stack
+    bucket = s3.bucket()
+    keys = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    cfg = config(str(tif), f"s3://{bucket}/out")
+    cfg["output"]["storage_options"] = {
+        "endpoint": s3.endpoint, "access_key_id": keys["AWS_ACCESS_KEY_ID"],
+        "secret_access_key": keys["AWS_SECRET_ACCESS_KEY"], "region": "us-east-1",
+    }  # fmt: skip
+    cfg["engine"] = {"scheduler": "processes", "workers": 2, "halo_exchange": "scratch"}
+    run(cfg)
+    local = run(config(str(tif), str(tmp_path / "local")))
+    got = s3.objects(bucket, "out")
+    want = local_files(tmp_path / "local")
+    assert _outputs(got) == _outputs(want) and local.count > 5

@@ -137,3 +137,24 @@ def test_zarr_read_over_http(tmp_path, http_folder):
     np.testing.assert_array_equal(src.read(((0, 20), (10, 30), (0, 40))), image[:, 10:30])
     with pytest.raises(DataError, match="expected a Zarr or OME-Zarr store there"):
         open_source(f"{http_folder}/missing.zarr")
+
+
+def test_bioformats2raw_series_and_levels_from_s3(s3, tmp_path):
+    from tests.input_files import write_ome_zarr_image
+
+    a = np.random.default_rng(0).integers(0, 255, (4, 32, 48)).astype(np.uint8)
+    b = np.random.default_rng(1).integers(0, 4000, (3, 16, 16)).astype(np.uint16)
+    root = zarr.open_group(tmp_path / "b2r.ome.zarr", mode="w")
+    root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+    write_ome_zarr_image(root.create_group("0"), [a, a[:, ::2, ::2]], (3.0, 0.5, 0.5))
+    write_ome_zarr_image(root.create_group("1"), [b], (1.0, 0.2, 0.2))
+    bucket = s3.bucket()
+    s3.upload_folder(tmp_path / "b2r.ome.zarr", bucket, "b2r.ome.zarr")
+    url = f"s3://{bucket}/b2r.ome.zarr"
+    low = open_source(url, level=1)
+    assert low.spacing == (3.0, 1.0, 1.0) and low.unit == "micrometer"
+    np.testing.assert_array_equal(low.read(((0, 4), (0, 16), (0, 24))), a[:, ::2, ::2])
+    second = open_source(url, series=1)
+    np.testing.assert_array_equal(second.read(((0, 3), (0, 16), (0, 16))), b)
+    with pytest.raises(DataError, match=r"input\.series: expected 0\.\.1, got 5"):
+        open_source(url, series=5)
