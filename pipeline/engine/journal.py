@@ -2,9 +2,10 @@
 
 Every pass over the blocks (a statistics pass, a labelling pass, the write pass) gets a
 folder under the journal, named by its place in the run; each block's result is recorded
-there the moment the block finishes (under a temporary name, then renamed). A rerun of
-the same config builds the same passes in the same order; a block whose record exists is
-loaded instead of computed, so the tasks it depended on are never run. The passes and
+there the moment the block finishes (under a temporary name, then renamed; in an object
+store, one object written whole). A rerun of the same config builds the same passes in
+the same order; a block whose record exists is loaded instead of computed, so the tasks
+it depended on are never run. The passes and
 blocks are the same because the resolved config is: the run refuses to resume into an
 output made with another config, or by another version of segpipe (whose records may
 hold other things).
