@@ -5,10 +5,9 @@ folder under the journal, named by its place in the run; each block's result is 
 there the moment the block finishes (under a temporary name, then renamed; in an object
 store, one object written whole). A rerun of the same config builds the same passes in
 the same order; a block whose record exists is loaded instead of computed, so the tasks
-it depended on are never run. The passes and
-blocks are the same because the resolved config is: the run refuses to resume into an
-output made with another config, or by another version of segpipe (whose records may
-hold other things).
+it depended on are never run. The passes and blocks are the same because the resolved
+config is: the run refuses to resume into an output made with another config, or by
+another version of segpipe (whose records may hold other things).
 
 A record (``b<block index>.rec``) holds data only, in the format of
 :mod:`pipeline.engine.records`: reading one makes arrays, numbers, strings, containers
