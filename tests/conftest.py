@@ -131,18 +131,17 @@ def s3_server():
 @pytest.fixture
 def s3(s3_server, monkeypatch):
     """The loopback S3 server, with this process's AWS settings pointing at it."""
-    from pipeline.io import storage
+    from pipeline.io import storage, storage_options
 
     for name in list(os.environ):
-        if name.startswith("AWS_") or name == storage.ENV:
+        if name.startswith("AWS_"):
             monkeypatch.delenv(name)
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     storage.forget_clients()
-    storage._REGISTRY.clear()
+    storage_options.forget()
     yield s3_server
     storage.forget_clients()
-    storage._REGISTRY.clear()
-    os.environ.pop(storage.ENV, None)
+    storage_options.forget()

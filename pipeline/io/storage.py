@@ -19,22 +19,27 @@ import threading
 from collections.abc import Iterator
 
 from pipeline.errors import DataError
+from pipeline.io.storage_options import ENV, adopt, known_secrets, options_for, register, registered
 from pipeline.io.urls import (
     HIDDEN,
     SCHEMES,
     check_output_url,
     check_url,
     hidden,
-    is_secret,
     is_url,
     join,
     local_path,
     split,
 )
 
-# The URL helpers, offered here too (storage.is_url, storage.join, ...).
+# The URL helpers and the options of each location, offered here too (storage.is_url,
+# storage.register, ...).
 __all__ = [
+    "ENV",
     "HIDDEN",
+    "adopt",
+    "register",
+    "registered",
     "SCHEMES",
     "check_output_url",
     "check_url",
@@ -54,63 +59,22 @@ ALIASES = {
     "token": "session_token",
     "region_name": "region",
 }
-CLIENT_OPTIONS = ("allow_http", "timeout", "connect_timeout", "proxy_url", "user_agent")
-ENV = "SEGPIPE_STORAGE_OPTIONS"  # the registered options, for processes a run starts
-
-
-# -- the options of each location, in every process of a run ---------------------------
-
-_REGISTRY: dict[str, dict] = {}
-_LOCK = threading.Lock()
-
-
-def register(url: str, options: dict | None) -> None:
-    """Use ``options`` (storage_options) for ``url`` and everything below it, in this
-    process and in the processes it starts (through the environment, see :data:`ENV`)."""
-    with _LOCK:
-        _REGISTRY[url.rstrip("/")] = dict(options or {})
-        os.environ[ENV] = json.dumps(_REGISTRY)
-
-
-def registered() -> dict[str, dict]:
-    """Every location's options registered in this process (for :func:`adopt`)."""
-    _from_environment()
-    with _LOCK:
-        return {k: dict(v) for k, v in _REGISTRY.items()}
-
-
-def adopt(snapshot: dict[str, dict]) -> None:
-    """Register the locations of :func:`registered` (in a worker process)."""
-    with _LOCK:
-        _REGISTRY.update({k: dict(v) for k, v in snapshot.items()})
-
-
-def _from_environment() -> None:
-    text = os.environ.get(ENV)
-    if not text or _REGISTRY:
-        return
-    try:
-        given = json.loads(text)
-    except ValueError:
-        return
-    if isinstance(given, dict):
-        adopt({k: v for k, v in given.items() if isinstance(v, dict)})
-
-
-def options_for(url: str) -> dict:
-    """The options of the longest registered location holding ``url`` (none: {})."""
-    _from_environment()
-    best, found = -1, {}
-    with _LOCK:
-        for prefix, options in _REGISTRY.items():
-            if (url == prefix or url.startswith(prefix + "/")) and len(prefix) > best:
-                best, found = len(prefix), options
-    return dict(found)
-
-
+CLIENT_OPTIONS = (
+    "allow_http",
+    "allow_invalid_certificates",
+    "root_certificate",  # PEM text, or a PEM file: a private CA (a lab's MinIO)
+    "timeout",
+    "connect_timeout",
+    "read_timeout",
+    "proxy_url",
+    "proxy_ca_certificate",
+    "proxy_excludes",
+    "user_agent",
+)
 # -- clients ----------------------------------------------------------------------------
 
 _STORES: dict[tuple, object] = {}
+_LOCK = threading.Lock()
 
 
 def _environment_endpoint() -> str | None:
@@ -129,7 +93,7 @@ def _settings(scheme: str, options: dict, where: str) -> dict:
         if name == "profile":
             profile = value
         elif name in CLIENT_OPTIONS:
-            client[name] = value
+            client[name] = _certificate(value) if name.endswith("certificate") else value
         else:
             config[name] = value
     kwargs: dict = {"config": config, "client_options": client}
@@ -149,6 +113,18 @@ def _settings(scheme: str, options: dict, where: str) -> dict:
         if "region" not in config and kwargs["credential_provider"].config.get("region"):
             config["region"] = kwargs["credential_provider"].config["region"]
     return kwargs
+
+
+def _certificate(value) -> str:
+    """A certificate option's PEM text (given as text, or as the path of a PEM file)."""
+    text = str(value)
+    if "-----BEGIN" in text:
+        return text
+    try:
+        with open(text, encoding="ascii") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"storage_options: cannot read the certificate {text}: {exc}") from None
 
 
 def _profile_credentials(profile: str | None, where: str):
@@ -347,7 +323,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _scrub(text: str) -> str:
     """``text`` without any secret this process knows of (options and environment)."""
-    secrets = [v for opts in _REGISTRY.values() for k, v in opts.items() if is_secret(k)]
+    secrets = known_secrets()
     secrets += [os.environ.get(n, "") for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
     for secret in secrets:
         if isinstance(secret, str) and len(secret) >= 4:
@@ -389,6 +365,11 @@ def failure(exc: BaseException, url: str) -> Exception:
         return DataError(_scrub(f"{url}: the object store answered {said}"))
     if isinstance(exc, DataError):
         return exc
+    if "InvalidCertificate" in body or "invalid peer certificate" in body:
+        return DataError(
+            f"{url}: the server's TLS certificate is not trusted (for a private certificate "
+            "authority, give storage_options.root_certificate: the CA's PEM file)"
+        )
     reach = re.search(r"(error sending request|Connection refused|dns error|timed out)", body)
     if reach:
         return DataError(_scrub(f"{url}: cannot reach the object store ({reach.group(1)})"))

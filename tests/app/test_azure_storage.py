@@ -12,7 +12,7 @@ import zarr
 
 from pipeline.app.run import run
 from pipeline.errors import DataError
-from pipeline.io import storage
+from pipeline.io import storage, storage_options
 from tests.app.test_object_storage import VARYING, _table, blobs, config
 from tests.object_store import AzuriteServer, local_files
 
@@ -31,11 +31,10 @@ def azurite(azurite_server, monkeypatch):
     for name, value in azurite_server.env().items():
         monkeypatch.setenv(name, value)
     storage.forget_clients()
-    storage._REGISTRY.clear()
+    storage_options.forget()
     yield azurite_server
     storage.forget_clients()
-    storage._REGISTRY.clear()
-    os.environ.pop(storage.ENV, None)
+    storage_options.forget()
 
 
 def test_azure_in_and_out_match_a_local_run(azurite, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import zarr
 
 from pipeline.errors import DataError
-from pipeline.io import storage
+from pipeline.io import storage, storage_options
 from pipeline.io.locations import ObjectPath, location, staged, write_atomic
 from pipeline.io.readers import open_source
 
@@ -72,7 +72,7 @@ def test_options_apply_to_their_location_and_below(s3):
     assert storage.options_for("s3://b/in/deeper/y") == {"region": "us-west-2"}
     assert storage.options_for("s3://b/input-other") == {}
     snapshot = storage.registered()
-    storage._REGISTRY.clear()
+    storage_options.forget()
     storage.adopt(snapshot)  # as a worker does (see engine.worker_plugin.StorageOptions)
     assert storage.options_for("s3://b/in/x") == {"region": "eu-west-1"}
 
@@ -158,3 +158,77 @@ def test_bioformats2raw_series_and_levels_from_s3(s3, tmp_path):
     np.testing.assert_array_equal(second.read(((0, 3), (0, 16), (0, 16))), b)
     with pytest.raises(DataError, match=r"input\.series: expected 0\.\.1, got 5"):
         open_source(url, series=5)
+
+
+def _test_ca(folder) -> tuple[str, str, str]:
+    """A certificate authority and a server certificate for 127.0.0.1 it signed (openssl)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (it makes the test's certificates)")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.pem", "-days", "2", "-subj", "/CN=segpipe test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (folder / "ext.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+    return str(folder / "ca.pem"), str(folder / "srv.pem"), str(folder / "srv.key")
+
+
+def test_zarr_read_over_https_with_a_private_ca(tmp_path):
+    """An HTTPS server whose certificate a lab's own CA signed: trusted through
+    storage_options.root_certificate (a PEM file), refused without it."""
+    import ssl
+
+    from pipeline.app.prepared import open_input
+    from pipeline.config import load_config
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca, cert, key = _test_ca(certs)
+    data = tmp_path / "data"
+    image = _zarr_image(data / "a.zarr")
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    class Quiet(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass
+
+    server = Quiet(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(data)))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/a.zarr"
+    try:
+        cfg = load_config({
+            "input": {"path": url, "storage_options": {"root_certificate": ca,
+                                                        "timeout": "5s"}},
+            "steps": {"mask": {"op": "threshold", "method": "otsu"}},
+            "output": {"path": str(tmp_path / "out"), "labels": "mask"},
+        })  # fmt: skip
+        src = open_input(cfg)
+        np.testing.assert_array_equal(src.read(((0, 20), (0, 30), (0, 40))), image)
+        storage_options.forget()
+        storage.forget_clients()
+        storage.register(url, {"timeout": "5s", "connect_timeout": "2s"})
+        with pytest.raises(DataError, match="TLS certificate is not trusted"):
+            open_source(url)  # the CA is not trusted
+    finally:
+        server.shutdown()
+        server.server_close()
+        storage_options.forget()
+        storage.forget_clients()
