@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.errors import DataError
 from pipeline.io import storage
-from pipeline.io.inputs import batch_inputs
+from pipeline.io.inputs import batch_inputs, url_matches
 from pipeline.io.locations import Location, ObjectPath
 
 _GLOB = "*?["
@@ -79,7 +79,9 @@ def protected_paths(raw_input: object, config_file: str | None) -> Protected:
     for p in raw_input if isinstance(raw_input, list) else [raw_input]:
         if not isinstance(p, str) or not p:
             continue
-        if storage.is_url(p):
+        if storage.is_url(p) and any(ch in p for ch in _GLOB):
+            found.extend((match, "the input") for match in url_matches(p))
+        elif storage.is_url(p):
             found.append((p, "the input"))
         elif any(ch in p for ch in _GLOB):
             found.extend((match, "the input") for match in glob.glob(p))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import glob
 import os
 from collections.abc import Callable
 from typing import NamedTuple
 
 from pipeline.errors import DataError
+from pipeline.io import storage
 from pipeline.io.readers.source import natural_key
 from pipeline.io.storage import is_url
 
@@ -103,6 +105,17 @@ def check_name(name: str, where: str) -> None:
         )
 
 
+def url_matches(pattern: str) -> list[str]:
+    """The objects and "folders" of an object store whose URL matches ``pattern``, a URL
+    with ``*``, ``?`` or ``[...]`` in its last part (``s3://bucket/plates/*.zarr``)."""
+    parent, _, name = pattern.rstrip("/").rpartition("/")
+    if any(ch in parent for ch in "*?["):
+        raise DataError(f"{pattern}: only the last part of a URL may hold * ? or [")
+    files, folders = storage.children(parent)
+    found = fnmatch.filter(sorted({*files, *folders}), name)
+    return [storage.join(parent, n) for n in sorted(found, key=natural_key)]
+
+
 def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[BatchInput] | None:
     """Each volume of a batch, or None for a single input.
 
@@ -115,7 +128,7 @@ def batch_inputs(path: str | list[str], batch: bool | None = None) -> list[Batch
     elif path.lower().endswith(".csv"):
         items = _manifest(path)
     elif any(ch in path for ch in "*?[") and batch is not False:
-        files = sorted(glob.glob(path), key=natural_key)
+        files = url_matches(path) if is_url(path) else sorted(glob.glob(path), key=natural_key)
         if not files:
             raise DataError(f"{path}: no input matches this pattern")
         if (

@@ -199,3 +199,23 @@ def test_worker_processes_get_the_config_storage_options(s3, stack, tmp_path, mo
     got = s3.objects(bucket, "out")
     want = local_files(tmp_path / "local")
     assert _outputs(got) == _outputs(want) and local.count > 5
+
+
+def test_glob_of_stores_in_a_bucket_is_a_batch(s3, stack, tmp_path):
+    from pipeline.app.run import run_batch
+    from pipeline.io.inputs import batch_inputs
+
+    _, _, store = stack
+    bucket = s3.bucket()
+    for name in ("p2", "p10", "other"):
+        s3.upload_folder(store, bucket, f"plates/{name}.zarr")
+    found = batch_inputs(f"s3://{bucket}/plates/p*.zarr")
+    assert [(i.name, i.path) for i in found] == [
+        ("p2", f"s3://{bucket}/plates/p2.zarr"), ("p10", f"s3://{bucket}/plates/p10.zarr")
+    ]  # fmt: skip
+    result = run_batch(config(f"s3://{bucket}/plates/p*.zarr", f"s3://{bucket}/out/{{name}}"))
+    assert [r["name"] for r in result.rows] == ["p2", "p10"]
+    with pytest.raises(DataError, match="is inside the input"):
+        run_batch(config(f"s3://{bucket}/plates/p*.zarr", f"s3://{bucket}/plates/p2.zarr/x"))
+    with pytest.raises(DataError, match="only the last part of a URL"):
+        batch_inputs(f"s3://{bucket}/pl*/p2.zarr")
