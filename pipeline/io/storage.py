@@ -6,7 +6,7 @@ settings of that store (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_
 ``AWS_ENDPOINT_URL``, ``AWS_PROFILE`` and ``~/.aws`` files; ``GOOGLE_APPLICATION_CREDENTIALS``;
 ``AZURE_STORAGE_ACCOUNT_NAME`` ...) and the ``storage_options`` a config gives for a
 location, which :func:`register` records for every process of a run (see
-:func:`registered`, :func:`adopt`). Errors become one line naming the location, never a
+:mod:`pipeline.io.storage_options`). Errors become one line naming the location, never a
 secret.
 """
 
@@ -71,6 +71,8 @@ CLIENT_OPTIONS = (
     "proxy_excludes",
     "user_agent",
 )
+
+
 # -- clients ----------------------------------------------------------------------------
 
 _STORES: dict[tuple, object] = {}
