@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 SHARED = "../shared/data/"
 REAL = [c for c in CONFIGS if load_config(c).spec.input.path.startswith(SHARED)]
-DEMO = [c for c in CONFIGS if c not in REAL]
+# (configs reading from an object store run in tests/app/test_object_storage.py)
+REMOTE = [c for c in CONFIGS if "://" in str(load_config(c).spec.input.path)]
+DEMO = [c for c in CONFIGS if c not in REAL and c not in REMOTE]
 
 
 @pytest.mark.parametrize("config", DEMO, ids=lambda p: p.name)

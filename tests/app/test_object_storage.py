@@ -219,3 +219,23 @@ def test_glob_of_stores_in_a_bucket_is_a_batch(s3, stack, tmp_path):
         run_batch(config(f"s3://{bucket}/plates/p*.zarr", f"s3://{bucket}/plates/p2.zarr/x"))
     with pytest.raises(DataError, match="only the last part of a URL"):
         batch_inputs(f"s3://{bucket}/pl*/p2.zarr")
+
+
+def test_the_object_store_example_config_runs(s3, tmp_path):
+    """configs/object_store.yaml, its buckets replaced by the test server's."""
+    from pathlib import Path
+
+    from tests.input_files import write_ome_zarr_image
+
+    config_file = Path(__file__).resolve().parents[2] / "configs" / "object_store.yaml"
+    root = zarr.open_group(tmp_path / "embryo.ome.zarr", mode="w")
+    write_ome_zarr_image(root, [blobs((48, 96, 96), count=50)], (1.0, 0.5, 0.5))
+    bucket = s3.bucket()
+    s3.upload_folder(tmp_path / "embryo.ome.zarr", bucket, "embryo.ome.zarr")
+    sets = [f"input.path=s3://{bucket}/embryo.ome.zarr", f"output.path=s3://{bucket}/out",
+            "input.chunks=[16,48,48]"]  # fmt: skip
+    result = run(str(config_file), sets)
+    assert result.count > 5
+    assert {"summary.json", "nuclei.parquet", "image.ome.zarr/zarr.json"} <= set(
+        s3.objects(bucket, "out")
+    )
