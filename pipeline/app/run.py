@@ -364,12 +364,15 @@ def _one_block(prepared: Prepared, idx: tuple[int, ...], block: str) -> BlockRes
     out = location(cfg.spec.output.path)
     sha = config_sha256(cfg)
     resume = Journal.resumable(out / JOURNAL, sha)
+    # (with the run's scratch budget and halo exchange: it decides what is kept as the run
+    # does, and a resumed run follows what the journal records of those decisions)
     engine = Engine(
         prepared.dag,
         prepared.source,
         plan,
         scheduler="sync",
-        scratch=Scratch(scratch_folder(cfg)) if resume else Scratch(),
+        scratch=Scratch(scratch_folder(cfg), scratch_budget(cfg)) if resume else Scratch(),
+        halo_exchange=halo_exchange(cfg),
     )
     if resume:
         engine.attach_journal(Journal(out / JOURNAL, sha))

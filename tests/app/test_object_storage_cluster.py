@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.app.run import run
+from pipeline.app.run import run, run_block
+from pipeline.app.status import status
 from tests.app.test_object_storage import _outputs, _table, blobs
 from tests.object_store import free_port, local_files
 
@@ -231,6 +232,11 @@ def test_killed_run_resumes_from_its_journal_in_the_object_store(
         first.wait(10)
     recorded = len(_records(s3, bucket, "resumed"))
     assert recorded >= 8
+    # What the journal in the store says, and one block on its own from its records
+    state = status(f"s3://{bucket}/resumed")
+    assert state.finished == 0 and sum(p["done"] for p in state.runs[0].passes) >= recorded
+    one = run_block(str(cfg_file), "0,0,0")
+    assert sum(one.resumed_blocks.values()) > 0
     again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     summary = _same_outputs(s3, bucket, "resumed", want)
