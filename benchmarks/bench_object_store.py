@@ -46,6 +46,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "object-store"
+# the object-store libraries measured, and the server
+STORE_PACKAGES = ("obstore", "s3fs", "fsspec", "moto", "distributed")
 sys.path.insert(0, str(HERE.parent))
 
 from tests.object_store import S3Server, free_port  # noqa: E402
@@ -58,19 +60,6 @@ def loopback_bytes() -> int:
         if name.strip() == "lo":
             return int(rest.split()[0])
     return 0
-
-
-def store_versions() -> dict[str, str | None]:
-    """Versions of the object-store libraries measured, and of the server."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for pkg in ("obstore", "s3fs", "fsspec", "moto", "distributed"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 # -- 1. libraries -----------------------------------------------------------------------
@@ -314,7 +303,7 @@ def main() -> None:
         print(f"obstore vs fsspec: write {fs['write_s'] / ob['write_s']:.1f}x, "
               f"read {fs['read_s'] / ob['read_s']:.1f}x faster")  # fmt: skip
     data = {"shape": list(shape), "chunks": args.chunks, "libraries": libs, "runs": runs,
-            "store_versions": store_versions()}  # fmt: skip
+            "store_versions": bench_record.versions(STORE_PACKAGES)}  # fmt: skip
     if args.record:
         print("recorded:", bench_record.write("object-store", "bench_object_store", data))
     else:

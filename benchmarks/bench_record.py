@@ -23,10 +23,10 @@ RESULTS = HERE / "results"
 PACKAGES = ("segpipe", "dask", "dask-image", "scikit-image", "scipy", "numpy", "zarr")
 
 
-def versions() -> dict[str, str | None]:
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     """Installed versions of the packages the benchmarks compare (None: not installed)."""
     out: dict[str, str | None] = {}
-    for pkg in PACKAGES:
+    for pkg in packages:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -56,3 +56,10 @@ class BlockError(DataError):
 
     def __reduce__(self):  # picklable, to travel back from a worker process
         return (BlockError, (self.task, self.block, self.error, self.rerun, self.data))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for
+    the one-line errors of libraries whose messages run over several lines."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

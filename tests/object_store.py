@@ -19,6 +19,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(process: subprocess.Popen, port: int, what: str, seconds: float = 60) -> None:
+    """Wait until ``process`` listens on loopback ``port`` (RuntimeError: it ended, or did
+    not within ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.1)
+
+
 class S3Server:
     """``python -m moto.server`` on a free loopback port; ``auth``: requests are checked
     against the server's IAM users (the first ``open_actions`` requests are not)."""
@@ -34,15 +48,7 @@ class S3Server:
         self.process = subprocess.Popen(
             cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the moto server did not start") from None
-                time.sleep(0.1)
+        wait_for_port(self.process, self.port, "the moto server")
 
     def env(self, key: str = "testing", secret: str = "testing-secret") -> dict[str, str]:
         """The environment a client of this server runs with."""
@@ -132,15 +138,7 @@ class AzuriteServer:
         cmd = [str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
                "--location", str(folder), "--silent", "--skipApiVersionCheck"]  # fmt: skip
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("Azurite did not start") from None
-                time.sleep(0.1)
+        wait_for_port(self.process, self.port, "Azurite")
 
     def env(self) -> dict[str, str]:
         return {

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.engine import scratch, tasks, tiles
+from pipeline.engine import tasks, tiles
 from pipeline.engine.blocks import grow
 from pipeline.engine.kept import halo_slot
 from pipeline.engine.kinds import kind_of
 from pipeline.engine.program import Program
 from pipeline.graph.dag import Node
+from pipeline.io import storage
 
 if TYPE_CHECKING:
     from pipeline.engine.engine import Engine
@@ -194,7 +195,7 @@ class Keys:
         through_dask = self.engine.halo_exchange == "dask"
         if slot in kept.halos:
             path = kept.block_path(slot, index)
-            if scratch.exists(path):
+            if storage.file_exists(path):
                 graph.halos_read.add(slot)
                 graph.halo_keys[key] = path
                 return path

@@ -85,8 +85,7 @@ class Scratch:
             if not isinstance(self.root, ObjectPath):
                 os.makedirs(folder, exist_ok=True)
             self._slots[what] = folder
-        name = "b" + "_".join(map(str, index)) + ".blk"
-        return storage.join(folder, name) if storage.is_url(folder) else os.path.join(folder, name)
+        return storage.join_path(folder, "b" + "_".join(map(str, index)) + ".blk")
 
     def drop_later(self, what: str) -> None:
         """Delete the blocks of ``what`` in the background (freeing page-cache pages of
@@ -202,11 +201,6 @@ def _parse(data: bytes, path: str, name: str | None) -> tuple[np.ndarray, dict |
     count = int(np.prod(shape))
     out = np.frombuffer(data, np.dtype(dtype), count=count, offset=start + size + offset)
     return out.reshape(shape).copy(), head["packed"]
-
-
-def exists(path: str) -> bool:
-    """Whether the block file ``path`` was written."""
-    return storage.exists(path) if storage.is_url(path) else os.path.exists(path)
 
 
 def save(path: str, array: np.ndarray, compress: bool = False) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.engine import scratch
 from pipeline.engine.blocks import Box, crop, intersect
+from pipeline.io import storage
 
 
 def predict_tile(tile: np.ndarray, func, params, path: str, instances: bool = False) -> str:
@@ -20,7 +21,7 @@ def predict_tile(tile: np.ndarray, func, params, path: str, instances: bool = Fa
 
     Instance maps are rounded to integer ids; other predictions stay float32.
     """
-    if not scratch.exists(path):
+    if not storage.file_exists(path):
         pred = np.asarray(func(tile, params))
         pred = np.rint(pred).astype(np.int64) if instances else pred.astype(np.float32)
         scratch.save(path, pred)

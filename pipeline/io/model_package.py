@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import DataError
+from pipeline.errors import DataError, first_line
 
 PACKAGE_FILE = "bioimageio.yaml"
 WEIGHT_FORMATS = ("onnx", "torchscript")  # the ones segpipe runs, in this order of choice
@@ -173,7 +173,7 @@ def _load(source: str):
         with open(source, encoding="utf-8") as fh:
             content = ruyaml.YAML(typ="safe").load(fh)
     except (OSError, UnicodeDecodeError, ruyaml.YAMLError) as exc:
-        raise DataError(f"{source}: not a readable YAML file ({_first_line(exc)})") from None
+        raise DataError(f"{source}: not a readable YAML file ({first_line(exc)})") from None
     if not isinstance(content, dict):
         raise DataError(f"{source}: not a bioimage.io model description (not a mapping)")
     context = ValidationContext(
@@ -193,9 +193,17 @@ def _load(source: str):
     return descr
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+def _letter(source: str, where: str, axis) -> str:
+    """segpipe's letter of a tensor axis (b, c, z, y, x); one line for any other axis."""
+    kind, name = axis.type, str(axis.id)
+    if kind in ("batch", "channel"):
+        return kind[0]
+    if kind == "space" and name in SPACE:
+        return name
+    raise DataError(
+        f"{source}: {where} axis {name!r} ({kind}): segpipe maps batch, channel and z, y, x "
+        "space axes"
+    )
 
 
 def _input_axes(source: str, tensor) -> tuple[str, int, list[SpaceAxis]]:
@@ -203,49 +211,33 @@ def _input_axes(source: str, tensor) -> tuple[str, int, list[SpaceAxis]]:
 
     letters, channels, space = "", 1, []
     for axis in tensor.axes:
-        kind, name = axis.type, str(axis.id)
-        if kind == "batch":
-            letters += "b"
-        elif kind == "channel":
-            letters += "c"
+        letter = _letter(source, "inputs[0]", axis)
+        letters += letter
+        if letter == "c":
             channels = len(axis.channel_names)
-        elif kind == "space" and name in SPACE:
-            letters += name
+        elif letter in SPACE:
             size = axis.size
             if isinstance(size, int):
-                space.append(SpaceAxis(name, size, 0))
+                space.append(SpaceAxis(letter, size, 0))
             elif isinstance(size, ParameterizedSize):
-                space.append(SpaceAxis(name, int(size.min), int(size.step)))
+                space.append(SpaceAxis(letter, int(size.min), int(size.step)))
             else:
                 raise DataError(
-                    f"{source}: inputs[0] axis {name!r}: a size given by another tensor "
+                    f"{source}: inputs[0] axis {letter!r}: a size given by another tensor "
                     "(segpipe needs a fixed or min + n * step size)"
                 )
-        else:
-            raise DataError(
-                f"{source}: inputs[0] axis {name!r} ({kind}): segpipe maps batch, channel "
-                "and z, y, x space axes"
-            )
     return letters, channels, space
 
 
 def _output_axes(source: str, tensor) -> tuple[str, tuple[str, ...], dict[str, int]]:
     letters, names, halos = "", ("0",), {}
     for axis in tensor.axes:
-        kind, name = axis.type, str(axis.id)
-        if kind == "batch":
-            letters += "b"
-        elif kind == "channel":
-            letters += "c"
+        letter = _letter(source, "outputs[0]", axis)
+        letters += letter
+        if letter == "c":
             names = tuple(str(n) for n in axis.channel_names)
-        elif kind == "space" and name in SPACE:
-            letters += name
-            halos[name] = int(getattr(axis, "halo", 0) or 0)
-        else:
-            raise DataError(
-                f"{source}: outputs[0] axis {name!r} ({kind}): segpipe maps batch, channel "
-                "and z, y, x space axes"
-            )
+        elif letter in SPACE:
+            halos[letter] = int(getattr(axis, "halo", 0) or 0)
     return letters, names, halos
 
 

@@ -28,11 +28,6 @@ def zarr_target(path, read_only: bool = False):
     return storage.zarr_store(text, read_only) if storage.is_url(text) else text
 
 
-def _join(path, *names: str) -> str:
-    text = str(path)
-    return storage.join(text, *names) if storage.is_url(text) else os.path.join(text, *names)
-
-
 def pyramid_levels(shape: tuple[int, ...], block: tuple[int, ...], max_levels: int = 5) -> int:
     """Number of levels: halve while every block stays aligned and the image >= 32 voxels."""
     levels = 1
@@ -94,8 +89,10 @@ def remove_partial_chunks(path) -> None:
 
 
 def _has_levels(path, levels: int) -> bool:
-    exists = storage.exists if storage.is_url(str(path)) else os.path.exists
-    return all(exists(_join(path, str(k), "zarr.json")) for k in range(levels))
+    return all(
+        storage.file_exists(storage.join_path(str(path), str(k), "zarr.json"))
+        for k in range(levels)
+    )
 
 
 def create_image(path, shape, block, dtype, levels, axes) -> None:
@@ -109,7 +106,7 @@ def create_image(path, shape, block, dtype, levels, axes) -> None:
         return
     codec = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
     create_labels(path, shape, block, dtype, levels, axes, compressors=(codec,))
-    zarr.open_group(zarr_target(_join(path, "labels")), mode="w", zarr_format=3)
+    zarr.open_group(zarr_target(storage.join_path(str(path), "labels")), mode="w", zarr_format=3)
 
 
 def downsample_mean(data: np.ndarray, f: int) -> np.ndarray:
@@ -146,7 +143,9 @@ def write_image_block(
         region = tuple(
             slice(lo // f, lo // f + n) for (lo, _), n in zip(box, sub.shape, strict=True)
         )
-        write_region(_join(path, str(k)), region, sub, keep_empty=False, version=version)
+        write_region(
+            storage.join_path(str(path), str(k)), region, sub, keep_empty=False, version=version
+        )
 
 
 def write_block(
@@ -170,7 +169,9 @@ def write_block(
         if sub.size:
             # Blocks without labels were skipped above; a test of each chunk for
             # emptiness would cost as much as encoding it.
-            write_region(_join(path, str(k)), region, sub, keep_empty=True, version=version)
+            write_region(
+                storage.join_path(str(path), str(k)), region, sub, keep_empty=True, version=version
+            )
     return int(data.size)
 
 
@@ -259,13 +260,15 @@ def finish_image(path, name, levels, axes, spacing, unit, labels: list[str]) -> 
         "version": NGFF_VERSION,
         "multiscales": [_multiscales(name, levels, axes, spacing, unit, centred=True)],
     }
-    group = zarr.open_group(zarr_target(_join(path, "labels")), mode="r+")
+    group = zarr.open_group(zarr_target(storage.join_path(str(path), "labels")), mode="r+")
     group.attrs["ome"] = {"version": NGFF_VERSION, "labels": labels}
 
 
 def open_level(path, level: int = 0):
     """Pyramid level ``level`` of an image or label image, as a ``zarr.Array``."""
-    return zarr.open_array(zarr_target(_join(path, str(level)), read_only=True), mode="r")
+    return zarr.open_array(
+        zarr_target(storage.join_path(str(path), str(level)), read_only=True), mode="r"
+    )
 
 
 def read_region(path, box: Box, level: int = 0) -> np.ndarray:

@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Iterator
 
-from pipeline.errors import DataError
+from pipeline.errors import DataError, first_line
 from pipeline.io.storage_options import ENV, adopt, known_secrets, options_for, register, registered
 from pipeline.io.urls import (
     HIDDEN,
@@ -140,7 +140,7 @@ def _profile_credentials(profile: str | None, where: str):
         session = boto3.session.Session(profile_name=profile)
         found = session.get_credentials()
     except botocore.exceptions.BotoCoreError as exc:
-        raise DataError(f"{where}: cannot read the AWS settings: {_first_line(exc)}") from None
+        raise DataError(f"{where}: cannot read the AWS settings: {first_line(exc)}") from None
     if found is None:
         raise DataError(
             f"{where}: no credentials for the object store: set AWS_ACCESS_KEY_ID and "
@@ -150,49 +150,44 @@ def _profile_credentials(profile: str | None, where: str):
     return Boto3CredentialProvider(session)
 
 
+def _client(url: str, where: str, kind: tuple, make):
+    """The client ``make(from_url, settings)`` makes with the options of ``url``, once per
+    process for ``kind`` and those options; ``where`` names it in an error."""
+    options = options_for(url)
+    cache_key = (*kind, json.dumps(options, sort_keys=True, default=str))
+    with _LOCK:
+        store = _STORES.get(cache_key)
+    if store is not None:
+        return store
+    from obstore.store import from_url
+
+    try:
+        store = make(from_url, _settings(split(url)[0], options, where))
+    except DataError:
+        raise
+    except Exception as exc:
+        raise failure(exc, where) from None
+    with _LOCK:
+        return _STORES.setdefault(cache_key, store)
+
+
 def _store(url: str):
     """The obstore client of ``url``'s bucket (or host) in this process, and its key."""
     scheme, bucket, key = split(url)
     root = f"{scheme}://{bucket}"
-    options = options_for(url)
-    cache_key = (root, json.dumps(options, sort_keys=True, default=str))
-    with _LOCK:
-        store = _STORES.get(cache_key)
-    if store is None:
-        from obstore.store import from_url
-
-        try:
-            store = from_url(root, **_settings(scheme, options, root))
-        except DataError:
-            raise
-        except Exception as exc:
-            raise failure(exc, root) from None
-        with _LOCK:
-            store = _STORES.setdefault(cache_key, store)
-    return store, key
+    return _client(url, root, (root,), lambda open_, kw: open_(root, **kw)), key
 
 
 def zarr_store(url: str, read_only: bool):
     """A ``zarr.storage.ObjectStore`` rooted at ``url`` (one per process and location)."""
-    from obstore.store import from_url
     from zarr.storage import ObjectStore
 
-    scheme, bucket, _ = split(url)
-    options = options_for(url)
-    cache_key = ("zarr", url.rstrip("/"), read_only, json.dumps(options, sort_keys=True))
-    with _LOCK:
-        store = _STORES.get(cache_key)
-    if store is None:
-        try:
-            inner = from_url(url.rstrip("/"), **_settings(scheme, options, url))
-        except DataError:
-            raise
-        except Exception as exc:
-            raise failure(exc, url) from None
-        store = ObjectStore(inner, read_only=read_only)
-        with _LOCK:
-            store = _STORES.setdefault(cache_key, store)
-    return store
+    url = url.rstrip("/")
+
+    def make(open_, settings):
+        return ObjectStore(open_(url, **settings), read_only=read_only)
+
+    return _client(url, url, ("zarr", url, read_only), make)
 
 
 def forget_clients() -> None:
@@ -263,6 +258,16 @@ def children(url: str) -> tuple[list[str], list[str]]:
     return files, folders
 
 
+def join_path(base: str, *names: str) -> str:
+    """``names`` below ``base``, a URL or a local path."""
+    return join(base, *names) if is_url(base) else os.path.join(base, *names)
+
+
+def file_exists(path: str) -> bool:
+    """Whether the file (or object, for a URL) ``path`` is there."""
+    return exists(path) if is_url(path) else os.path.exists(path)
+
+
 def check_bucket(url: str) -> None:
     """A :class:`DataError` where ``url``'s bucket does not exist or may not be listed
     (plain HTTP(S) servers list nothing: not checked)."""
@@ -318,11 +323,6 @@ def remove_tree(url: str) -> None:
 # -- errors -----------------------------------------------------------------------------
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _scrub(text: str) -> str:
     """``text`` without any secret this process knows of (options and environment)."""
     secrets = known_secrets()
@@ -375,4 +375,4 @@ def failure(exc: BaseException, url: str) -> Exception:
     reach = re.search(r"(error sending request|Connection refused|dns error|timed out)", body)
     if reach:
         return DataError(_scrub(f"{url}: cannot reach the object store ({reach.group(1)})"))
-    return DataError(_scrub(f"{url}: {_first_line(exc)}"))
+    return DataError(_scrub(f"{url}: {first_line(exc)}"))

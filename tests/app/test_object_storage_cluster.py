@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.app.run import run, run_block
 from pipeline.app.status import status
-from tests.app.test_object_storage import _outputs, _table, blobs
+from tests.app.test_object_storage import _outputs, _table, blobs, steps
 from tests.object_store import free_port, local_files
 
 
@@ -116,12 +116,7 @@ def cluster(s3, tmp_path):
 def _config(input_path: str, out: str, address: str | None, chunks=(16, 32, 32)) -> dict:
     cfg = {
         "input": {"path": input_path, "chunks": list(chunks)},
-        "steps": {
-            "smooth": {"op": "gaussian", "sigma": 1.0},
-            "mask": {"op": "threshold", "method": "otsu"},
-            "objects": {"op": "label", "connectivity": 1},
-            "nuclei": {"op": "remove_small_objects", "min_size": 20},
-        },
+        "steps": steps(),
         "output": {
             "path": out,
             "labels": "nuclei",

@@ -7,6 +7,7 @@ import numpy as np
 
 from pipeline.engine import scratch
 from pipeline.engine.scratch import Scratch
+from pipeline.io import storage
 from pipeline.io.locations import ObjectPath
 
 
@@ -24,7 +25,7 @@ def test_blocks_round_trip_in_an_object_store(s3):
     labels = (data * 100).astype(np.uint32)
     scratch.save(store.path("local", (1,)), labels, compress=True)
     np.testing.assert_array_equal(scratch.load(store.path("local", (1,))), labels)
-    assert scratch.exists(path) and not scratch.exists(store.path("smooth", (9, 9, 9)))
+    assert storage.file_exists(path) and not storage.file_exists(store.path("smooth", (9, 9, 9)))
 
     halo = store.path("halo", (0,))
     parts = {((0, 2), (0, 5)): data[0, :2], ((2, 4), (0, 5)): data[0, 2:4]}
@@ -33,10 +34,10 @@ def test_blocks_round_trip_in_an_object_store(s3):
     for box, want in parts.items():
         np.testing.assert_array_equal(scratch.load_part(halo, box), want)
         scratch.done_reading(halo)
-    assert not scratch.exists(halo)  # the last reader deleted it
+    assert not storage.file_exists(halo)  # the last reader deleted it
 
     store.drop_later("smooth")
     store.wait()
-    assert not scratch.exists(path)
+    assert not storage.file_exists(path)
     store.remove()
     assert s3.objects(bucket) == {}

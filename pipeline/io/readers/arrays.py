@@ -135,8 +135,7 @@ def _read_zarr(src: Source, index: tuple) -> np.ndarray:
     import zarr
 
     remote = storage.is_url(src.path)
-    join = storage.join if remote else os.path.join
-    where = src.path if src.dataset is None else join(src.path, src.dataset)
+    where = src.path if src.dataset is None else storage.join_path(src.path, src.dataset)
 
     def open_():
         arr = zarr.open_array(_opened(src.path, where), mode="r")
@@ -161,7 +160,7 @@ def _read_zarr(src: Source, index: tuple) -> np.ndarray:
         return data
     if check is not None:
         for key in _absent_chunks(arr, index):
-            check(join(where, key))
+            check(storage.join_path(where, key))
     if not remote:
         return np.asarray(arr[index])
     try:
