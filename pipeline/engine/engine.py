@@ -29,6 +29,7 @@ from pipeline.engine.passes.label import Labelling
 from pipeline.engine.passes.reduce import reduce_pass
 from pipeline.engine.program import Program, Step, make_program
 from pipeline.engine.scratch import Scratch
+from pipeline.engine.tiles import TileGrid
 from pipeline.errors import DataError
 from pipeline.graph.dag import Dag, Node
 
@@ -96,6 +97,7 @@ class Engine:
         self._passes: dict[str, int] = {}  # reduction passes so far, per global op
         self._programs: dict[tuple, Program] = {}
         self._overlaps: dict[str, tuple[int, ...]] = {}
+        self._tile_grids: dict[str, TileGrid | None] = {}
 
     @property
     def ndim(self) -> int:
@@ -247,6 +249,18 @@ class Engine:
         if node.name not in self._overlaps:
             self._overlaps[node.name] = node.halo(self.ndim)
         return self._overlaps[node.name]
+
+    def tile_grid(self, node: Node) -> TileGrid | None:
+        """A tiled op's grid of tiles of its own size, when it has one (worked out once)."""
+        if node.name not in self._tile_grids:
+            spec = node.op.tiles_of(node.params, self.plan.shape) if node.op.tiles_of else None
+            grid = (
+                None
+                if spec is None
+                else TileGrid(self.plan.shape, spec.size, spec.halo, spec.batch)
+            )
+            self._tile_grids[node.name] = grid
+        return self._tile_grids[node.name]
 
     # ---- checkpoints and scratch ---------------------------------------------------
     def attach_journal(self, journal: Journal | None) -> None:

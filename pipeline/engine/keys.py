@@ -235,6 +235,39 @@ class Keys:
         cores = [plan.box(j) for j in near]
         return (tiles.blend_block, box, plan.shape, blend, keys, tile_boxes, cores)
 
+    def grid_block_task(self, node: Node, index) -> tuple:
+        """A block of a node with a tile grid: the groups of tiles that cover it."""
+        grid = self.engine.tile_grid(node)
+        box = self.engine.plan.box(index)
+        groups = grid.groups_meeting(box)
+        paths = [self.tile_group(node, grid, g) for g in groups]
+        return (tiles.grid_block, box, paths, [grid.kept_box(g) for g in groups])
+
+    def tile_group(self, node: Node, grid, group: tuple) -> tuple | str:
+        """Key of the task predicting (once) a group of tiles of the grid; gives its file,
+        or the file itself where an earlier pass kept it."""
+        key = ("tile-" + node.name, *group)
+        if key in self.dsk:
+            return key
+        engine = self.engine
+        path = engine.scratch.path("tile-" + node.name, group)
+        if storage.file_exists(path):
+            return path
+        plan = engine.plan
+        region = grid.input_box(group)
+        parts = [self.program(node.inputs[0], j) for j in plan.blocks_in(region)]
+        self.dsk[key] = (
+            tiles.predict_group,
+            [plan, parts],
+            region,
+            grid.tiles(group),
+            node.op.predict,
+            engine.resolved[node.name],
+            grid.pad,
+            path,
+        )
+        return key
+
     def tile_box(self, node: Node, index) -> tuple:
         """The box of a tiled node's tile for block ``index`` (grown by the overlap)."""
         plan = self.engine.plan

@@ -220,22 +220,34 @@ class ObjectFilterKind(LabellingKind):
 
 
 class TiledKind(Kind):
-    """A network on tiles: blended per block, or instances matched by overlap."""
+    """A network on tiles: blended per block, or instances matched by overlap; or on a
+    grid of tiles of its own size, put together per block."""
 
     producer = True
 
     def produce(self, keys: Keys, node: Node, index) -> tuple:
+        if keys.engine.tile_grid(node) is not None:
+            return keys.grid_block_task(node, index)
         if node.params.instances:
             return relabelled(keys, node, index)
         return keys.blend_task(node, index)
 
     def resolve(self, engine: Engine, node: Node) -> None:
+        if engine.tile_grid(node) is not None:
+            if node.op.resolve is not None and node.name not in engine.resolved:
+                try:
+                    arg = node.op.resolve(node.params, InputStats(engine, node))
+                except ValueError as exc:
+                    raise DataError(f"step {node.name!r}: {exc}") from None
+                engine.resolved[node.name] = arg
+            return
         if node.params.instances:
             match_pass(engine, node)
 
     def check(self, engine: Engine, node: Node) -> None:
         try:
             engine.overlap(node)
+            engine.tile_grid(node)
         except ValueError as exc:
             raise DataError(f"step {node.name!r}: {exc}") from None
 

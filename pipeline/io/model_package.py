@@ -55,6 +55,7 @@ class ModelPackage:
     name: str
     input_axes: str  # bioimage.io axis ids, one letter each: b(atch), c(hannel), z, y, x
     input_channels: int
+    batch: int | None  # the batch axis's fixed size (None: any number of samples)
     space: tuple[SpaceAxis, ...]  # the input's spatial axes, in its order
     output_axes: str
     output_channels: tuple[str, ...]  # the output channels' names
@@ -117,7 +118,7 @@ def read_package(path: str) -> ModelPackage:
             f"has {len(descr.inputs)} and {len(descr.outputs)}"
         )
     inp, out = descr.inputs[0], descr.outputs[0]
-    in_axes, channels, space = _input_axes(source, inp)
+    in_axes, channels, space, batch = _input_axes(source, inp)
     out_axes, names, halos = _output_axes(source, out)
     missing = [a.id for a in space if a.id not in halos]
     if missing:
@@ -144,6 +145,7 @@ def read_package(path: str) -> ModelPackage:
         name=str(descr.name),
         input_axes=in_axes,
         input_channels=channels,
+        batch=batch,
         space=space,
         output_axes=out_axes,
         output_channels=names,
@@ -206,14 +208,16 @@ def _letter(source: str, where: str, axis) -> str:
     )
 
 
-def _input_axes(source: str, tensor) -> tuple[str, int, list[SpaceAxis]]:
+def _input_axes(source: str, tensor) -> tuple[str, int, list[SpaceAxis], int | None]:
     from bioimageio.spec.model.v0_5 import ParameterizedSize
 
-    letters, channels, space = "", 1, []
+    letters, channels, space, batch = "", 1, [], 1
     for axis in tensor.axes:
         letter = _letter(source, "inputs[0]", axis)
         letters += letter
-        if letter == "c":
+        if letter == "b":
+            batch = getattr(axis, "size", None)
+        elif letter == "c":
             channels = len(axis.channel_names)
         elif letter in SPACE:
             size = axis.size
@@ -226,7 +230,7 @@ def _input_axes(source: str, tensor) -> tuple[str, int, list[SpaceAxis]]:
                     f"{source}: inputs[0] axis {letter!r}: a size given by another tensor "
                     "(segpipe needs a fixed or min + n * step size)"
                 )
-    return letters, channels, space
+    return letters, channels, space, (batch if "b" in letters else 1)
 
 
 def _output_axes(source: str, tensor) -> tuple[str, tuple[str, ...], dict[str, int]]:

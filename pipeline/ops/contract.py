@@ -364,12 +364,23 @@ class ResampleOp(Op):
 @dataclass(frozen=True, kw_only=True)
 class TiledOp(Op):
     """``func(tile, params)`` once per tile (a block grown by ``halo_of``); blocks are
-    blended from the tiles that cover them, or (``instances``) matched by overlap."""
+    blended from the tiles that cover them, or (``instances``) matched by overlap.
+
+    Where ``tiles_of(params, shape)`` gives tiles of the op's own (``size``, ``halo``,
+    ``batch``: per axis, and tiles per call) instead of None, the tiles follow a grid of
+    that size over the volume whatever the blocks: ``resolve(params, stats)`` runs first
+    (as :attr:`GlobalOp.resolve`), then ``predict(tiles, boxes, arg)`` gets ``batch``
+    tiles stacked, their input boxes and the resolved argument, and gives one prediction
+    per tile, of which each keeps its part less the halo.
+    """
 
     kind: ClassVar[str] = "tiled"
     params: type[TiledParams]
     func: Callable
     halo_of: Callable[[OpParams, int], tuple[int, ...]]
+    tiles_of: Callable[[OpParams, tuple[int, ...]], object | None] | None = None
+    resolve: Callable[[OpParams, Stats], object] | None = None
+    predict: Callable | None = None
 
     def halo(self, params: OpParams, ndim: int) -> tuple[int, ...]:
         return self.halo_of(params, ndim)

@@ -1,6 +1,12 @@
-"""A user's trained network, run per block with a halo of context.
+"""A user's trained network: a bioimage.io package, or a bare ONNX or TorchScript file.
 
-The network gets each tile (a block grown by ``halo``) as a (1, 1, *spatial) float32
+A bioimage.io package (its folder or its ``bioimageio.yaml``) says what the network
+takes: its tiles run at the network's own input size over a grid independent of the
+blocks, with the package's pre- and postprocessing and its statistics taken over the
+whole image (see :mod:`pipeline.ops.packaged_model`). The result is the same for every
+block size, byte for byte.
+
+A bare file gets each tile (a block grown by ``halo``) as a (1, 1, *spatial) float32
 tensor and must return (1, C, *spatial) of the same spatial size (a fully convolutional
 network). With ``blend: crop`` a block keeps its own tile's centre: when the network's
 receptive field reaches no further than ``halo``, every kept voxel saw all the context
@@ -11,13 +17,11 @@ towards each tile's inner edges, which hides seams of networks whose receptive f
 is larger than the halo.
 
 ONNX files run with onnxruntime (``pip install segpipe[onnx]``), TorchScript files with
-torch (``segpipe[torch]``). Sessions are cached per process, so each worker loads the
-file once.
+torch (``segpipe[torch]``); see :mod:`pipeline.ops.model_sessions`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Literal
 
@@ -25,60 +29,56 @@ import numpy as np
 from pydantic import Field
 
 from pipeline.errors import DataError
+from pipeline.io.model_package import is_package
+from pipeline.kernels.reduction import Stats
 from pipeline.ops.contract import TiledOp, TiledParams
-
-TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+from pipeline.ops.model_sessions import session
+from pipeline.ops.packaged_model import (
+    PackageRun,
+    TileSpec,
+    channel_index,
+    package_at,
+    planes_of,
+    predict_package,
+    resolve_package,
+    tile_spec,
+)
 
 
 class ModelParams(TiledParams):
     """Parameters of the ``model`` op."""
 
-    path: str = Field(..., description="ONNX (.onnx) or TorchScript (.pt, .ts) file.")
-    halo: int = Field(
-        ..., ge=0, le=512, description="Context in voxels: at least the receptive field radius."
+    path: str = Field(
+        ...,
+        description="A bioimage.io package (its folder or bioimageio.yaml), or an ONNX "
+        "(.onnx) or TorchScript (.pt, .ts) file.",
     )
-    channel: int = Field(0, ge=0, description="Output channel kept.")
+    halo: int | None = Field(
+        None,
+        ge=0,
+        le=512,
+        description="Context in voxels: at least the receptive field radius (a package: "
+        "default the output halo it gives; a bare file: needed).",
+    )
+    channel: int | str = Field(
+        0, description="Output channel kept: its index, or (a package) its name."
+    )
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the network runs.")
-
-
-@functools.lru_cache(maxsize=4)
-def _session(path: str, device: str):
-    """A loaded network: a callable from a float32 array to an array."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path} not found")
-    if path.endswith(TORCH_SUFFIXES):
-        try:
-            import torch
-        except ImportError:
-            raise ImportError(
-                f"{path}: TorchScript models need torch (pip install segpipe[torch])"
-            ) from None
-        net = torch.jit.load(path, map_location=device).eval()
-
-        def run_torch(x: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return net(torch.from_numpy(x).to(device)).cpu().numpy()
-
-        return run_torch
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ImportError(
-            f"{path}: ONNX models need onnxruntime (pip install segpipe[onnx])"
-        ) from None
-    providers = ["CUDAExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # Dask runs blocks in parallel
-    try:
-        sess = ort.InferenceSession(path, options, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise DataError(f"model {path}: cannot be loaded: {exc}") from None
-    name = sess.get_inputs()[0].name
-
-    def run_onnx(x: np.ndarray) -> np.ndarray:
-        return sess.run(None, {name: x})[0]
-
-    return run_onnx
+    tile: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=3,
+        description="A package: input voxels per network axis, rounded up to a size the "
+        "network takes (default the image's extent, up to 512 for 2D networks, 96 for 3D).",
+    )
+    batch: int = Field(
+        4, ge=1, le=256, description="A package: tiles per network call, where it takes several."
+    )
+    pad: Literal["reflect", "symmetric", "edge", "zeros"] = Field(
+        "reflect",
+        description="A package: how a tile passing the image's edge (an image smaller than "
+        "the network's input) is filled.",
+    )
 
 
 def run_model(image: np.ndarray, params: ModelParams) -> np.ndarray:
@@ -96,7 +96,7 @@ def run_model(image: np.ndarray, params: ModelParams) -> np.ndarray:
     ndarray of float32
         Channel ``channel`` of the network's output on the block.
     """
-    net = _session(os.path.abspath(params.path), params.device)
+    net = session(os.path.abspath(params.path), params.device)
     x = np.ascontiguousarray(image, dtype=np.float32)[np.newaxis, np.newaxis]
     y = np.asarray(net(x))
     if y.ndim != image.ndim + 2 or y.shape[2:] != image.shape:
@@ -105,18 +105,53 @@ def run_model(image: np.ndarray, params: ModelParams) -> np.ndarray:
             f"model {params.path}: expected an output of shape (1, C, {want}), "
             f"got {tuple(y.shape)} (the network must keep the spatial size)"
         )
-    if params.channel >= y.shape[1]:
+    if not isinstance(params.channel, int) or params.channel >= y.shape[1]:
         raise DataError(
             f"model {params.path}: channel {params.channel} asked, the output has {y.shape[1]}"
         )
     return y[0, params.channel].astype(np.float32, copy=False)
 
 
+def _package(params: ModelParams):
+    """The package ``params`` names, or None for a bare file."""
+    return package_at(os.path.abspath(params.path)) if is_package(params.path) else None
+
+
 def model_halo(params: ModelParams, ndim: int) -> tuple[int, ...]:
-    """The configured context on every axis (and a check, before any pass, of the file)."""
+    """The context the op reads: the configured halo, or the package's output halo
+    (and a check, before any pass, of the file)."""
+    package = _package(params)
+    if package is not None:
+        halo = tuple(a.halo if params.halo is None else params.halo for a in package.space)
+        return (0,) * (ndim - len(halo)) + halo if planes_of(package, ndim) else halo
     if not os.path.isfile(params.path):
         raise ValueError(f"model file {params.path} not found")
+    if params.halo is None:
+        raise ValueError("halo: needed for a bare model file (the receptive field radius)")
+    unused = [k for k in ("tile", "batch", "pad") if k in params.model_fields_set]
+    if unused:
+        raise ValueError(f"{unused[0]}: for bioimage.io packages only, not a bare model file")
+    if not isinstance(params.channel, int):
+        raise ValueError(f"channel {params.channel!r}: a bare model file's channels have no names")
     return (params.halo,) * ndim
+
+
+def model_tiles(params: ModelParams, shape: tuple[int, ...]) -> TileSpec | None:
+    """The tile grid of a package over an image of ``shape`` (None: block tiles)."""
+    package = _package(params)
+    if package is None:
+        return None
+    if params.instances:
+        raise ValueError("instances: not for bioimage.io packages (their output is a map)")
+    channel_index(package, params.channel)
+    tile = tuple(params.tile) if params.tile is not None else None
+    return tile_spec(package, shape, tile, params.halo, params.batch, params.pad)
+
+
+def resolve_model(params: ModelParams, stats: Stats) -> PackageRun:
+    """A package's preprocessing statistics over the whole image (or each plane)."""
+    package = _package(params)
+    return resolve_package(package, params.channel, params.device, stats)
 
 
 def instances_or_image(params: ModelParams, roles: list[str]) -> str:
@@ -130,10 +165,15 @@ MODEL = TiledOp(
     params=ModelParams,
     func=run_model,
     halo_of=model_halo,
+    tiles_of=model_tiles,
+    resolve=resolve_model,
+    predict=predict_package,
     accepts=("image",),
     produces="image",
-    summary="A trained fully convolutional network (ONNX or TorchScript) on tiles of each "
-    "block plus a halo; one output channel; tiles cropped or blended.",
-    exact="crop: yes within float tolerance when the receptive field fits the halo; "
-    "linear/gaussian blending: measured",
+    summary="A trained network: a bioimage.io package on tiles of its own size with its "
+    "pre- and postprocessing, or an ONNX / TorchScript file on each block plus a halo; "
+    "one output channel.",
+    exact="package: the same bytes for every block size (tiles independent of blocks, "
+    "statistics of the whole image); bare file, crop: within float tolerance when the "
+    "receptive field fits the halo; blending: measured",
 )

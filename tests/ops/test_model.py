@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage as ndi
 
 from pipeline.errors import DataError
-from pipeline.ops.model import ModelParams, _session
+from pipeline.ops.model import ModelParams
+from pipeline.ops.model_sessions import session
 from tests.conftest import run_steps
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install -e .[test])")
@@ -77,7 +78,7 @@ def test_too_small_a_halo_shows_at_block_borders(tmp_path):
 
 
 def test_missing_model_and_bad_channel_are_data_errors(tmp_path):
-    _session.cache_clear()
+    session.cache_clear()
     img = np.zeros((8, 8), np.float32)
     p = ModelParams(path=str(tmp_path / "none.onnx"), halo=1)
     with pytest.raises(ValueError, match="model file .*none.onnx not found"):
