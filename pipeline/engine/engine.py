@@ -253,7 +253,10 @@ class Engine:
     def tile_grid(self, node: Node) -> TileGrid | None:
         """A tiled op's grid of tiles of its own size, when it has one (worked out once)."""
         if node.name not in self._tile_grids:
-            spec = node.op.tiles_of(node.params, self.plan.shape) if node.op.tiles_of else None
+            try:
+                spec = node.op.tiles_of(node.params, self.plan.shape) if node.op.tiles_of else None
+            except ValueError as exc:
+                raise DataError(f"step {node.name!r}: {exc}") from None
             grid = (
                 None
                 if spec is None

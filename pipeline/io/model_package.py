@@ -38,6 +38,12 @@ class SpaceAxis:
             return self.min
         return self.min + -(-(wanted - self.min) // self.step) * self.step
 
+    def size_within(self, limit: int) -> int:
+        """The largest valid size at most ``limit`` (``min`` when none is)."""
+        if self.step == 0 or limit <= self.min:
+            return self.min
+        return self.min + (limit - self.min) // self.step * self.step
+
 
 @dataclass(frozen=True)
 class Processing:
@@ -55,7 +61,7 @@ class ModelPackage:
     name: str
     input_axes: str  # bioimage.io axis ids, one letter each: b(atch), c(hannel), z, y, x
     input_channels: int
-    batch: int | None  # the batch axis's fixed size (None: any number of samples)
+    batch: int | None  # 1: one sample per call (bioimage.io fixes no other size); None: any
     space: tuple[SpaceAxis, ...]  # the input's spatial axes, in its order
     output_axes: str
     output_channels: tuple[str, ...]  # the output channels' names

@@ -85,17 +85,22 @@ def tile_spec(
 ) -> TileSpec:
     """The tiles of ``package`` over an image of ``shape``.
 
-    ``tile``: voxels wanted per network axis (rounded up to a size the network takes;
-    default the image's extent, up to :data:`DEFAULT_TILE`); ``halo``: voxels not kept
-    at each inner tile edge (default the output halo the package gives).
+    ``tile``: voxels wanted per network axis, rounded up to a size the network takes;
+    by default the largest size it takes within the image's extent (up to
+    :data:`DEFAULT_TILE`), so that tiles end at the image's edges unpadded where the
+    network allows. ``halo``: voxels not kept at each inner tile edge (default the
+    output halo the package gives).
     """
     planes = planes_of(package, len(shape))
     space_shape = shape[1:] if planes else shape
     nspace = len(package.space)
     if tile is not None and len(tile) != nspace:
         raise ValueError(f"tile: {len(tile)} sizes given, the network has {nspace} axes")
-    wanted = tile or tuple(min(n, DEFAULT_TILE[nspace]) for n in space_shape)
-    size = package.tile_shape(wanted)
+    if tile is not None:
+        size = package.tile_shape(tile)
+    else:
+        limits = (min(n, DEFAULT_TILE[nspace]) for n in space_shape)
+        size = tuple(a.size_within(n) for a, n in zip(package.space, limits, strict=True))
     halos = tuple(a.halo if halo is None else halo for a in package.space)
     for a, s, h in zip(package.space, size, halos, strict=True):
         if s <= 2 * h:
@@ -257,16 +262,11 @@ def predict_package(tiles: np.ndarray, boxes: list, run: PackageRun) -> np.ndarr
     letters = "bc" + "".join(a.id for a in package.space)
     _, weights = package.weights_file()
     net = session(os.path.abspath(weights), run.device)
-    fixed = package.batch
+    step = package.batch or len(x)  # bioimage.io fixes a batch at 1, or leaves it free
     out = []
-    step = fixed or len(x)
     for start in range(0, len(x), step):
-        part = x[start : start + step]
-        given = len(part)
-        if fixed and given < fixed:  # a fixed batch: fill it, drop the extra outputs
-            part = np.concatenate([part, np.zeros((fixed - given, *part.shape[1:]), part.dtype)])
-        y = np.asarray(net(_to_axes(part.astype(np.float32), letters, package.input_axes)))
-        out.append(_from_axes(y, package.output_axes, letters)[:given])
+        part = _to_axes(x[start : start + step].astype(np.float32), letters, package.input_axes)
+        out.append(_from_axes(np.asarray(net(part)), package.output_axes, letters))
     y = np.concatenate(out)
     if y.shape[2:] != x.shape[2:]:
         raise DataError(

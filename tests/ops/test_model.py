@@ -4,51 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 
 from pipeline.errors import DataError
 from pipeline.ops.model import ModelParams
 from pipeline.ops.model_sessions import session
 from tests.conftest import run_steps
+from tests.model_packages import conv_net, conv_reference
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install -e .[test])")
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-
-
-def _conv_net(path, ndim: int, channels_out: int = 2) -> list[np.ndarray]:
-    """Two 3-wide convolutions with a ReLU between, written as ONNX: receptive radius 2."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    k = (3,) * ndim
-    w1 = rng.normal(0, 0.5, (4, 1, *k)).astype(np.float32)
-    w2 = rng.normal(0, 0.5, (channels_out, 4, *k)).astype(np.float32)
-    pads = [1] * (2 * ndim)
-    nodes = [
-        helper.make_node("Conv", ["x", "w1"], ["h"], pads=pads),
-        helper.make_node("Relu", ["h"], ["r"]),
-        helper.make_node("Conv", ["r", "w2"], ["y"], pads=pads),
-    ]
-    dims = ["n", "c"] + [f"d{i}" for i in range(ndim)]
-    graph = helper.make_graph(
-        nodes,
-        "net",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return [w1, w2]
-
-
-def _reference(img: np.ndarray, weights) -> np.ndarray:
-    """The same network in scipy on the whole image (zero padding), channel 1."""
-    w1, w2 = weights
-    x = img.astype(np.float64)
-    hidden = [np.maximum(ndi.correlate(x, w1[c, 0], mode="constant"), 0) for c in range(4)]
-    return sum(ndi.correlate(hidden[c], w2[1, c], mode="constant") for c in range(4))
 
 
 @pytest.mark.parametrize(
@@ -56,7 +20,7 @@ def _reference(img: np.ndarray, weights) -> np.ndarray:
 )
 def test_chunked_inference_equals_whole_image(tmp_path, ndim, shape, chunks):
     path = tmp_path / "net.onnx"
-    weights = _conv_net(path, ndim)
+    weights = conv_net(path, ndim)
     img = np.random.default_rng(1).random(shape).astype(np.float32)
     p = ModelParams(path=str(path), halo=2, channel=1)
     out, _ = run_steps(img, {"m": ("model", p, ("input",))}, "m", chunks)
@@ -64,12 +28,12 @@ def test_chunked_inference_equals_whole_image(tmp_path, ndim, shape, chunks):
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, whole, rtol=1e-5, atol=1e-5)
     # Zero padding at the image edge is the network's own: equal to scipy's constant mode.
-    np.testing.assert_allclose(whole, _reference(img, weights), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(whole, conv_reference(img, weights), rtol=1e-4, atol=1e-4)
 
 
 def test_too_small_a_halo_shows_at_block_borders(tmp_path):
     path = tmp_path / "net.onnx"
-    _conv_net(path, 2)
+    conv_net(path, 2)
     img = np.random.default_rng(2).random((40, 40)).astype(np.float32)
     p0 = ModelParams(path=str(path), halo=0)
     out, _ = run_steps(img, {"m": ("model", p0, ("input",))}, "m", (10, 10))
@@ -84,7 +48,7 @@ def test_missing_model_and_bad_channel_are_data_errors(tmp_path):
     with pytest.raises(ValueError, match="model file .*none.onnx not found"):
         run_steps(img, {"m": ("model", p, ("input",))}, "m", (4, 4))
     path = tmp_path / "net.onnx"
-    _conv_net(path, 2)
+    conv_net(path, 2)
     p = ModelParams(path=str(path), halo=2, channel=5)
     with pytest.raises(DataError, match="channel 5 asked, the output has 2"):
         run_steps(img, {"m": ("model", p, ("input",))}, "m", (4, 4))
@@ -124,9 +88,9 @@ def test_blended_tiles_average_to_the_whole_image_prediction(tmp_path, blend):
 
 def test_blending_hides_seams_of_a_too_small_halo(tmp_path):
     path = tmp_path / "net.onnx"
-    weights = _conv_net(path, 2)
+    weights = conv_net(path, 2)
     img = np.random.default_rng(4).random((60, 60)).astype(np.float32)
-    ref = _reference(img, weights)
+    ref = conv_reference(img, weights)
 
     def error(halo, blend):
         p = ModelParams(path=str(path), halo=halo, channel=1, blend=blend)
