@@ -1,0 +1,91 @@
+"""The real bioimage.io U-Net of ../shared/models through ``segpipe run``: its test input
+gives its test output at every block size (the same bytes each time), and on real
+nuclei with ground truth its recipe (model -> threshold -> distance -> peaks ->
+watershed) is scored beside the classical Otsu recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from pipeline.cli import main
+from pipeline.measure.matching import match_objects
+from tests.model_packages import unet_or_skip
+
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+pytest.importorskip("bioimageio.spec", reason="bioimageio.spec is not installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data"
+CONFIG = ROOT / "configs" / "bioimageio_unet_2d.yaml"
+
+
+def _segpipe(capsys, *args: str) -> str:
+    rc = main(["run", *args])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    return out
+
+
+def _sets(**values) -> list[str]:
+    return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+
+
+def test_the_test_input_gives_the_test_output(tmp_path, capsys):
+    unet = unet_or_skip()
+    tifffile.imwrite(tmp_path / "in.tif", np.load(unet / "test_input.npy")[0, 0])
+    want = np.load(unet / "test_output.npy")[0, 0]
+    outputs = []
+    for k, chunks in enumerate(["[512, 512]", "[128, 128]", "[100, 333]"]):
+        args = _sets(**{
+            "input.path": tmp_path / "in.tif",
+            "input.chunks": chunks,
+            "steps.probability.path": unet,
+            "output.path": tmp_path / f"out{k}",
+            "output.image": "probability",
+        })  # fmt: skip
+        _segpipe(capsys, str(CONFIG), *args)
+        got = zarr.open_array(tmp_path / f"out{k}" / "image.ome.zarr" / "0", mode="r")
+        assert got.chunks == tuple(json.loads(chunks))
+        outputs.append(np.asarray(got))
+    assert outputs[0].shape == want.shape and outputs[0].dtype == np.float32
+    np.testing.assert_allclose(outputs[0], want, atol=1e-4)  # (measured: 1.7e-6)
+    for got in outputs[1:]:
+        assert np.array_equal(got, outputs[0])  # every block size: the same bytes
+
+
+def _labels(capsys, config: Path, image: Path, out: Path, **more) -> np.ndarray:
+    args = _sets(**{"input.path": image, "output.path": out, **more})
+    _segpipe(capsys, str(config), *args)
+    return np.asarray(zarr.open_array(out / "nuclei.ome.zarr" / "0", mode="r"))
+
+
+def _otsu_config(tmp_path: Path) -> Path:
+    """The same recipe with a smoothed Otsu mask in place of the network."""
+    text = CONFIG.read_text()
+    start = text.index("  probability:")
+    end = text.index("  dist:")
+    otsu = "  smooth:\n    op: gaussian\n    sigma: 1.0\n  mask:\n    op: threshold\n    method: otsu\n"
+    path = tmp_path / "otsu.yaml"
+    path.write_text(text[:start] + otsu + text[end:])
+    return path
+
+
+def test_unet_recipe_on_dsb_nuclei_beside_otsu(tmp_path, capsys):
+    unet = unet_or_skip()
+    image = DATA / "stardist_dsb_crop" / "image.tif"
+    if not image.exists():
+        pytest.skip(f"{image} is missing (the shared data folder is not here)")
+    truth = tifffile.imread(DATA / "stardist_dsb_crop" / "mask.tif")
+    net = _labels(capsys, CONFIG, image, tmp_path / "unet", **{"steps.probability.path": unet})
+    classic = _labels(capsys, _otsu_config(tmp_path), image, tmp_path / "otsu")
+    f1_net = match_objects(truth, net).f1
+    f1_otsu = match_objects(truth, classic).f1
+    # measured (benchmarks/bench_model.py): U-Net 0.807, Otsu 0.772 at min_distance 4
+    assert f1_net >= 0.78 and f1_otsu >= 0.74
+    assert f1_net > f1_otsu
