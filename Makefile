@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := data/demo.tif
 
-.PHONY: run test lint docs bench examples clean
+.PHONY: run test lint docs bench examples clean torch
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,20 @@ $(AZURITE):
 		npm install --silent --no-audit --no-fund --prefix .cache/npm azurite@3; \
 	else echo "npm not found: the Azure Blob Storage tests will be skipped"; fi
 
-test: $(VENV)/.installed $(AZURITE)
+# torch's CPU build, for the TorchScript tests: PyPI's Linux wheel brings about 3 GB of
+# CUDA libraries, the CPU build (190 MB) comes from PyTorch's own index or a local wheel
+# folder (pip's find-links). Where neither is reachable the TorchScript tests are skipped.
+TORCH := $(VENV)/.torch
+
+$(TORCH): | $(VENV)/.installed
+	@$(PY) -m pip install --quiet --timeout 30 --retries 1 'torch==2.13.0+cpu' \
+		--extra-index-url https://download.pytorch.org/whl/cpu \
+		|| echo "torch's CPU build is not reachable: the TorchScript tests will be skipped"
+	@touch $@
+
+torch: $(TORCH)
+
+test: $(VENV)/.installed $(AZURITE) $(TORCH)
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed

@@ -29,9 +29,9 @@ import numpy as np
 from pydantic import Field
 
 from pipeline.errors import DataError
-from pipeline.io.model_package import is_package
 from pipeline.kernels.reduction import Stats
 from pipeline.ops.contract import TiledOp, TiledParams
+from pipeline.ops.model_package import is_package
 from pipeline.ops.model_sessions import session
 from pipeline.ops.packaged_model import (
     PackageRun,
@@ -64,6 +64,11 @@ class ModelParams(TiledParams):
         0, description="Output channel kept: its index, or (a package) its name."
     )
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the network runs.")
+    weights: Literal["auto", "onnx", "torchscript"] = Field(
+        "auto",
+        description="A package: the weights run (auto: ONNX where the package has them, "
+        "else TorchScript).",
+    )
     tile: list[int] | None = Field(
         None,
         min_length=1,
@@ -128,7 +133,7 @@ def model_halo(params: ModelParams, ndim: int) -> tuple[int, ...]:
         raise ValueError(f"model file {params.path} not found")
     if params.halo is None:
         raise ValueError("halo: needed for a bare model file (the receptive field radius)")
-    unused = [k for k in ("tile", "batch", "pad") if k in params.model_fields_set]
+    unused = [k for k in ("tile", "batch", "pad", "weights") if k in params.model_fields_set]
     if unused:
         raise ValueError(f"{unused[0]}: for bioimage.io packages only, not a bare model file")
     if not isinstance(params.channel, int):
@@ -151,7 +156,7 @@ def model_tiles(params: ModelParams, shape: tuple[int, ...]) -> TileSpec | None:
 def resolve_model(params: ModelParams, stats: Stats) -> PackageRun:
     """A package's preprocessing statistics over the whole image (or each plane)."""
     package = _package(params)
-    return resolve_package(package, params.channel, params.device, stats)
+    return resolve_package(package, params.channel, params.device, stats, params.weights)
 
 
 def instances_or_image(params: ModelParams, roles: list[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -77,7 +78,11 @@ def session(path: str, device: str) -> Network:
         torch = _torch(path)
         torch.set_num_threads(1)
         try:
-            net = torch.jit.load(path, map_location=device).eval()
+            with warnings.catch_warnings():  # (torch >= 2.9 calls TorchScript deprecated)
+                warnings.filterwarnings(
+                    "ignore", message=".*torch.jit", category=DeprecationWarning
+                )
+                net = torch.jit.load(path, map_location=device).eval()
         except Exception as exc:  # torch raises its own exception types
             raise DataError(f"model {path}: cannot be loaded: {str(exc).splitlines()[0]}") from None
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.errors import DataError
-from pipeline.io.model_package import ModelPackage, read_package
 from pipeline.kernels.histogram import order_statistics, percentile_from, percentile_ranks
 from pipeline.kernels.reduction import Stats
 from pipeline.ops import model_processing as processing
+from pipeline.ops.model_package import ModelPackage, read_package
 from pipeline.ops.model_sessions import session
 
 DEFAULT_TILE = {1: 1024, 2: 512, 3: 96}  # voxels per axis wanted, by the network's dimension
@@ -59,6 +59,7 @@ class PackageRun:
     device: str
     planes: bool
     stats: tuple[tuple[np.ndarray, ...], ...]
+    weights: str = "auto"
 
 
 def planes_of(package: ModelPackage, ndim: int) -> bool:
@@ -126,10 +127,13 @@ def channel_index(package: ModelPackage, channel: int | str) -> int:
 
 # ---- statistics -------------------------------------------------------------------
 def resolve_package(
-    package: ModelPackage, channel: int | str, device: str, stats: Stats
+    package: ModelPackage, channel: int | str, device: str, stats: Stats, weights: str = "auto"
 ) -> PackageRun:
     """The statistics of every preprocessing step, over the whole image or each plane,
-    from passes over the op's input (see the module notes)."""
+    from passes over the op's input (see the module notes). The network is loaded here
+    once first, on the CPU, so that a missing runtime or an unreadable file stops the run
+    before any pass; the device is checked where the tiles run (a cluster's workers may
+    have a GPU its client lacks)."""
     if package.input_channels != 1:
         raise ValueError(
             f"{package.source}: the network takes {package.input_channels} channels; "
@@ -140,16 +144,17 @@ def resolve_package(
             raise ValueError(f"postprocessing {step.id!r} needs statistics of the output")
     planes = planes_of(package, len(stats.shape))
     space = "".join(a.id for a in package.space)
-    run = PackageRun(package, channel_index(package, channel), device, planes, ())
+    session(os.path.abspath(package.weights_file(weights)[1]), "cpu")
+    run = PackageRun(package, channel_index(package, channel), device, planes, (), weights)
     found: list[tuple[np.ndarray, ...]] = []
     for k, step in enumerate(package.preprocessing):
         needed = processing.statistics(step.id, step.kwargs, "bc" + space)
         if needed:
-            earlier = PackageRun(package, run.channel, device, planes, tuple(found))
+            earlier = PackageRun(package, run.channel, device, planes, tuple(found), weights)
             found.append(_step_statistics(step, needed, space, earlier, k, stats))
         else:
             found.append(())
-    return PackageRun(package, run.channel, device, planes, tuple(found))
+    return PackageRun(package, run.channel, device, planes, tuple(found), weights)
 
 
 def _step_statistics(step, needed, space: str, earlier: PackageRun, k: int, stats: Stats):
@@ -260,7 +265,7 @@ def predict_package(tiles: np.ndarray, boxes: list, run: PackageRun) -> np.ndarr
     x = tiles[:, 0] if run.planes else tiles
     x = _steps(x[:, np.newaxis], run, planes)
     letters = "bc" + "".join(a.id for a in package.space)
-    _, weights = package.weights_file()
+    _, weights = package.weights_file(run.weights)
     net = session(os.path.abspath(weights), run.device)
     step = package.batch or len(x)  # bioimage.io fixes a batch at 1, or leaves it free
     out = []

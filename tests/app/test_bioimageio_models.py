@@ -70,7 +70,10 @@ def _otsu_config(tmp_path: Path) -> Path:
     text = CONFIG.read_text()
     start = text.index("  probability:")
     end = text.index("  dist:")
-    otsu = "  smooth:\n    op: gaussian\n    sigma: 1.0\n  mask:\n    op: threshold\n    method: otsu\n"
+    otsu = (
+        "  smooth:\n    op: gaussian\n    sigma: 1.0\n"
+        "  mask:\n    op: threshold\n    method: otsu\n"
+    )
     path = tmp_path / "otsu.yaml"
     path.write_text(text[:start] + otsu + text[end:])
     return path
@@ -89,3 +92,25 @@ def test_unet_recipe_on_dsb_nuclei_beside_otsu(tmp_path, capsys):
     # measured (benchmarks/bench_model.py): U-Net 0.807, Otsu 0.772 at min_distance 4
     assert f1_net >= 0.78 and f1_otsu >= 0.74
     assert f1_net > f1_otsu
+
+
+def test_torchscript_weights_give_the_onnx_result(tmp_path, capsys):
+    pytest.importorskip("torch", reason="torch is not installed (make torch installs it)")
+    unet = unet_or_skip()
+    tifffile.imwrite(tmp_path / "in.tif", np.load(unet / "test_input.npy")[0, 0])
+    outputs = []
+    for weights in ("onnx", "torchscript"):
+        args = _sets(**{
+            "input.path": tmp_path / "in.tif",
+            "input.chunks": "[200, 256]",
+            "steps.probability.path": unet,
+            "steps.probability.weights": weights,
+            "output.path": tmp_path / weights,
+            "output.image": "probability",
+        })  # fmt: skip
+        _segpipe(capsys, str(CONFIG), *args)
+        path = tmp_path / weights / "image.ome.zarr" / "0"
+        outputs.append(np.asarray(zarr.open_array(path, mode="r")))
+    want = np.load(unet / "test_output.npy")[0, 0]
+    np.testing.assert_allclose(outputs[1], want, atol=1e-4)
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-4)

@@ -101,6 +101,7 @@ def test_blending_hides_seams_of_a_too_small_halo(tmp_path):
     assert error(4, "linear") < error(1, "crop")  # blending a wider overlap beats a seam
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torchscript_model_equals_whole_image(tmp_path):
     torch = pytest.importorskip(
         "torch", reason="torch is not installed (pip install segpipe[torch])"

@@ -69,7 +69,7 @@ def test_the_unet_steps_give_its_test_output():
     its ONNX weights, turn test_input into test_output."""
     pytest.importorskip("bioimageio.spec", reason="bioimageio.spec is not installed")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-    from pipeline.io.model_package import read_package
+    from pipeline.ops.model_package import read_package
 
     unet = Path(__file__).resolve().parents[2].parent / "shared" / "models"
     unet = unet / "unet2d_nuclei_broad"

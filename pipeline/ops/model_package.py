@@ -81,12 +81,15 @@ class ModelPackage:
         """The smallest input the network takes that covers ``wanted`` voxels per axis."""
         return tuple(a.size_for(n) for a, n in zip(self.space, wanted, strict=True))
 
-    def weights_file(self) -> tuple[str, str]:
-        """``(format, file)`` of the weights segpipe runs (ONNX first, then TorchScript)."""
-        for fmt in WEIGHT_FORMATS:
+    def weights_file(self, wanted: str = "auto") -> tuple[str, str]:
+        """``(format, file)`` of the weights segpipe runs: ``wanted`` (``onnx`` or
+        ``torchscript``), or with ``auto`` ONNX first, then TorchScript."""
+        for fmt in WEIGHT_FORMATS if wanted == "auto" else (wanted,):
             if fmt in self.weights:
                 return fmt, self.weights[fmt]
         why = "; ".join(f"{k}: {v}" for k, v in self.unavailable.items()) or "none given"
+        if wanted != "auto":
+            raise DataError(f"{self.source}: no {wanted} weights to run ({why})")
         raise DataError(f"{self.source}: no ONNX or TorchScript weights to run ({why})")
 
 

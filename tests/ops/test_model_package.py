@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import DataError
-from pipeline.io.model_package import SpaceAxis, is_package, read_package
+from pipeline.ops.model_package import SpaceAxis, is_package, read_package
 
 pytest.importorskip("bioimageio.spec", reason="bioimageio.spec is not installed")
 
