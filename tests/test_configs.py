@@ -67,9 +67,14 @@ def test_real_data_config_equals_one_block_run(config, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     sets = []
     for name, step in cfg.raw["steps"].items():
-        if step.get("op") == "model":  # the demo network, written here
-            pytest.importorskip("onnx", reason="onnx is not installed")
-            sets.append(f"steps.{name}.path={write_demo_model(tmp_path / 'net.onnx')}")
+        if step.get("op") != "model":
+            continue
+        if str(step["path"]).startswith("../shared/"):  # a real package: used as it is
+            if not (ROOT / step["path"]).exists():
+                pytest.skip(f"{ROOT / step['path']} is missing (the shared models folder)")
+            continue
+        pytest.importorskip("onnx", reason="onnx is not installed")  # the demo network
+        sets.append(f"steps.{name}.path={write_demo_model(tmp_path / 'net.onnx')}")
     chunked = pipeline.run(config, [*sets, f"output.path={tmp_path / 'a'}"])
     shape = chunked.summary["shape"]
     whole = pipeline.run(
