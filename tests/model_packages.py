@@ -21,7 +21,9 @@ def unet_or_skip() -> Path:
     return UNET
 
 
-def conv_net(path, ndim: int, channels_out: int = 2, dims=None) -> list[np.ndarray]:
+def conv_net(
+    path, ndim: int, channels_out: int = 2, dims=None, channels_in: int = 1
+) -> list[np.ndarray]:
     """Two 3-wide convolutions with a ReLU between, written as ONNX: receptive radius 2.
     ``dims``: the input's dimensions (default: any)."""
     import onnx
@@ -29,7 +31,7 @@ def conv_net(path, ndim: int, channels_out: int = 2, dims=None) -> list[np.ndarr
 
     rng = np.random.default_rng(0)
     k = (3,) * ndim
-    w1 = rng.normal(0, 0.5, (4, 1, *k)).astype(np.float32)
+    w1 = rng.normal(0, 0.5, (4, channels_in, *k)).astype(np.float32)
     w2 = rng.normal(0, 0.5, (channels_out, 4, *k)).astype(np.float32)
     pads = [1] * (2 * ndim)
     nodes = [
@@ -52,10 +54,15 @@ def conv_net(path, ndim: int, channels_out: int = 2, dims=None) -> list[np.ndarr
 
 
 def conv_reference(img: np.ndarray, weights, channel: int = 1) -> np.ndarray:
-    """The same network in scipy on the whole image (zero padding), one channel."""
+    """The same network in scipy on the whole image (zero padding), one output channel;
+    a network of several input channels gets them on the first axis of ``img``."""
     w1, w2 = weights
     x = img.astype(np.float64)
-    hidden = [np.maximum(ndi.correlate(x, w1[c, 0], mode="constant"), 0) for c in range(4)]
+    x = x[np.newaxis] if w1.shape[1] == 1 else x
+    hidden = [
+        np.maximum(sum(ndi.correlate(x[i], w1[c, i], mode="constant") for i in range(len(x))), 0)
+        for c in range(4)
+    ]
     return sum(ndi.correlate(hidden[c], w2[channel, c], mode="constant") for c in range(4))
 
 
@@ -72,12 +79,15 @@ def write_package(
     preprocessing: str = "[{id: zero_mean_unit_variance, kwargs: {axes: [x, y]}}]",
     postprocessing: str = "[]",
     batch: int | None = None,
+    channels_in: int = 1,
 ) -> list[np.ndarray]:
-    """A package of :func:`conv_net` (channels ``a`` and ``b``) in ``folder``; its
-    weights, for :func:`conv_reference`."""
+    """A package of :func:`conv_net` (input channels ``raw`` or ``c0``, ``c1``, ...;
+    output channels ``a`` and ``b``) in ``folder``; its weights, for
+    :func:`conv_reference`."""
     folder.mkdir(parents=True, exist_ok=True)
     dims = [batch or "n", "c"] + [f"d{i}" for i in range(len(space))]
-    weights = conv_net(folder / "net.onnx", len(space), dims=dims)
+    weights = conv_net(folder / "net.onnx", len(space), dims=dims, channels_in=channels_in)
+    names = "raw" if channels_in == 1 else ", ".join(f"c{i}" for i in range(channels_in))
     digest = hashlib.sha256((folder / "net.onnx").read_bytes()).hexdigest()
     batch_axis = "      - type: batch" + (f"\n        size: {batch}" if batch else "")
     out_size = "{{tensor_id: raw, axis_id: {}}}"
@@ -95,7 +105,7 @@ def write_package(
             "  - id: raw",
             "    axes:",
             batch_axis,
-            "      - {type: channel, channel_names: [raw]}",
+            f"      - {{type: channel, channel_names: [{names}]}}",
             *[_axis(a, size) for a in space],
             "    test_tensor: {source: test_input.npy}",
             f"    preprocessing: {preprocessing}",

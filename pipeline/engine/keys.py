@@ -255,7 +255,8 @@ class Keys:
             return path
         plan = engine.plan
         region = grid.input_box(group)
-        parts = [self.program(node.inputs[0], j) for j in plan.blocks_in(region)]
+        blocks = plan.blocks_in(region)
+        parts = [[self.program(i, j) for j in blocks] for i in node.inputs]
         self.dsk[key] = (
             tiles.predict_group,
             [plan, parts],

@@ -247,9 +247,18 @@ class TiledKind(Kind):
     def check(self, engine: Engine, node: Node) -> None:
         try:
             engine.overlap(node)
-            engine.tile_grid(node)
+            grid = engine.tile_grid(node)
         except ValueError as exc:
             raise DataError(f"step {node.name!r}: {exc}") from None
+        main = engine.dag.nodes[node.inputs[0]]
+        colour = main.role == "color" or (
+            main.kind == "source" and getattr(engine.source, "color", False)
+        )
+        if grid is None and colour:
+            raise DataError(
+                f"step {node.name!r}: a network on blocks takes one channel, the input is "
+                "a colour image (add a grayscale step, or run a bioimage.io package)"
+            )
 
     def dtype(self, engine: Engine, node: Node) -> np.dtype:
         return np.dtype(np.float32)

@@ -193,20 +193,27 @@ class TileGrid:
 def predict_group(
     region: list, region_box: tuple, tiles: list, predict, arg, pad: str, path: str
 ) -> str:
-    """Predict a group of tiles from ``region`` (the blocks meeting ``region_box``, as
-    ``[plan, data]``) and keep the group's kept box in scratch (a kept group is not
-    predicted again).
+    """Predict a group of tiles from ``region`` (per input of the op, the blocks meeting
+    ``region_box``, as ``[plan, [data, ...]]``) and keep the group's kept box in scratch
+    (a kept group is not predicted again).
 
     ``predict(batch, boxes, arg)`` gets the tiles stacked (padded by ``pad`` where they
-    pass the volume's edge) and their input boxes, and gives one prediction per tile.
+    pass the volume's edge; several inputs as channels on a last axis) and their input
+    boxes, and gives one prediction per tile.
     """
     if storage.file_exists(path):
         return path
-    plan, parts = region
-    pieces = [
-        (plan.box(j), np.asarray(p)) for j, p in zip(plan.blocks_in(region_box), parts, strict=True)
-    ]
-    data = assemble(pieces, region_box)
+    plan, inputs = region
+    blocks = plan.blocks_in(region_box)
+    images = [
+        assemble([(plan.box(j), np.asarray(p)) for j, p in zip(blocks, parts, strict=True)],
+                 region_box)
+        for parts in inputs
+    ]  # fmt: skip
+    data = images[0]
+    if len(images) > 1:
+        nsp = len(region_box)
+        data = np.concatenate([d[..., np.newaxis] if d.ndim == nsp else d for d in images], -1)
     batch = []
     for in_box, _ in tiles:
         inside = tuple((lo, min(hi, n)) for (lo, hi), n in zip(in_box, plan.shape, strict=True))

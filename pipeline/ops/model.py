@@ -63,6 +63,11 @@ class ModelParams(TiledParams):
     channel: int | str = Field(
         0, description="Output channel kept: its index, or (a package) its name."
     )
+    channels: list[str] = Field(
+        [],
+        description="A package: further image steps, the network's input channels after "
+        "the step's input (a colour input gives its samples as channels).",
+    )
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the network runs.")
     weights: Literal["auto", "onnx", "torchscript"] = Field(
         "auto",
@@ -133,7 +138,8 @@ def model_halo(params: ModelParams, ndim: int) -> tuple[int, ...]:
         raise ValueError(f"model file {params.path} not found")
     if params.halo is None:
         raise ValueError("halo: needed for a bare model file (the receptive field radius)")
-    unused = [k for k in ("tile", "batch", "pad", "weights") if k in params.model_fields_set]
+    package_only = ("tile", "batch", "pad", "weights", "channels")
+    unused = [k for k in package_only if k in params.model_fields_set]
     if unused:
         raise ValueError(f"{unused[0]}: for bioimage.io packages only, not a bare model file")
     if not isinstance(params.channel, int):
@@ -173,7 +179,8 @@ MODEL = TiledOp(
     tiles_of=model_tiles,
     resolve=resolve_model,
     predict=predict_package,
-    accepts=("image",),
+    accepts=("image", "color"),
+    inputs={"channels": ("image",)},
     produces="image",
     summary="A trained network: a bioimage.io package on tiles of its own size with its "
     "pre- and postprocessing, or an ONNX / TorchScript file on each block plus a halo; "

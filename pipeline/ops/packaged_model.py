@@ -10,7 +10,12 @@ Preprocessing whose statistics depend on the data (``zero_mean_unit_variance``,
 ``scale_range``) takes them over the whole image, or over each plane when the network's
 samples are planes, in statistics passes before any tile runs: every tile is normalised
 as a run on the whole image would normalise it. A step's statistics are those of the
-tensor the earlier steps give, as bioimage.io defines them.
+tensor the earlier steps give, as bioimage.io defines them, for each channel unless the
+step's axes take the channels jointly.
+
+The network's input channels are the op's inputs in order (its input, then the steps
+``channels`` names), each one channel or, for a colour image, its samples; the engine
+gives them stacked on a last axis.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ class PackageRun:
     channel: int
     device: str
     planes: bool
-    stats: tuple[tuple[np.ndarray, ...], ...]
+    stats: tuple[tuple[np.ndarray, ...], ...]  # each value (planes or 1, channels or 1)
     weights: str = "auto"
 
 
@@ -134,11 +139,15 @@ def resolve_package(
     once first, on the CPU, so that a missing runtime or an unreadable file stops the run
     before any pass; the device is checked where the tiles run (a cluster's workers may
     have a GPU its client lacks)."""
-    if package.input_channels != 1:
+    fed = len(stats.dtypes)
+    if fed > 1 and stats.colour:
+        raise ValueError("channels: the step's input is a colour image; give its channels one way")
+    if not stats.colour and fed != package.input_channels:
         raise ValueError(
-            f"{package.source}: the network takes {package.input_channels} channels; "
-            "segpipe feeds it one"
+            f"{package.source}: the network takes {package.input_channels} input channel(s), "
+            f"the step gives {fed} (its input and the steps of channels)"
         )
+    stats = _Stacked(stats, fed, package.input_channels) if fed > 1 or stats.colour else stats
     for step in package.postprocessing:
         if processing.statistics(step.id, step.kwargs, "bc"):
             raise ValueError(f"postprocessing {step.id!r} needs statistics of the output")
@@ -157,7 +166,41 @@ def resolve_package(
     return PackageRun(package, run.channel, device, planes, tuple(found), weights)
 
 
+class _Stacked:
+    """The op's inputs as one image with its channels on a last axis, for the passes."""
+
+    def __init__(self, stats: Stats, inputs: int, channels: int) -> None:
+        self._stats, self._inputs, self.channels = stats, inputs, channels
+        self.dtype = np.dtype(np.float64)
+        self.dtypes = (self.dtype,)
+        self.shape = stats.shape
+        self.colour = True
+
+    def reduce(self, func, combine=None, halo=None, name="statistics", n_inputs=1, stand_in=None):
+        on = functools.partial(_on_stacked, func=func, inputs=self._inputs, channels=self.channels)
+        return self._stats.reduce(on, combine, halo, name, n_inputs=self._inputs)
+
+
+def _on_stacked(*args, func, inputs: int, channels: int):
+    blocks, (box, core) = args[:inputs], args[inputs:]
+    return func(stacked_channels(blocks, len(box), channels), box, core)
+
+
+def stacked_channels(blocks, ndim: int, channels: int | None = None) -> np.ndarray:
+    """Blocks of ``ndim`` spatial axes (or with a trailing colour axis) as one array
+    with their channels on a last axis; checked against the ``channels`` a network takes."""
+    parts = [np.asarray(b) for b in blocks]
+    parts = [b[..., np.newaxis] if b.ndim == ndim else b for b in parts]
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+    if channels is not None and out.shape[-1] != channels:
+        raise DataError(
+            f"the network takes {channels} input channel(s), the step gives {out.shape[-1]}"
+        )
+    return out
+
+
 def _step_statistics(step, needed, space: str, earlier: PackageRun, k: int, stats: Stats):
+    joint = "c" in needed[0].over  # of all channels together, or of each
     over = needed[0].over.replace("c", "")
     whole = "b" in over
     if not set(space) <= set(over):
@@ -167,18 +210,15 @@ def _step_statistics(step, needed, space: str, earlier: PackageRun, k: int, stat
         )
     per_plane = earlier.planes and not whole
     count = stats.shape[0] if per_plane else 1
-
-    def values(block, box, core):
-        return _prepared(block, box, earlier, k)
-
+    values = functools.partial(_prepared, run=earlier, upto=k)
     if step.id == "zero_mean_unit_variance":
         sums = stats.reduce(
-            functools.partial(_plane_sums, values=values, count=count, centre=None),
+            functools.partial(_plane_sums, values=values, count=count, joint=joint, centre=None),
             name=f"statistics ({step.id} mean)",
         )
         mean = sums[0] / sums[1]
         squares = stats.reduce(
-            functools.partial(_plane_sums, values=values, count=count, centre=mean),
+            functools.partial(_plane_sums, values=values, count=count, joint=joint, centre=mean),
             name=f"statistics ({step.id} std)",
         )
         return (mean, np.sqrt(squares[0] / squares[1]))
@@ -187,41 +227,57 @@ def _step_statistics(step, needed, space: str, earlier: PackageRun, k: int, stat
             f"preprocessing {step.id!r}: percentiles of each plane are not supported; "
             "run the network on one plane at a time or give fixed values (scale_linear)"
         )
+    channels = getattr(stats, "channels", 1)
+    if joint and channels > 1:
+        raise ValueError(
+            f"preprocessing {step.id!r}: percentiles of all channels together are not "
+            "supported; take them per channel (axes without channel)"
+        )
     n = int(np.prod(stats.shape))
     ranks = sorted({r for s in needed for r in percentile_ranks(n, s.q)})
-    if k == 0:
-        found = order_statistics(stats, ranks)
-    else:  # of the tensor the earlier steps give
-        found = order_statistics(stats, ranks, values=values, dtype=np.float64)
-    return tuple(np.asarray([float(percentile_from(found.__getitem__, n, s.q))]) for s in needed)
+    out = []
+    for c in range(channels):
+        if k == 0 and channels == 1:
+            found = order_statistics(stats, ranks)
+        else:  # of the tensor the earlier steps give
+            one = functools.partial(_one_channel, values=values, channel=c)
+            found = order_statistics(stats, ranks, values=one, dtype=np.float64)
+        out.append([float(percentile_from(found.__getitem__, n, s.q)) for s in needed])
+    return tuple(np.asarray([[row[i] for row in out]]) for i in range(len(needed)))
 
 
-def _plane_sums(block, box, core, *, values, count: int, centre):
-    """Per plane (or for the whole block): the sum of the values (or of their squared
-    distances from ``centre``) and their number, as rows of one array (partials add)."""
-    x = values(block, box, core)  # (samples, ...) in float64
+def _one_channel(block, box, core, *, values, channel: int) -> np.ndarray:
+    return values(block, box, core)[:, channel]
+
+
+def _plane_sums(block, box, core, *, values, count: int, joint: bool, centre):
+    """Per plane (or for the whole block) and per channel (or for all): the sum of the
+    values (or of their squared distances from ``centre``) and their number, as one
+    array of shape (2, count, channels or 1) (partials add)."""
+    x = values(block, box, core)  # (samples, channels, ...) in float64
+    lo = core[0][0] if count > 1 else 0
     if centre is not None:
-        lo = core[0][0] if count > 1 else 0
         c = np.asarray(centre)[lo : lo + x.shape[0]] if count > 1 else np.asarray(centre)
-        x = (x - c.reshape((-1,) + (1,) * (x.ndim - 1))) ** 2
-    out = np.zeros((2, count))
-    flat = x.reshape(x.shape[0], -1)
+        x = (x - c.reshape(c.shape + (1,) * (x.ndim - 2))) ** 2
+    flat = x.reshape(x.shape[0], 1 if joint else x.shape[1], -1)
+    sums, number = flat.sum(axis=2), np.full(flat.shape[:2], flat.shape[2], float)
+    out = np.zeros((2, count, flat.shape[1]))
     if count > 1:
-        lo = core[0][0]
-        out[0, lo : lo + flat.shape[0]] = flat.sum(axis=1)
-        out[1, lo : lo + flat.shape[0]] = flat.shape[1]
+        out[0, lo : lo + flat.shape[0]], out[1, lo : lo + flat.shape[0]] = sums, number
     else:
-        out[:, 0] = flat.sum(), flat.size
+        out[0, 0], out[1, 0] = sums.sum(axis=0), number.sum(axis=0)
     return out
 
 
-def _prepared(block: np.ndarray, box, run: PackageRun, upto: int) -> np.ndarray:
+def _prepared(block: np.ndarray, box, core=None, *, run: PackageRun, upto: int) -> np.ndarray:
     """The block as the network's input tensor after preprocessing steps ``[:upto]``:
-    shape (samples, ...) in float64 (samples: its planes, or one)."""
+    shape (samples, channels, ...) in float64 (samples: its planes, or one; a block
+    without a channel axis is one channel)."""
     planes = np.arange(box[0][0], box[0][1]) if run.planes else np.zeros(1, int)
-    x = block if run.planes else block[np.newaxis]
-    x = _steps(x[:, np.newaxis], run, planes, upto)
-    return np.asarray(x, dtype=np.float64)[:, 0]
+    x = block if block.ndim > len(box) else block[..., np.newaxis]
+    x = np.moveaxis(x, -1, 1) if run.planes else np.moveaxis(x, -1, 0)[np.newaxis]
+    x = _steps(x, run, planes, upto)
+    return np.asarray(x, dtype=np.float64)
 
 
 def _steps(x: np.ndarray, run: PackageRun, planes: np.ndarray, upto: int | None = None):
@@ -235,9 +291,11 @@ def _steps(x: np.ndarray, run: PackageRun, planes: np.ndarray, upto: int | None 
 
 
 def _for_samples(values: np.ndarray, planes: np.ndarray, ndim: int) -> np.ndarray:
+    """A statistic (planes or 1, channels or 1) for the samples of ``planes``, shaped to
+    broadcast over a tensor (b, c, *space)."""
     v = np.asarray(values, dtype=np.float64)
-    v = v[planes] if v.size > 1 else np.repeat(v.reshape(1), len(planes))
-    return v.reshape((-1,) + (1,) * (ndim - 1))
+    v = v[planes] if v.shape[0] > 1 else np.repeat(v, len(planes), axis=0)
+    return v.reshape(v.shape + (1,) * (ndim - 2))
 
 
 # ---- prediction -------------------------------------------------------------------
@@ -248,7 +306,8 @@ def predict_package(tiles: np.ndarray, boxes: list, run: PackageRun) -> np.ndarr
     ----------
     tiles : ndarray
         The tiles stacked on a first axis, each of the network's input size (with a
-        leading axis of one voxel when the samples are planes).
+        leading axis of one voxel when the samples are planes), and their channels on
+        a last axis where there are several.
     boxes : list
         Each tile's input box in the image (its plane, for per-plane statistics).
     run : PackageRun
@@ -262,8 +321,8 @@ def predict_package(tiles: np.ndarray, boxes: list, run: PackageRun) -> np.ndarr
     """
     package = run.package
     planes = np.asarray([b[0][0] for b in boxes]) if run.planes else np.zeros(len(boxes), int)
-    x = tiles[:, 0] if run.planes else tiles
-    x = _steps(x[:, np.newaxis], run, planes)
+    x = np.moveaxis(stacked_channels([tiles], len(boxes[0]) + 1, package.input_channels), -1, 1)
+    x = _steps(x[:, :, 0] if run.planes else x, run, planes)
     letters = "bc" + "".join(a.id for a in package.space)
     _, weights = package.weights_file(run.weights)
     net = session(os.path.abspath(weights), run.device)
