@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import zarr
 
 
 def write_dicom_series(
@@ -99,3 +100,16 @@ def write_ome_zarr_image(group, levels, scale) -> None:
             "coordinateTransformations": [{"type": "scale", "scale": list(scale)}],
         }],
     }  # fmt: skip
+
+
+def write_ome_zarr_channels(path, data: np.ndarray, chunks) -> str:
+    """Write ``data`` (c, then z, y, x or y, x) as an OME-Zarr 0.5 image of channels."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    group.create_array("0", data=data, chunks=chunks)
+    space = "zyx"[3 - (data.ndim - 1) :]
+    axes = [{"name": "c", "type": "channel"}]
+    axes += [{"name": n, "type": "space", "unit": "micrometer"} for n in space]
+    transform = [{"type": "scale", "scale": [1.0] * data.ndim}]
+    dataset = {"path": "0", "coordinateTransformations": transform}
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [dataset]}]}
+    return str(path)

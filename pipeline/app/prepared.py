@@ -104,12 +104,18 @@ def check_roles(cfg: LoadedConfig, source: Source) -> None:
     for node in cfg.dag.nodes.values():
         if node.op is None:
             continue
-        if node.op.name == "grayscale" and not source.color:
+        if node.op.name == "grayscale" and "c" not in source.axes:
             raise DataError(
                 f"step {node.name!r}: grayscale needs an RGB(A) image, "
                 f"the input has axes {source.axes!r}"
             )
         if "color" not in node.op.accepts and source.color and node.inputs[0] == "input":
+            if "C" in source.axes:
+                raise DataError(
+                    f"step {node.name!r}: takes one channel, the input keeps all "
+                    f"{source.samples} (input.channel: all; axes {source.axes!r}): choose "
+                    "one with input.channel, or read them with a model or kmeans step"
+                )
             raise DataError(
                 f"step {node.name!r}: the input is RGB (axes {source.axes!r}); "
                 "add a grayscale step first"

@@ -48,7 +48,11 @@ class InputSpec(_Frozen):
     chunks: list[Annotated[int, Field(ge=1)]] | Literal["auto"] = Field(
         "auto", description="Block shape in voxels (z, y, x), or auto (~64 MiB per block)."
     )
-    channel: int | None = Field(None, ge=0, description="Channel to use of a multi-channel image.")
+    channel: Annotated[int, Field(ge=0)] | Literal["all"] | None = Field(
+        None,
+        description="Channel to use of a multi-channel image; 'all' keeps every channel, "
+        "on a last axis, for the steps that take several (model, kmeans).",
+    )
     timepoint: (
         Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] | Literal["all"] | None
     ) = Field(

@@ -218,7 +218,7 @@ class Engine:
         """The shape of a tiny probe block of node ``name`` (with its colour samples)."""
         shape = (3,) * self.ndim
         if self.dag.nodes[name].role == "color":
-            return (*shape, self.source.native_shape[self.source.native_axes.index("c")])
+            return (*shape, self.source.samples)
         return shape
 
     def voxel_bytes(self, name: str) -> int:

@@ -54,6 +54,10 @@ class ResizedSource:
         return False
 
     @property
+    def samples(self) -> int:
+        return 1
+
+    @property
     def storage_chunks(self) -> tuple[int, ...]:
         return (1,) * len(self.shape)
 

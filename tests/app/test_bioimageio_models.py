@@ -114,3 +114,48 @@ def test_torchscript_weights_give_the_onnx_result(tmp_path, capsys):
     want = np.load(unet / "test_output.npy")[0, 0]
     np.testing.assert_allclose(outputs[1], want, atol=1e-4)
     np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-4)
+
+
+def _package_config(tmp_path: Path, **model) -> Path:
+    from tests.model_packages import write_package
+
+    write_package(tmp_path / "pkg")
+    tifffile.imwrite(tmp_path / "in.tif", np.ones((24, 24), np.float32))
+    extra = "".join(f", {k}: {v}" for k, v in model.items())
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"input: {{path: {tmp_path / 'in.tif'}, chunks: [12, 12]}}\n"
+        f"steps:\n  p: {{op: model, path: {tmp_path / 'pkg'}{extra}}}\n"
+        "  mask: {op: threshold, value: 0.0}\n  objects: {op: label}\n"
+        f"output: {{path: {tmp_path / 'out'}, labels: objects}}\n"
+    )
+    return config
+
+
+def _one_line_error(capsys, config: Path) -> str:
+    rc = main(["run", str(config)])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "\n" not in err and "Traceback" not in err, err
+    assert not (config.parent / "out" / "summary.json").exists()
+    return err
+
+
+def test_a_damaged_package_is_one_line(tmp_path, capsys):
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    config = _package_config(tmp_path)
+    weights = tmp_path / "pkg" / "net.onnx"
+    before = weights.read_bytes()
+    weights.write_bytes(before[:-1] + bytes([before[-1] ^ 1]))
+    err = _one_line_error(capsys, config)
+    assert "net.onnx" in err and "sha256" in err
+    assert weights.read_bytes()[:-1] == before[:-1]  # the input untouched
+
+
+def test_a_missing_cuda_device_is_one_line(tmp_path, capsys):
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has onnxruntime's CUDA provider")
+    err = _one_line_error(capsys, _package_config(tmp_path, device="cuda"))
+    assert "device cuda asked, but onnxruntime here has no CUDA" in err

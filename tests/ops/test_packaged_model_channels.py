@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import zarr
 
+from pipeline.cli import main
 from pipeline.errors import DataError
 from pipeline.ops.catalogue import CATALOGUE
 from pipeline.ops.model import ModelParams
 from tests.conftest import run_steps
+from tests.input_files import write_ome_zarr_channels
 from tests.model_packages import conv_net, conv_reference, write_package
 
 pytest.importorskip("onnx", reason="onnx is not installed (pip install -e .[test])")
@@ -148,3 +151,37 @@ def test_a_bare_file_takes_one_channel(tmp_path):
             pipeline.run(config)
         assert "\n" not in str(info.value)
         assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_every_channel_of_an_ome_zarr_through_segpipe_run(tmp_path, capsys):
+    weights = write_package(tmp_path / "pkg", channels_in=2)
+    rng = np.random.default_rng(7)
+    data = np.stack([rng.random((50, 41)) * 100, rng.random((50, 41)) * 3 + 7]).astype(np.float32)
+    write_ome_zarr_channels(tmp_path / "in.ome.zarr", data, (1, 16, 16))
+    x = np.stack([_zero_mean_unit_variance(c) for c in data])
+    want = conv_reference(x, weights, channel=0)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"input: {{path: {tmp_path / 'in.ome.zarr'}, channel: all, chunks: [16, 16]}}\n"
+        f"steps:\n  p: {{op: model, path: {tmp_path / 'pkg'}}}\n"
+        "  mask: {op: threshold, value: 0.0}\n  objects: {op: label}\n"
+        f"output: {{path: {tmp_path / 'out'}, labels: objects, image: p}}\n"
+    )
+    got = []
+    for chunks in ["[16,16]", "[50,41]"]:
+        rc = main(["run", str(config), "--set", f"input.chunks={chunks}", "--overwrite"])
+        assert rc == 0, capsys.readouterr().err
+        got.append(np.asarray(zarr.open_array(tmp_path / "out/image.ome.zarr/0", mode="r")))
+    assert np.array_equal(got[0], got[1])
+    np.testing.assert_allclose(got[0], want, atol=3e-5)
+    # a step of one channel on all of them: one line, no output
+    config.write_text(
+        config.read_text().replace(
+            "{op: threshold, value: 0.0}", "{op: threshold, value: 0.0, input: input}"
+        )
+    )
+    rc = main(["run", str(config), "--set", f"output.path={tmp_path / 'bad'}"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "\n" not in err
+    assert "step 'mask': takes one channel, the input keeps all 2 (input.channel: all" in err
+    assert not (tmp_path / "bad" / "summary.json").exists()

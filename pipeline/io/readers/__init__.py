@@ -41,7 +41,7 @@ FORMATS = (
 
 def open_source(
     path: str | os.PathLike,
-    channel: int | None = None,
+    channel: int | str | None = None,
     timepoint: int | None = None,
     dataset: str | None = None,
     spacing: list[float] | None = None,
@@ -62,7 +62,8 @@ def open_source(
         or the URL of a Zarr store in an object store (``s3://``, ``gs://``, ``az://``,
         ``https://``; see :mod:`pipeline.io.storage`).
     channel, timepoint : int, optional
-        Index of the channel and timepoint to use of an image that has several.
+        Index of the channel and timepoint to use of an image that has several (a
+        channel ``"all"``: every channel, read as a last axis).
     dataset : str, optional
         Array inside a Zarr group or an HDF5 file.
     spacing : list of float, optional

@@ -26,7 +26,8 @@ _CLOSERS: list[Callable[[], None]] = []
 _LOCK = threading.Lock()
 READERS: dict[str, Callable[[Source, tuple], np.ndarray]] = {}
 
-# Native axis letters: z, y, x spatial; c colour samples (kept, last); C channel; t time.
+# Native axis letters: z, y, x spatial; c colour samples (kept, last); C channel (one
+# chosen, or all kept and read as a last axis); t time.
 SELECTABLE = {"channel": "C", "timepoint": "t"}
 
 
@@ -64,7 +65,7 @@ class Source:
 
     @property
     def spatial_axes(self) -> str:
-        return self.axes.replace("c", "")
+        return self.axes.replace("c", "").replace("C", "")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -79,7 +80,14 @@ class Source:
 
     @property
     def color(self) -> bool:
-        return "c" in self.axes
+        """Whether blocks have a last axis of samples: colour, or every channel kept."""
+        return "c" in self.axes or "C" in self.axes
+
+    @property
+    def samples(self) -> int:
+        """Samples per voxel on the blocks' last axis (1 without one)."""
+        letter = next((c for c in "cC" if c in self.axes), None)
+        return 1 if letter is None else self.native_shape[self.native_axes.index(letter)]
 
     def native_index(self, box: Box) -> tuple:
         """The index into the stored array of the spatial ``box`` of the selection."""
@@ -107,6 +115,8 @@ class Source:
             raise
         except Exception as exc:
             raise DataError(f"{self.path}: cannot read block {box}: {exc}") from exc
+        if "C" in self.axes:  # every channel kept: read as the last axis
+            block = np.moveaxis(block, self.axes.index("C"), -1)
         if not block.dtype.isnative:  # big-endian files (NIfTI, DICOM, TIFF) read as native
             block = block.astype(block.dtype.newbyteorder("="))
         if block.dtype == np.float16:  # read as float32: scipy.ndimage has no float16 loops
@@ -211,13 +221,14 @@ def unit_name(unit: str | None) -> str | None:
 
 def select(
     src: Source,
-    channel: int | None = None,
+    channel: int | str | None = None,
     timepoint: int | None = None,
     spacing: list[float] | None = None,
     unit: str | None = None,
     region: dict[str, list[int]] | None = None,
 ) -> Source:
-    """``src`` with one channel and timepoint chosen, a spatial region, and voxel size.
+    """``src`` with one channel (or ``"all"``) and timepoint chosen, a spatial region,
+    and voxel size.
 
     Raises
     ------
@@ -227,6 +238,15 @@ def select(
     fixed = list(src.fixed)
     for name, value in (("channel", channel), ("timepoint", timepoint)):
         pos = [i for i, c in enumerate(src.native_axes) if c == SELECTABLE[name]]
+        if value == "all" and name == "channel":
+            if not pos:
+                raise DataError(f"{src.path}: input.channel: all: the image has no channel axis")
+            if "c" in src.native_axes:
+                raise DataError(
+                    f"{src.path}: input.channel: all: the image has colour samples and "
+                    "channels; choose one channel"
+                )
+            continue
         if value is not None:
             if not pos:
                 raise DataError(f"{src.path}: input.{name}: the image has no {name} axis")
