@@ -217,9 +217,15 @@ class Engine:
     def probe_shape(self, name: str) -> tuple[int, ...]:
         """The shape of a tiny probe block of node ``name`` (with its colour samples)."""
         shape = (3,) * self.ndim
-        if self.dag.nodes[name].role == "color":
+        if self.has_samples(name):
             return (*shape, self.source.samples)
         return shape
+
+    def has_samples(self, name: str) -> bool:
+        """Whether node ``name``'s blocks have a last axis of samples (colour, channels)."""
+        node = self.dag.nodes[name]
+        source = node.kind == "source" and bool(getattr(self.source, "color", False))
+        return node.role == "color" or source
 
     def voxel_bytes(self, name: str) -> int:
         """Bytes one voxel of node ``name`` takes (all its channels)."""

@@ -250,11 +250,7 @@ class TiledKind(Kind):
             grid = engine.tile_grid(node)
         except ValueError as exc:
             raise DataError(f"step {node.name!r}: {exc}") from None
-        main = engine.dag.nodes[node.inputs[0]]
-        colour = main.role == "color" or (
-            main.kind == "source" and getattr(engine.source, "color", False)
-        )
-        if grid is None and colour:
+        if grid is None and engine.has_samples(node.inputs[0]):
             raise DataError(
                 f"step {node.name!r}: a network on blocks takes one channel, the input is "
                 "a colour image (add a grayscale step, or run a bioimage.io package)"

@@ -103,3 +103,27 @@ def test_kmeans_on_an_rgb_tiff(tmp_path):
     centres = fit_centres(rgb.astype(np.float64)[coords], params)
     d = ((rgb.astype(np.float64)[..., None, :] - centres) ** 2).sum(-1)
     np.testing.assert_array_equal(got, np.argmin(d, axis=-1))
+
+
+def test_kmeans_on_every_channel_of_an_ome_zarr(tmp_path):
+    import zarr
+
+    import pipeline
+    from tests.input_files import write_ome_zarr_channels
+
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 2, (10, 12)).repeat(4, axis=0).repeat(4, axis=1)
+    data = np.stack([truth * 100.0, (1 - truth) * 50.0]) + rng.normal(0, 5, (2, *truth.shape))
+    write_ome_zarr_channels(tmp_path / "in.ome.zarr", data.astype(np.float32), (1, 16, 16))
+    cfg = {
+        "input": {"path": str(tmp_path / "in.ome.zarr"), "channel": "all", "chunks": [16, 20]},
+        "steps": {"c": {"op": "kmeans", "k": 2, "sample": 500, "seed": 1}},
+        "output": {"path": str(tmp_path / "out"), "labels": "c"},
+    }
+    got = np.asarray(zarr.open_group(str(pipeline.run(cfg).labels_path), mode="r")["0"])
+    pixels = np.moveaxis(data.astype(np.float32), 0, -1).astype(np.float64)
+    params = KMeansParams(k=2, sample=500, seed=1)
+    centres = fit_centres(pixels[tuple(sample_coordinates(truth.shape, params).T)], params)
+    d = ((pixels[..., None, :] - centres) ** 2).sum(-1)
+    np.testing.assert_array_equal(got, np.argmin(d, axis=-1))
+    assert len({(int(t), int(g)) for t, g in zip(truth.ravel(), got.ravel(), strict=True)}) == 2

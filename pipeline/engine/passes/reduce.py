@@ -90,10 +90,7 @@ class InputStats:
         self.dtype = np.dtype(engine.dtype_of(node.inputs[0]))
         self.dtypes = tuple(np.dtype(engine.dtype_of(i)) for i in node.inputs)
         self.shape = tuple(engine.plan.shape)
-        main = engine.dag.nodes[node.inputs[0]]
-        self.colour = main.role == "color" or (
-            main.kind == "source" and bool(getattr(engine.source, "color", False))
-        )
+        self.colour = engine.has_samples(node.inputs[0])
 
     def reduce(
         self,
