@@ -270,13 +270,13 @@ def _narrow(stats: Stats, ranks: list[int], values, halo, dtype: np.dtype) -> di
             edges = np.linspace(a, b, SPLIT_BINS + 1)
             cum = np.cumsum(parts[i])
             j = int(np.searchsorted(cum, k - below, side="right"))
-            new_a = a if j == 0 else _at_least(edges[j], dtype)
-            new_b = b if j == SPLIT_BINS - 1 else _below(edges[j + 1], dtype)
+            new_a = a if j == 0 else value_at_least(edges[j], dtype)
+            new_b = b if j == SPLIT_BINS - 1 else value_below(edges[j + 1], dtype)
             new_below = below + (int(cum[j - 1]) if j else 0)
             state[k] = (new_a, new_b, new_below, int(parts[i][j]))
 
 
-def _at_least(edge: float, dtype: np.dtype):
+def value_at_least(edge: float, dtype: np.dtype):
     """The smallest value of ``dtype`` that is >= ``edge``."""
     if dtype.kind in "iu":
         return dtype.type(np.ceil(edge))
@@ -284,7 +284,7 @@ def _at_least(edge: float, dtype: np.dtype):
     return np.nextafter(v, dtype.type(np.inf)) if v < edge else v
 
 
-def _below(edge: float, dtype: np.dtype):
+def value_below(edge: float, dtype: np.dtype):
     """The largest value of ``dtype`` that is < ``edge``."""
     if dtype.kind in "iu":
         return dtype.type(np.ceil(edge) - 1)

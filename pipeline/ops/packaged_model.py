@@ -28,6 +28,7 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.kernels.histogram import order_statistics, percentile_from, percentile_ranks
+from pipeline.kernels.plane_order import order_statistics_per_plane
 from pipeline.kernels.reduction import Stats
 from pipeline.ops import model_processing as processing
 from pipeline.ops.model_package import ModelPackage, read_package
@@ -222,17 +223,14 @@ def _step_statistics(step, needed, space: str, earlier: PackageRun, k: int, stat
             name=f"statistics ({step.id} std)",
         )
         return (mean, np.sqrt(squares[0] / squares[1]))
-    if per_plane:
-        raise ValueError(
-            f"preprocessing {step.id!r}: percentiles of each plane are not supported; "
-            "run the network on one plane at a time or give fixed values (scale_linear)"
-        )
     channels = getattr(stats, "channels", 1)
     if joint and channels > 1:
         raise ValueError(
             f"preprocessing {step.id!r}: percentiles of all channels together are not "
             "supported; take them per channel (axes without channel)"
         )
+    if per_plane:
+        return _plane_percentiles(stats, needed, values, count, channels)
     n = int(np.prod(stats.shape))
     ranks = sorted({r for s in needed for r in percentile_ranks(n, s.q)})
     out = []
@@ -244,6 +242,19 @@ def _step_statistics(step, needed, space: str, earlier: PackageRun, k: int, stat
             found = order_statistics(stats, ranks, values=one, dtype=np.float64)
         out.append([float(percentile_from(found.__getitem__, n, s.q)) for s in needed])
     return tuple(np.asarray([[row[i] for row in out]]) for i in range(len(needed)))
+
+
+def _plane_percentiles(stats: Stats, needed, values, planes: int, channels: int) -> tuple:
+    """Each step statistic per plane and channel, shaped (planes, channels)."""
+    n = int(np.prod(stats.shape[1:]))
+    ranks = sorted({r for s in needed for r in percentile_ranks(n, s.q)})
+    out = np.zeros((len(needed), planes, channels))
+    for c in range(channels):
+        one = functools.partial(_one_channel, values=values, channel=c)
+        for z, found in enumerate(order_statistics_per_plane(stats, ranks, one, planes)):
+            for i, s in enumerate(needed):
+                out[i, z, c] = percentile_from(found.__getitem__, n, s.q)
+    return tuple(out)
 
 
 def _one_channel(block, box, core, *, values, channel: int) -> np.ndarray:

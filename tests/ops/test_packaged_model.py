@@ -118,8 +118,15 @@ def test_refusals_are_one_line(tmp_path, params, image, message):
     assert "\n" not in str(info.value)
 
 
-def test_percentiles_per_plane_are_refused(tmp_path):
-    pre = "[{id: scale_range, kwargs: {max_percentile: 99, axes: [y, x]}}]"
-    write_package(tmp_path / "pkg", preprocessing=pre)
-    with pytest.raises(DataError, match="percentiles of each plane are not supported"):
-        _run(np.zeros((2, 16, 16), np.float32), (1, 16, 16), path=str(tmp_path / "pkg"))
+def test_percentiles_of_each_plane_for_a_2d_network_on_a_stack(tmp_path):
+    pre = "[{id: scale_range, kwargs: {min_percentile: 1, max_percentile: 99, axes: [y, x]}}]"
+    weights = write_package(tmp_path / "pkg", preprocessing=pre)
+    rng = np.random.default_rng(8)
+    stack = np.stack([rng.gamma(2.0, 3.0 * (z + 1), (30, 27)) + 40 * z for z in range(3)])
+    stack = stack.astype(np.float32)
+    outs = [_run(stack, chunks, path=str(tmp_path / "pkg")) for chunks in [(3, 30, 27), (2, 8, 8)]]
+    assert np.array_equal(outs[0], outs[1])
+    for z in range(3):
+        lo, hi = np.percentile(stack[z], [1, 99])  # of the plane alone
+        x = ((stack[z] - lo) / (hi - lo + 1e-6)).astype(np.float32)
+        np.testing.assert_allclose(outs[0][z], conv_reference(x, weights, channel=0), atol=3e-5)
