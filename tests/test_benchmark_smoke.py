@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_core.py"
 
 
@@ -91,3 +94,21 @@ def test_object_store_benchmark_small(tmp_path):
     assert len(runs) == 5 and all(line.endswith(" ok") for line in runs), proc.stdout
     counts = {line.split(" objects ")[1].split()[0] for line in runs}
     assert len(counts) == 1 and counts.pop().isdigit(), proc.stdout
+
+
+def test_model_benchmark_runs():
+    from tests.model_packages import unet_or_skip
+
+    unet_or_skip()
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    pytest.importorskip("bioimageio.spec", reason="bioimageio.spec is not installed")
+    if not (BENCH.parents[2] / "shared" / "data" / "stardist_dsb_crop").exists():
+        pytest.skip("../shared/data is missing (the shared real-data folder is not here)")
+    bench = BENCH.parent / "bench_model.py"
+    proc = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = yaml.safe_load(proc.stdout)
+    assert all(row["bytes_equal_to_one_block"] for row in results["agreement"]["test_input"])
+    assert results["seams"]["pixels"] == 1024 * 1024
+    assert len(results["accuracy"]["dsb_f1_iou_0.5"]) == 5
+    assert results["speed"]["tiles"] == 9
