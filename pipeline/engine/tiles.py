@@ -197,37 +197,39 @@ def predict_group(
     ``region_box``, as ``[plan, [data, ...]]``) and keep the group's kept box in scratch
     (a kept group is not predicted again).
 
-    ``predict(batch, boxes, arg)`` gets the tiles stacked (padded by ``pad`` where they
-    pass the volume's edge; several inputs as channels on a last axis) and their input
-    boxes, and gives one prediction per tile.
+    ``predict(batches, boxes, arg)`` gets, per input, the tiles stacked (padded by ``pad``
+    where they pass the volume's edge) and their input boxes, and gives one prediction
+    per tile.
     """
     if storage.file_exists(path):
         return path
     plan, inputs = region
     blocks = plan.blocks_in(region_box)
-    images = [
-        assemble([(plan.box(j), np.asarray(p)) for j, p in zip(blocks, parts, strict=True)],
-                 region_box)
-        for parts in inputs
-    ]  # fmt: skip
-    data = images[0]
-    if len(images) > 1:
-        nsp = len(region_box)
-        data = np.concatenate([d[..., np.newaxis] if d.ndim == nsp else d for d in images], -1)
-    batch = []
-    for in_box, _ in tiles:
-        inside = tuple((lo, min(hi, n)) for (lo, hi), n in zip(in_box, plan.shape, strict=True))
-        piece = crop(data, region_box, inside)
-        widths = [(0, hi - lo - s) for (lo, hi), s in zip(in_box, piece.shape, strict=False)]
-        widths += [(0, 0)] * (piece.ndim - len(in_box))  # a trailing channel axis
-        if any(w for _, w in widths):
-            piece = np.pad(piece, widths, mode={"zeros": "constant"}.get(pad, pad))
-        batch.append(piece)
-    preds = np.asarray(predict(np.stack(batch), [t[0] for t in tiles], arg))
+    batches = []
+    for parts in inputs:
+        pieces = [(plan.box(j), np.asarray(p)) for j, p in zip(blocks, parts, strict=True)]
+        batches.append(np.stack(_tiles_of(assemble(pieces, region_box), region_box, tiles,
+                                          plan.shape, pad)))  # fmt: skip
+    preds = np.asarray(predict(batches, [t[0] for t in tiles], arg))
     kept = [crop(p, in_box, box) for p, (in_box, box) in zip(preds, tiles, strict=True)]
     axis = _side_by_side(tiles)
     scratch.save(path, np.concatenate(kept, axis=axis).astype(np.float32, copy=False))
     return path
+
+
+def _tiles_of(data: np.ndarray, region_box: tuple, tiles: list, shape, pad: str) -> list:
+    """Each tile's input box cut from ``data`` (on ``region_box``), padded by ``pad``
+    where it passes the volume's edge."""
+    out = []
+    for in_box, _ in tiles:
+        inside = tuple((lo, min(hi, n)) for (lo, hi), n in zip(in_box, shape, strict=True))
+        piece = crop(data, region_box, inside)
+        widths = [(0, hi - lo - s) for (lo, hi), s in zip(in_box, piece.shape, strict=False)]
+        widths += [(0, 0)] * (piece.ndim - len(in_box))  # a trailing colour axis
+        if any(w for _, w in widths):
+            piece = np.pad(piece, widths, mode={"zeros": "constant"}.get(pad, pad))
+        out.append(piece)
+    return out
 
 
 def _side_by_side(tiles: list) -> int:

@@ -196,17 +196,31 @@ def _interval_parts(
 ) -> list:
     """Per interval ``[a, b]``: its values (when gathered) or counts in equal sub-bins."""
     flat = (block if values is None else values(block, box, core)).ravel()
-    out = []
-    for (a, b), take in zip(intervals, gather, strict=True):
-        sel = flat[(flat >= a) & (flat <= b)]
-        if take:
-            out.append(sel)
-        else:
-            edges = np.linspace(a, b, SPLIT_BINS + 1)
-            idx = np.searchsorted(edges, sel, side="right") - 1
-            np.minimum(idx, SPLIT_BINS - 1, out=idx)  # b itself falls in the last bin
-            out.append(np.bincount(idx, minlength=SPLIT_BINS))
-    return out
+    return [interval_part(flat, a, b, take) for (a, b), take in zip(intervals, gather, strict=True)]
+
+
+def interval_part(flat: np.ndarray, a, b, take: bool, bins: int = SPLIT_BINS) -> np.ndarray:
+    """The values of ``flat`` in ``[a, b]`` (``take``), or their counts in ``bins``
+    equal sub-bins."""
+    sel = flat[(flat >= a) & (flat <= b)]
+    if take:
+        return sel
+    idx = np.searchsorted(np.linspace(a, b, bins + 1), sel, side="right") - 1
+    np.minimum(idx, bins - 1, out=idx)  # b itself falls in the last sub-bin
+    return np.bincount(idx, minlength=bins)
+
+
+def narrowed(interval: tuple, counts: np.ndarray, k: int, dtype: np.dtype) -> tuple:
+    """The sub-bin of ``interval`` (``(a, b, voxels below a, voxels in it)``) holding
+    rank ``k``, from its sub-bin ``counts``, as such an interval."""
+    a, b, below, _ = interval
+    bins = len(counts)
+    edges = np.linspace(a, b, bins + 1)
+    cum = np.cumsum(counts)
+    j = int(np.searchsorted(cum, k - below, side="right"))
+    new_a = a if j == 0 else _at_least(edges[j], dtype)
+    new_b = b if j == bins - 1 else _below(edges[j + 1], dtype)
+    return new_a, new_b, below + (int(cum[j - 1]) if j else 0), int(counts[j])
 
 
 def _merge_parts(a: list, b: list, *, gather: tuple) -> list:
@@ -263,20 +277,13 @@ def _narrow(stats: Stats, ranks: list[int], values, halo, dtype: np.dtype) -> di
             if k in found:
                 continue
             i = todo.index(state[k])
-            a, b, below, _ = todo[i]
             if gather[i]:
-                found[k] = np.sort(parts[i])[k - below]
-                continue
-            edges = np.linspace(a, b, SPLIT_BINS + 1)
-            cum = np.cumsum(parts[i])
-            j = int(np.searchsorted(cum, k - below, side="right"))
-            new_a = a if j == 0 else value_at_least(edges[j], dtype)
-            new_b = b if j == SPLIT_BINS - 1 else value_below(edges[j + 1], dtype)
-            new_below = below + (int(cum[j - 1]) if j else 0)
-            state[k] = (new_a, new_b, new_below, int(parts[i][j]))
+                found[k] = np.sort(parts[i])[k - todo[i][2]]
+            else:
+                state[k] = narrowed(todo[i], parts[i], k, dtype)
 
 
-def value_at_least(edge: float, dtype: np.dtype):
+def _at_least(edge: float, dtype: np.dtype):
     """The smallest value of ``dtype`` that is >= ``edge``."""
     if dtype.kind in "iu":
         return dtype.type(np.ceil(edge))
@@ -284,7 +291,7 @@ def value_at_least(edge: float, dtype: np.dtype):
     return np.nextafter(v, dtype.type(np.inf)) if v < edge else v
 
 
-def value_below(edge: float, dtype: np.dtype):
+def _below(edge: float, dtype: np.dtype):
     """The largest value of ``dtype`` that is < ``edge``."""
     if dtype.kind in "iu":
         return dtype.type(np.ceil(edge) - 1)

@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 
-from pipeline.kernels.histogram import GATHER_LIMIT, SPLIT_BINS, value_at_least, value_below
+from pipeline.kernels.histogram import GATHER_LIMIT, SPLIT_BINS, interval_part, narrowed
 from pipeline.kernels.reduction import Stats
 
 MIN_BINS = 16
@@ -73,17 +73,12 @@ def order_statistics_per_plane(
             if k in found[z]:
                 continue
             i = todo[z].index(interval)
-            a, b, below, _ = interval
-            part = parts.get((z, i), np.zeros(0 if asked[z][i][2] else bins))
-            if asked[z][i][2]:
-                found[z][k] = float(np.sort(part)[k - below])
-                continue
-            edges = np.linspace(a, b, bins + 1)
-            cum = np.cumsum(part)
-            j = int(np.searchsorted(cum, k - below, side="right"))
-            new_a = a if j == 0 else value_at_least(edges[j], np.dtype(np.float64))
-            new_b = b if j == bins - 1 else value_below(edges[j + 1], np.dtype(np.float64))
-            state[(z, k)] = (new_a, new_b, below + (int(cum[j - 1]) if j else 0), int(part[j]))
+            take = asked[z][i][2]
+            part = parts.get((z, i), np.zeros(0 if take else bins))
+            if take:
+                found[z][k] = float(np.sort(part)[k - interval[2]])
+            else:
+                state[(z, k)] = narrowed(interval, part, k, np.dtype(np.float64))
 
 
 def _plane_ranges(block, box, core, *, values, planes: int):
@@ -107,13 +102,7 @@ def _interval_parts(block, box, core, *, asked: dict, bins: int, values) -> dict
     for s, plane in enumerate(x.reshape(x.shape[0], -1)):
         z = box[0][0] + s
         for i, (a, b, take) in enumerate(asked.get(z, ())):
-            sel = plane[(plane >= a) & (plane <= b)]
-            if take:
-                out[(z, i)] = sel
-            else:
-                idx = np.searchsorted(np.linspace(a, b, bins + 1), sel, side="right") - 1
-                np.minimum(idx, bins - 1, out=idx)  # b itself falls in the last sub-bin
-                out[(z, i)] = np.bincount(idx, minlength=bins)
+            out[(z, i)] = interval_part(plane, a, b, take, bins)
     return out
 
 

@@ -310,15 +310,15 @@ def _for_samples(values: np.ndarray, planes: np.ndarray, ndim: int) -> np.ndarra
 
 
 # ---- prediction -------------------------------------------------------------------
-def predict_package(tiles: np.ndarray, boxes: list, run: PackageRun) -> np.ndarray:
+def predict_package(tiles: list, boxes: list, run: PackageRun) -> np.ndarray:
     """Predict tiles with the package's network.
 
     Parameters
     ----------
-    tiles : ndarray
-        The tiles stacked on a first axis, each of the network's input size (with a
-        leading axis of one voxel when the samples are planes), and their channels on
-        a last axis where there are several.
+    tiles : list of ndarray
+        Per input of the op, the tiles stacked on a first axis, each of the network's
+        input size (with a leading axis of one voxel when the samples are planes; a
+        colour input with its samples on a last axis).
     boxes : list
         Each tile's input box in the image (its plane, for per-plane statistics).
     run : PackageRun
@@ -332,7 +332,7 @@ def predict_package(tiles: np.ndarray, boxes: list, run: PackageRun) -> np.ndarr
     """
     package = run.package
     planes = np.asarray([b[0][0] for b in boxes]) if run.planes else np.zeros(len(boxes), int)
-    x = np.moveaxis(stacked_channels([tiles], len(boxes[0]) + 1, package.input_channels), -1, 1)
+    x = np.moveaxis(stacked_channels(tiles, len(boxes[0]) + 1, package.input_channels), -1, 1)
     x = _steps(x[:, :, 0] if run.planes else x, run, planes)
     letters = "bc" + "".join(a.id for a in package.space)
     _, weights = package.weights_file(run.weights)
