@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := data/demo.tif
 
-.PHONY: run test lint docs bench examples clean torch
+.PHONY: run test lint docs bench examples clean torch slurm
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,22 @@ $(TORCH): | $(VENV)/.installed
 
 torch: $(TORCH)
 
-test: $(VENV)/.installed $(AZURITE) $(TORCH)
+# SLURM (controller, node daemon, munge) from Debian's packages, for the tests that run
+# segpipe on a one-node cluster on this machine (tests/slurm_cluster.py starts the
+# daemons). Installing needs root and apt-get; without them those tests are skipped.
+SLURM_PACKAGES := slurm-wlm munge
+
+slurm:
+	@if command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends $(SLURM_PACKAGES) >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1 \
+			&& apt-get install -y -q --no-install-recommends $(SLURM_PACKAGES) >/dev/null 2>&1; } \
+		|| echo "apt-get could not install $(SLURM_PACKAGES): the SLURM tests will be skipped"; \
+	else echo "SLURM is not installed and installing it needs root and apt-get: the SLURM tests will be skipped"; fi
+
+test: $(VENV)/.installed $(AZURITE) $(TORCH) slurm
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed

@@ -128,6 +128,25 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A one-node SLURM cluster on this machine for the whole session (see
+    tests/slurm_cluster.py); skips, with the reason, where none can run."""
+    from tests.slurm_cluster import SlurmCluster, missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except RuntimeError as exc:
+        cluster.stop()
+        pytest.fail(f"SLURM is installed but does not start: {exc}")
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
 def s3(s3_server, monkeypatch):
     """The loopback S3 server, with this process's AWS settings pointing at it."""
