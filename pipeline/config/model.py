@@ -172,7 +172,7 @@ class EngineSpec(_Frozen):
         ge=1,
         description="Tasks handed to a local scheduler at a time: a pass with more runs in "
         "waves that follow the blocks, so the graph held stays the same size however many "
-        "blocks (a Dask cluster gets each pass whole).",
+        "blocks (on a Dask cluster too).",
     )
     halo_exchange: Literal["auto", "scratch", "dask"] = Field(
         "auto",

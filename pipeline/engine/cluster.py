@@ -132,16 +132,18 @@ def _client_get(client) -> Callable:
     def get(dsk, keys, num_workers=None, **_):
         return client.get(dsk, keys)
 
-    get.on_cluster = True  # results stay on the workers (see Engine.compute)
+    get.client = client  # results stay on the workers (see waves.compute_in_waves)
     return get
 
 
-def on_cluster(get: Callable) -> bool:
-    """Whether ``get`` runs tasks on a Dask cluster (a distributed Client's get)."""
-    owner = getattr(get, "__self__", None)
-    return bool(getattr(get, "on_cluster", False)) or type(owner).__module__.startswith(
-        "distributed"
-    )
+def cluster_client(get: Callable):
+    """The distributed Client whose tasks ``get`` runs (None: ``get`` runs them here)."""
+    client = getattr(get, "client", None)
+    if client is None:
+        owner = getattr(get, "__self__", None)
+        if type(owner).__module__.startswith("distributed"):
+            client = owner
+    return client
 
 
 def runs_here(get: Callable) -> bool:

@@ -3,8 +3,7 @@
 The engine makes a :class:`PassGraph` for each pass (a statistics pass, a labelling
 pass, the write pass); :attr:`PassGraph.keys` adds the tasks that give a node's block
 (see :mod:`pipeline.engine.keys`). Computing it runs the graph on the configured
-scheduler: in waves on a local one (:mod:`pipeline.engine.waves`), whole on a Dask
-cluster, each task guarded so that an error names its pass and block. Once computed,
+scheduler in waves (:mod:`pipeline.engine.waves`), each task guarded so that an error names its pass and block. Once computed,
 the graph is done with: the next pass is a new one.
 """
 
@@ -15,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pipeline.engine import tasks
-from pipeline.engine.cluster import on_cluster, runs_here, scheduler_get
+from pipeline.engine.cluster import cluster_client, runs_here, scheduler_get
 from pipeline.engine.kept import halo_slot
 from pipeline.engine.keys import Keys
 from pipeline.engine.waves import compute_in_waves
@@ -84,12 +83,8 @@ class PassGraph:
             k: tasks.guard(tasks.TaskName(k if isinstance(k, tuple) else (k,)), ndim, t)
             for k, t in self.dsk.items()
         }
-        # A pass goes to a Dask cluster whole: its scheduler keeps results on the workers,
-        # where waves would send what one wave leaves the next through this process.
-        if on_cluster(get):
-            run = partial(get, dsk, keys)
-        else:
-            run = partial(compute_in_waves, get, dsk, keys, ndim, engine.wave_tasks)
+        client = cluster_client(get)
+        run = partial(compute_in_waves, get, dsk, keys, ndim, engine.wave_tasks, client)
         try:
             if engine.progress is not None:
                 with engine.progress(self.label):

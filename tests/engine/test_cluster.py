@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 
 import pipeline
 from pipeline.cli import main
-from pipeline.engine.cluster import _client_get, on_cluster
+from pipeline.engine.cluster import _client_get, cluster_client
 from pipeline.errors import ConfigError
 from tests.conftest import image_and_table_bytes
 
@@ -136,9 +136,9 @@ def test_scheduler_and_workers_give_the_same_bytes(stack, tmp_path, cluster, cap
 
     with Client(cluster.address) as client:
         before = client.run(lambda dask_worker: dask_worker.state.executed_count)
-        # Passes go to a cluster whole (its results stay on the workers), not in waves.
-        assert on_cluster(client.get) and on_cluster(_client_get(client))
-        assert not on_cluster(dask.threaded.get)
+        # Passes go to the cluster's scheduler, their results kept on the workers.
+        assert cluster_client(client.get) is client is cluster_client(_client_get(client))
+        assert cluster_client(dask.threaded.get) is None
     pipeline.run(spec)
     with Client(cluster.address) as client:
         after = client.run(lambda dask_worker: dask_worker.state.executed_count)
@@ -198,6 +198,57 @@ def test_local_cluster(stack, tmp_path, capsys):
     assert res.count == local.count
     assert _outputs(tmp_path / "lc") == _outputs(tmp_path / "local")
     assert "dashboard: http" in capsys.readouterr().err
+
+
+class SchedulerTasks:
+    """The most tasks the scheduler held at once while sampled (every 10 ms)."""
+
+    def __init__(self, address: str) -> None:
+        from distributed import Client
+
+        self.client = Client(address)
+        self.most = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            n = self.client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+            self.most = max(self.most, n)
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.client.close()
+
+
+def test_passes_go_to_the_scheduler_in_waves(stack, tmp_path, cluster):
+    """With waves of 40 tasks the scheduler holds a few waves' tasks at a time, a pass
+    handed to it whole (waves larger than any pass) several times as many; the bytes
+    are the same, and the same as a local run's."""
+    def config(out: Path) -> dict:
+        return {**_config(stack, out), "input": {"path": str(stack), "chunks": [8, 16, 16]}}
+
+    local = pipeline.run(config(tmp_path / "local"))  # 144 blocks
+    want = _outputs(tmp_path / "local")
+    most = {}
+    for waves in (40, 10**6):
+        out = tmp_path / f"waves-{waves}"
+        spec = {
+            **config(out),
+            "cluster": {"address": cluster.address},
+            "engine": {"wave_tasks": waves},
+        }
+        with SchedulerTasks(cluster.address) as tasks:
+            assert pipeline.run(spec).count == local.count
+        most[waves] = tasks.most
+        assert _outputs(out) == want
+    assert most[40] < 200 < 4 * 144 < most[10**6], most
 
 
 def test_unreachable_scheduler_is_one_line(stack, tmp_path, capsys):
