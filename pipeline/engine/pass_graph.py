@@ -3,8 +3,9 @@
 The engine makes a :class:`PassGraph` for each pass (a statistics pass, a labelling
 pass, the write pass); :attr:`PassGraph.keys` adds the tasks that give a node's block
 (see :mod:`pipeline.engine.keys`). Computing it runs the graph on the configured
-scheduler in waves (:mod:`pipeline.engine.waves`), each task guarded so that an error names its pass and block. Once computed,
-the graph is done with: the next pass is a new one.
+scheduler in waves (:mod:`pipeline.engine.waves`), local or a Dask cluster, each task
+guarded so that an error names its pass and block. Once computed, the graph is done
+with: the next pass is a new one.
 """
 
 from __future__ import annotations

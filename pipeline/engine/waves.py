@@ -76,7 +76,8 @@ def compute_in_waves(
                 for d in deps[k]:
                     if d in remote:
                         sub[d] = held[d]
-            futures = dict(zip(wanted, client.get(compact_graph(sub), wanted, sync=False)))
+            futures = client.get(compact_graph(sub), wanted, sync=False)
+            futures = dict(zip(wanted, futures, strict=True))
             stay = {k for k in wanted if k not in targets and _block_data(k)}
             here = [k for k in wanted if k not in stay]
             held.update(zip(here, client.gather([futures[k] for k in here]), strict=True))

@@ -231,6 +231,7 @@ def test_passes_go_to_the_scheduler_in_waves(stack, tmp_path, cluster):
     """With waves of 40 tasks the scheduler holds a few waves' tasks at a time, a pass
     handed to it whole (waves larger than any pass) several times as many; the bytes
     are the same, and the same as a local run's."""
+
     def config(out: Path) -> dict:
         return {**_config(stack, out), "input": {"path": str(stack), "chunks": [8, 16, 16]}}
 
