@@ -7,7 +7,8 @@ Dask scheduler with two workers.
     .venv/bin/python benchmarks/bench_blocks.py --record              # also a result record
 
 The input is a Zarr array that holds no chunk (every voxel its fill value), in blocks of
-4×16×16 voxels, 256 blocks a slab.
+4×16×16 voxels, 256 blocks a slab (each count of blocks asked for is rounded up to whole
+slabs: 10³ is 1,024 blocks).
 
 - plan: the core pipeline (Gaussian σ 1, global Otsu, label); its first pass (the
   input's range: every block read with its halo, a partial result each, merged in a
@@ -56,6 +57,11 @@ BIN = Path(sys.executable).parent
 
 class PassDone(Exception):
     """Raised once the first pass has been handed to the stand-in scheduler."""
+
+
+def whole_slabs(blocks: int) -> int:
+    """``blocks`` rounded up to whole slabs of blocks: the blocks the input has."""
+    return -(-blocks // PER_SLAB) * PER_SLAB
 
 
 def empty_input(folder: Path, blocks: int) -> Path:
@@ -132,7 +138,7 @@ def plan_once(blocks: int) -> dict:
         seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
-        "blocks": blocks,
+        "blocks": whole_slabs(blocks),
         "seconds": seconds,
         "peak_rss": peak,
         "waves": handed["waves"],
@@ -246,10 +252,10 @@ def threads_once(folder: Path, blocks: int, timeout: float) -> dict:
     cmd = [str(BIN / "segpipe"), "run", str(cfg)]
     measured = bench_proc.run(cmd, timeout, folder / "run.log")
     if measured.returncode != 0:
-        return {"blocks": blocks, "passes": "threads", "failed": True,
+        return {"blocks": whole_slabs(blocks), "passes": "threads", "failed": True,
                 "timed_out": measured.timed_out, "seconds": measured.seconds}  # fmt: skip
     summary = json.loads((folder / "out" / "summary.json").read_text())
-    return {"blocks": blocks, "passes": "threads", "seconds": measured.seconds,
+    return {"blocks": whole_slabs(blocks), "passes": "threads", "seconds": measured.seconds,
             "pass_seconds": summary["timings"], "client_peak_rss": measured.peak_rss}  # fmt: skip
 
 
@@ -271,14 +277,14 @@ def run_once(folder: Path, blocks: int, waves: bool, timeout: float) -> dict:
         sampler.done.set()
         sampler.join()
         if measured.returncode != 0:
-            return {"blocks": blocks, "passes": how, "failed": not measured.timed_out,
+            return {"blocks": whole_slabs(blocks), "passes": how, "failed": not measured.timed_out,
                     "timed_out": measured.timed_out, "seconds": measured.seconds}  # fmt: skip
         tasks = cluster.executed() - before
         summary = json.loads((folder / "out" / "summary.json").read_text())
     finally:
         cluster.close()
     return {
-        "blocks": blocks,
+        "blocks": whole_slabs(blocks),
         "passes": how,
         "seconds": measured.seconds,
         "pass_seconds": summary["timings"],
@@ -308,14 +314,15 @@ def run_section(counts: list[int], whole_up_to: int, timeout: float) -> list[dic
             rows.append(row)
             if row.get("failed") or row.get("timed_out"):
                 state = "timed out" if row["timed_out"] else "failed"
-                print(f"| {n:,} | {how} | {state} after {row['seconds']:.0f} s | | | | | |")
+                after = f"{state} after {row['seconds']:.0f} s"
+                print(f"| {row['blocks']:,} | {how} | {after} | | | | | |")
                 continue
             if how == "threads":
-                print(f"| {n:,} | threads, no cluster | {row['seconds']:.1f} | | "
+                print(f"| {row['blocks']:,} | threads, no cluster | {row['seconds']:.1f} | | "
                       f"| {row['client_peak_rss'] / 2**20:.0f} | | |", flush=True)  # fmt: skip
                 continue
             print(
-                f"| {n:,} | {how} | {row['seconds']:.1f} | {row['tasks']:,} "
+                f"| {row['blocks']:,} | {how} | {row['seconds']:.1f} | {row['tasks']:,} "
                 f"| {row['ms_per_task_per_worker']:.2f} | {row['client_peak_rss'] / 2**20:.0f} "
                 f"| {row['scheduler_peak_rss'] / 2**20:.0f} "
                 f"| {row['worker_peak_rss'] / 2**20:.0f} |",

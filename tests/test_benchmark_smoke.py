@@ -112,3 +112,24 @@ def test_model_benchmark_runs():
     assert results["seams"]["pixels"] == 1024 * 1024
     assert len(results["accuracy"]["dsb_f1_iou_0.5"]) == 5
     assert results["speed"]["tiles"] == 9
+
+
+def test_blocks_benchmark_small():
+    """Both sections at their smallest: a pass planned over 256 and 512 blocks (more
+    tasks for more blocks), and a run of 256 blocks on threads and on a real scheduler
+    with two workers, in waves and whole."""
+    bench = BENCH.parent / "bench_blocks.py"
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--plan-blocks", "256", "512", "--run-blocks", "256",
+         "--whole-up-to", "256", "--timeout", "300"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ")]
+    plan = [r for r in rows if len(r) == 6 and r[0].strip()[0].isdigit()]
+    assert [r[0].strip() for r in plan] == ["256", "512"], proc.stdout
+    assert int(plan[1][1].replace(",", "")) > int(plan[0][1].replace(",", "")) > 256
+    run = [r for r in rows if len(r) == 8 and r[0].strip()[0].isdigit()]
+    assert [r[1].strip() for r in run] == ["threads, no cluster", "in waves", "whole"], proc.stdout
+    # Both cluster runs ran the same tasks.
+    assert run[1][3] == run[2][3] and int(run[1][3].replace(",", "")) > 256, proc.stdout
