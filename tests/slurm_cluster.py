@@ -139,11 +139,13 @@ class SlurmCluster:
                 raise RuntimeError(f"{what} did not start; see {self.folder}")
             time.sleep(0.2)
 
-    def run(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-        """A SLURM command (sbatch, squeue, ...) against this cluster."""
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """A SLURM command (sbatch, squeue, ...) against this cluster; one still running
+        after ``timeout`` seconds (``sbatch --wait`` on a job that never ends) is killed
+        and raises ``subprocess.TimeoutExpired``."""
         return subprocess.run(
             [_program(args[0]), *args[1:]], env=self.env, capture_output=True, text=True,
-            check=check,
+            timeout=timeout,
         )  # fmt: skip
 
     def job_state(self, job: str) -> str:

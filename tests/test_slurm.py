@@ -130,7 +130,7 @@ def test_sbatch_workflow(slurm, stack, local, tmp_path):
     cfg = _write(_config(stack, out), tmp_path / "c.json")
     log = tmp_path / "job.log"
     job = _sbatch(
-        slurm, "--wait", "--cpus-per-task=2", "--mem=2G", f"--output={log}",
+        slurm, "--wait", f"--cpus-per-task={min(2, slurm.cpus)}", "--mem=2G", f"--output={log}",
         f"--export=ALL,SEGPIPE={SEGPIPE}", str(SLURM_WORKFLOWS / "segpipe.sbatch"), str(cfg),
         cwd=tmp_path,
     )  # fmt: skip
@@ -204,7 +204,7 @@ def test_cancelled_job_resubmitted_resumes(slurm, stack, local, tmp_path):
     out = tmp_path / "cancelled"
     cfg = _write(_config(stack, out), tmp_path / "c.json")
     args = [
-        "--cpus-per-task=2", "--mem=2G", f"--export=ALL,SEGPIPE={SEGPIPE}",
+        f"--cpus-per-task={min(2, slurm.cpus)}", "--mem=2G", f"--export=ALL,SEGPIPE={SEGPIPE}",
         str(SLURM_WORKFLOWS / "segpipe.sbatch"), str(cfg),
     ]  # fmt: skip
     job = _sbatch(slurm, f"--output={tmp_path}/first.log", *args, cwd=tmp_path)
