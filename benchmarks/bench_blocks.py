@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +47,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_proc  # noqa: E402
 import bench_record  # noqa: E402
+from bench_cluster import LoopbackCluster  # noqa: E402
 
 BLOCK = (4, 16, 16)
 PER_SLAB = 256  # blocks of 16×16 voxels in a 256×256 plane
@@ -169,63 +168,6 @@ def plan_section(counts: list[int]) -> list[dict]:
 
 
 # ---- run ---------------------------------------------------------------------------
-class LoopbackCluster:
-    """``dask scheduler`` and two ``dask worker`` processes on loopback."""
-
-    def __init__(self, folder: Path, workers: int = 2) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.file = folder / "scheduler.json"
-        env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-        self.scheduler = subprocess.Popen(
-            [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--scheduler-file", str(self.file), "--no-dashboard"], **quiet,
-        )  # fmt: skip
-        self.workers = [
-            subprocess.Popen(
-                [
-                    BIN / "dask",
-                    "worker",
-                    "--scheduler-file",
-                    str(self.file),
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--host",
-                    "127.0.0.1",
-                    "--no-dashboard",
-                ],
-                **quiet,
-            )  # fmt: skip
-            for _ in range(workers)
-        ]
-        from distributed import Client
-
-        deadline = time.time() + 60
-        while not self.file.exists():
-            if self.scheduler.poll() is not None or time.time() > deadline:
-                raise RuntimeError("the dask scheduler did not start")
-            time.sleep(0.1)
-        with Client(scheduler_file=str(self.file), timeout=30) as client:
-            client.wait_for_workers(workers, timeout=60)
-
-    def executed(self) -> int:
-        from distributed import Client
-
-        with Client(scheduler_file=str(self.file), timeout=30) as client:
-            counts = client.run(lambda dask_worker: dask_worker.state.executed_count)
-        return sum(counts.values())
-
-    def close(self) -> None:
-        for p in [*self.workers, self.scheduler]:
-            p.send_signal(signal.SIGTERM)
-        for p in [*self.workers, self.scheduler]:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
 class PeakRss(threading.Thread):
     """The peak resident memory of each of some processes, sampled every 0.1 s."""
 
@@ -282,7 +224,7 @@ def run_once(folder: Path, blocks: int, waves: bool, timeout: float) -> dict:
         tasks = cluster.executed() - before
         summary = json.loads((folder / "out" / "summary.json").read_text())
     finally:
-        cluster.close()
+        cluster.stop()
     return {
         "blocks": whole_slabs(blocks),
         "passes": how,

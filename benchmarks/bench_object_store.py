@@ -29,8 +29,6 @@ import itertools
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -43,6 +41,7 @@ import bench_record
 import bench_volume
 import numpy as np
 import yaml
+from bench_cluster import LoopbackCluster
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "object-store"
@@ -50,7 +49,7 @@ WORK = HERE / "work" / "object-store"
 STORE_PACKAGES = ("obstore", "s3fs", "fsspec", "moto", "distributed")
 sys.path.insert(0, str(HERE.parent))
 
-from tests.object_store import S3Server, free_port  # noqa: E402
+from tests.object_store import S3Server  # noqa: E402
 
 
 def loopback_bytes() -> int:
@@ -198,45 +197,6 @@ def measure_run(name: str, cfg: dict, env: dict, timeout: float, workers=()) -> 
     return row
 
 
-class TwoWorkers:
-    """A ``dask scheduler`` and two ``dask worker`` processes, each in a folder of its own."""
-
-    def __init__(self, env: dict) -> None:
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.procs, self.logs = [], []
-        self._start("scheduler", ["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                  "--port", str(self.port), "--no-dashboard"], env)  # fmt: skip
-        for i in range(2):
-            local = str(WORK / f"worker{i}" / "dask")
-            args = ["distributed.cli.dask_worker", self.address, "--nthreads", "1",
-                    "--local-directory", local, "--no-dashboard",
-                    "--memory-limit", "6GiB"]  # fmt: skip
-            self._start(f"worker{i}", args, env)
-        from distributed import Client
-
-        with Client(self.address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-
-    def _start(self, name: str, args: list[str], env: dict) -> None:
-        home = WORK / name
-        shutil.rmtree(home, ignore_errors=True)
-        home.mkdir(parents=True)
-        log = open(home / "log.txt", "wb")  # noqa: SIM115 (closed by stop)
-        self.logs.append(log)
-        full = dict(os.environ, **env, HOME=str(home), TMPDIR=str(home))
-        self.procs.append(subprocess.Popen([sys.executable, "-m", *args], cwd=home, env=full,
-                                           stdout=log, stderr=log))  # fmt: skip
-
-    def stop(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.wait(30)
-        for log in self.logs:
-            log.close()
-
-
 def main() -> None:
     global WORK
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -281,13 +241,13 @@ def main() -> None:
                 args.timeout,
             ),  # fmt: skip
         ]
-        cluster = TwoWorkers(env)
+        cluster = LoopbackCluster(WORK / "cluster", env=env, worker_args=["--memory-limit", "6GiB"])
         try:
             for mode in ("scratch", "dask"):
                 cfg = config(url, f"s3://{bucket}/cluster-{mode}", args.chunks,
                              halo_exchange=mode)  # fmt: skip
                 cfg["cluster"] = {"address": cluster.address}
-                pids = [p.pid for p in cluster.procs[1:]]
+                pids = [p.pid for p in cluster.workers]
                 name = f"s3, 2 workers, halos {mode}"
                 runs.append(measure_run(name, cfg, env, args.timeout, workers=pids))
         finally:
