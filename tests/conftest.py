@@ -110,6 +110,27 @@ def otsu_objects_config(source: Path, out: Path, chunks, engine: dict | None = N
     return cfg
 
 
+def kept_objects_config(source, out, chunks, sigma: float, min_size: int) -> dict:
+    """The config of Gaussian ``sigma``, global Otsu, labelling (connectivity 3) and
+    objects of at least ``min_size`` voxels kept, writing the image with its labels and a
+    CSV table of the objects with their intensities (``kept.csv``)."""
+    return {
+        "input": {"path": str(source), "chunks": list(chunks)},
+        "steps": {
+            "smooth": {"op": "gaussian", "sigma": sigma},
+            "mask": {"op": "threshold", "method": "otsu"},
+            "objects": {"op": "label", "connectivity": 3},
+            "kept": {"op": "remove_small_objects", "min_size": min_size},
+        },
+        "output": {
+            "path": str(out),
+            "labels": "kept",
+            "image": "input",
+            "table": {"format": "csv", "intensity": "input"},
+        },
+    }
+
+
 def otsu_objects(image: np.ndarray) -> np.ndarray:
     """scikit-image's labels for :func:`otsu_objects_config` on the whole image."""
     from skimage import filters, measure

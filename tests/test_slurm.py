@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 import pipeline
 from pipeline.cli import main
 from pipeline.engine.journal import progress
-from tests.conftest import image_and_table_bytes
+from tests.conftest import image_and_table_bytes, kept_objects_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_WORKFLOWS = ROOT / "workflows" / "slurm"
@@ -39,22 +39,7 @@ def stack(tmp_path_factory):
 
 
 def _config(path, out: Path, **extra) -> dict:
-    return {
-        "input": {"path": str(path), "chunks": [12, 48, 48]},
-        "steps": {
-            "smooth": {"op": "gaussian", "sigma": 1.5},
-            "mask": {"op": "threshold", "method": "otsu"},
-            "objects": {"op": "label", "connectivity": 3},
-            "kept": {"op": "remove_small_objects", "min_size": 20},
-        },
-        "output": {
-            "path": str(out),
-            "labels": "kept",
-            "image": "input",
-            "table": {"format": "csv", "intensity": "input"},
-        },
-        **extra,
-    }
+    return {**kept_objects_config(path, out, (12, 48, 48), sigma=1.5, min_size=20), **extra}
 
 
 def _write(cfg: dict, path: Path) -> Path:

@@ -20,7 +20,7 @@ from scipy import ndimage as ndi
 from pipeline.cli import main
 from pipeline.engine import scratch
 from pipeline.engine.journal import progress
-from tests.conftest import folder_bytes, image_and_table_bytes
+from tests.conftest import folder_bytes, image_and_table_bytes, kept_objects_config
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
@@ -38,22 +38,8 @@ def project(tmp_path_factory):
 
 
 def _config(project: Path, out: str, **engine) -> Path:
-    cfg = {
-        "input": {"path": str(project / "stack.tif"), "chunks": [12, 48, 48]},
-        "steps": {
-            "smooth": {"op": "gaussian", "sigma": 1.5},
-            "mask": {"op": "threshold", "method": "otsu"},
-            "objects": {"op": "label", "connectivity": 3},
-            "kept": {"op": "remove_small_objects", "min_size": 20},
-        },
-        "output": {
-            "path": str(project / out),
-            "labels": "kept",
-            "image": "input",
-            "table": {"format": "csv", "intensity": "input"},
-        },
-        "engine": {"workers": 2, **engine},
-    }
+    cfg = kept_objects_config(project / "stack.tif", project / out, (12, 48, 48), 1.5, 20)
+    cfg["engine"] = {"workers": 2, **engine}
     path = project / f"{out}.json"
     path.write_text(json.dumps(cfg))
     return path

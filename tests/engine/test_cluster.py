@@ -23,7 +23,7 @@ import pipeline
 from pipeline.cli import main
 from pipeline.engine.cluster import _client_get, cluster_client
 from pipeline.errors import ConfigError
-from tests.conftest import image_and_table_bytes
+from tests.conftest import image_and_table_bytes, kept_objects_config
 
 DASK = Path(sys.executable).with_name("dask")
 
@@ -39,21 +39,7 @@ def stack(tmp_path_factory):
 
 
 def _config(stack, out):
-    return {
-        "input": {"path": str(stack), "chunks": [8, 32, 32]},
-        "steps": {
-            "smooth": {"op": "gaussian", "sigma": 1.0},
-            "mask": {"op": "threshold", "method": "otsu"},
-            "objects": {"op": "label", "connectivity": 3},
-            "kept": {"op": "remove_small_objects", "min_size": 5},
-        },
-        "output": {
-            "path": str(out),
-            "labels": "kept",
-            "image": "input",
-            "table": {"format": "csv", "intensity": "input"},
-        },
-    }
+    return kept_objects_config(stack, out, (8, 32, 32), sigma=1.0, min_size=5)
 
 
 class Cluster:
