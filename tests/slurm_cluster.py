@@ -20,7 +20,7 @@ from tests.object_store import free_port
 
 MUNGE_KEY = Path("/etc/munge/munge.key")
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
-PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
+PROGRAMS = ("munge", "munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
 
 
 def missing() -> str | None:
@@ -45,7 +45,8 @@ def _munge_running() -> bool:
 
 
 class SlurmCluster:
-    """slurmctld and slurmd on loopback with their configuration in ``folder``."""
+    """slurmctld and slurmd on loopback (127.0.0.1, whatever this host's name resolves
+    to) with their configuration in ``folder``."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -68,7 +69,7 @@ class SlurmCluster:
             "\n".join(
                 [
                     "ClusterName=segpipe-test",
-                    f"SlurmctldHost={self.host}",
+                    f"SlurmctldHost={self.host}(127.0.0.1)",
                     "SlurmUser=root",
                     f"SlurmctldPort={free_port()}",
                     f"SlurmdPort={free_port()}",
@@ -90,7 +91,8 @@ class SlurmCluster:
                     "KillWait=5",
                     "MinJobAge=600",
                     "DefMemPerCPU=512",
-                    f"NodeName={self.host} CPUs={self.cpus} RealMemory={memory_mb // 2}",
+                    f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} "
+                    f"RealMemory={memory_mb // 2}",
                     f"PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP",
                     "",
                 ]
@@ -171,7 +173,8 @@ class SlurmCluster:
         raise RuntimeError(f"job {job} did not end within {seconds} s: {self.job_state(job)}")
 
     def stop(self) -> None:
-        self.run("scancel", "--user", "root")
+        if self.started:
+            self.run("scancel", "--user", "root", timeout=60)
         for proc in reversed(self.started):
             proc.terminate()
             try:
