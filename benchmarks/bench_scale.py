@@ -30,7 +30,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import bench_proc
 import bench_record
 import bench_volume
 import numpy as np
+from bench_cluster import LoopbackCluster
 
 HERE = Path(__file__).resolve().parent
 SIZES = {"0.25": (512, 512, 512), "2": (1024, 1024, 1024), "4": (1024, 1024, 2048)}
@@ -90,60 +90,19 @@ def worker(method: str, volume: str, out: str, extra: str) -> None:
         cfg["engine"]["scratch_budget"] = str(int(float(changes["budget-per-voxel"]) * voxels))
     if "one-graph" in changes:
         cfg["engine"]["wave_tasks"] = 10**9
-    procs = []
+    cluster = None
     if method == "local-cluster":
         cfg["cluster"] = {"local": {"workers": 2, "threads_per_worker": 1, "dashboard": False}}
     elif method == "scheduler":
-        dask = Path(sys.executable).with_name("dask")
-        sched = Path(out + ".scheduler.json")
-        sched.unlink(missing_ok=True)
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        procs.append(
-            subprocess.Popen(
-                [
-                    dask,
-                    "scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--scheduler-file",
-                    str(sched),
-                    "--no-dashboard",
-                ],
-                **quiet,
-            )
-        )
-        while not sched.exists():
-            time.sleep(0.1)
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        dask,
-                        "worker",
-                        "--scheduler-file",
-                        str(sched),
-                        "--nthreads",
-                        "1",
-                        "--no-dashboard",
-                    ],
-                    **quiet,
-                )
-            )
-        from distributed import Client
-
-        with Client(scheduler_file=str(sched)) as c:
-            c.wait_for_workers(2, timeout=60)
-        cfg["cluster"] = {"scheduler_file": str(sched)}
+        cluster = LoopbackCluster(Path(out + ".cluster"))
+        cfg["cluster"] = {"scheduler_file": str(cluster.file)}
     try:
         t0 = time.perf_counter()
         res = pipeline.run(cfg, overwrite=True)
         seconds = time.perf_counter() - t0
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(30)
+        if cluster is not None:
+            cluster.stop()
     print(
         json.dumps(
             {
